@@ -1,0 +1,1 @@
+//! Typed builder for BuildKit LLB (work in progress).

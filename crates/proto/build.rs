@@ -1,0 +1,32 @@
+//! Compiles `proto/` with protox (pure Rust, no system protoc) and generates
+//! the prost messages and the tonic LLBBridge client.
+
+use std::path::PathBuf;
+
+const FILES: &[&str] = &[
+    "ops.proto",
+    "caps.proto",
+    "worker.proto",
+    "stat.proto",
+    "google/rpc/status.proto",
+    "errdefs.proto",
+    "gateway.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
+    println!("cargo:rerun-if-changed={}", proto_dir.display());
+    for file in FILES {
+        println!("cargo:rerun-if-changed={}", proto_dir.join(file).display());
+    }
+
+    let descriptors = protox::compile(FILES, [&proto_dir])?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .build_client(true)
+        // BTreeMap everywhere: map entries encode in key order, so bytes are stable.
+        .btree_map(".")
+        .include_file("strata_proto.rs")
+        .compile_fds(descriptors)?;
+    Ok(())
+}
