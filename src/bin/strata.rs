@@ -1,0 +1,5 @@
+//! The `strata` command.
+
+fn main() -> std::process::ExitCode {
+    strata::cli::main()
+}

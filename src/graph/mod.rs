@@ -1,0 +1,539 @@
+//! The resolved stack: validated components in dependency order.
+//!
+//! A value of these types has passed every check: each `from` names an
+//! enabled component or a valid image reference, args have their final
+//! typed values, conditions are evaluated, and there are no cycles.
+
+pub mod render;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::Serialize;
+
+use crate::spec::diag::{Diagnostic, SourceFile};
+pub use crate::spec::image_ref::ImageRef;
+
+/// A validated stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// The stack file, for locating spans.
+    pub file: SourceFile,
+    /// `[stack].name`.
+    pub name: String,
+    /// `[stack].description`.
+    pub description: Option<String>,
+    /// Every declared arg with its final value.
+    pub args: Vec<Arg>,
+    /// The profile selected, if any.
+    pub profile: Option<String>,
+    /// Every declared profile.
+    pub profiles: Vec<Profile>,
+    /// The user policy, if the stack has one.
+    pub user: Option<UserPolicy>,
+    /// Images shipped with the stack but not built by it.
+    pub third_party: Vec<ThirdParty>,
+    /// Labels and env from version control and time.
+    pub metadata: MetadataPolicy,
+    /// Every component, enabled or not, dependencies first.
+    pub components: Vec<Component>,
+    /// The component built when no target is given.
+    pub default_target: Option<String>,
+    /// Lint warnings found while resolving.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Stack {
+    /// The component with this name.
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    /// Enabled components, dependencies first.
+    pub fn enabled(&self) -> impl Iterator<Item = &Component> {
+        self.components.iter().filter(|c| c.enabled)
+    }
+
+    /// An arg's final value.
+    pub fn arg(&self, name: &str) -> Option<&ArgValue> {
+        self.args.iter().find(|a| a.name == name).map(|a| &a.value)
+    }
+
+    /// Every edge between enabled components.
+    pub fn edges(&self) -> Vec<Edge> {
+        let mut edges = Vec::new();
+        for c in self.enabled() {
+            for (to, kind) in c.dependencies() {
+                edges.push(Edge {
+                    from: c.name.clone(),
+                    to,
+                    kind,
+                });
+            }
+        }
+        edges.sort();
+        edges.dedup();
+        edges
+    }
+}
+
+/// The type of an arg.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "type", content = "values")]
+pub enum ArgType {
+    /// Any text.
+    String,
+    /// `true`/`false` (also accepts 1/0, yes/no, on/off in any case).
+    Bool,
+    /// A 64-bit integer.
+    Int,
+    /// One of a fixed set of strings.
+    Enum(Vec<String>),
+}
+
+/// A typed value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ArgValue {
+    /// A string or enum value.
+    String(String),
+    /// A bool.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+}
+
+impl std::fmt::Display for ArgValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgValue::String(s) => f.write_str(s),
+            ArgValue::Bool(b) => write!(f, "{b}"),
+            ArgValue::Int(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+/// Where an arg's final value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "name")]
+pub enum ArgOrigin {
+    /// The declared default.
+    Default,
+    /// The selected profile.
+    Profile(String),
+    /// `--arg` or `build-arg:`.
+    Override,
+}
+
+/// A declared arg.
+#[derive(Debug, Clone, Serialize)]
+pub struct Arg {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: ArgType,
+    /// Its declared default.
+    pub default: ArgValue,
+    /// Its final value.
+    pub value: ArgValue,
+    /// Where the final value came from.
+    pub origin: ArgOrigin,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Where it is declared.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// A named set of arg values.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// The values it sets.
+    pub args: BTreeMap<String, ArgValue>,
+}
+
+/// What to do when a base image already has the policy's uid or gid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    /// Rename the existing user/group to the policy's names (Ubuntu's `ubuntu` becomes ours).
+    Rename,
+    /// Fail the build, naming the clash.
+    Error,
+}
+
+/// The user every component runs as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserPolicy {
+    /// User name.
+    pub name: String,
+    /// Primary group name.
+    pub group: String,
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Home directory.
+    pub home: String,
+    /// Login shell.
+    pub shell: String,
+    /// Behaviour on a uid/gid clash in a base image.
+    pub on_conflict: OnConflict,
+}
+
+/// A third-party image shipped with the stack.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThirdParty {
+    /// Its name in the stack.
+    pub name: String,
+    /// The reference (after mirrors).
+    pub image: ImageRef,
+}
+
+/// Which metadata a field of `[metadata].env` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetadataField {
+    /// The VCS revision (`vcs:revision`, `git rev-parse HEAD`).
+    Revision,
+    /// The VCS branch.
+    Branch,
+    /// The VCS source URL.
+    Source,
+    /// The build time, from SOURCE_DATE_EPOCH only.
+    Created,
+    /// The image tag.
+    Version,
+}
+
+/// `[metadata]`, resolved.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MetadataPolicy {
+    /// Add `org.opencontainers.image.*` labels.
+    pub oci_labels: bool,
+    /// ENV names filled from metadata.
+    pub env: Vec<(String, MetadataField)>,
+    /// Labels on every component.
+    pub labels: BTreeMap<String, String>,
+    /// `[packages].apt-repo`.
+    pub apt_repo: Option<String>,
+    /// `[packages].find-links`.
+    pub find_links: Option<String>,
+}
+
+/// What a component starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "ref")]
+pub enum Base {
+    /// An external image.
+    Image(ImageRef),
+    /// Another component of the stack.
+    Component(String),
+    /// Nothing.
+    Scratch,
+}
+
+/// A GPU flavour of a CPU component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gpu {
+    /// The CPU component.
+    pub of: String,
+    /// Paths copied from it.
+    pub copy: Vec<String>,
+    /// `NVIDIA_DRIVER_CAPABILITIES`.
+    pub capabilities: String,
+}
+
+/// Who the image runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunAs {
+    /// The stack's user policy.
+    Policy,
+    /// root, said explicitly (or no policy exists).
+    Root,
+}
+
+/// A component: one image of the stack.
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    /// Its name.
+    pub name: String,
+    /// Where `[component.<name>]` is.
+    #[serde(skip)]
+    pub span: Range<usize>,
+    /// One line for `strata targets`.
+    pub description: Option<String>,
+    /// Whether it is built with the current args and profile.
+    pub enabled: bool,
+    /// Its `when` condition, as written.
+    pub condition: Option<String>,
+    /// What it starts from.
+    pub base: Base,
+    /// Set for a GPU flavour.
+    pub gpu: Option<Gpu>,
+    /// The image name from the naming rule.
+    pub image: ImageRef,
+    /// Included in push and bundle.
+    pub publish: bool,
+    /// Build context directory, relative to the stack file.
+    pub context: String,
+    /// Ignore file, relative to the stack file.
+    pub ignore: Option<String>,
+    /// Who the image runs as.
+    pub run_as: RunAs,
+    /// Build steps in order.
+    pub steps: Vec<Step>,
+    /// The image config it declares.
+    pub config: ConfigSpec,
+    /// Lints silenced.
+    pub allow: Vec<String>,
+}
+
+impl Component {
+    /// Components this one needs, with the kind of edge.
+    pub fn dependencies(&self) -> Vec<(String, EdgeKind)> {
+        let mut deps = Vec::new();
+        if let Base::Component(c) = &self.base {
+            deps.push((c.clone(), EdgeKind::From));
+        }
+        if let Some(g) = &self.gpu {
+            deps.push((g.of.clone(), EdgeKind::Gpu));
+        }
+        for s in &self.steps {
+            if let StepKind::Copy(Copy {
+                source: CopySource::Component(c),
+                ..
+            }) = &s.kind
+            {
+                deps.push((c.clone(), EdgeKind::CopyFrom));
+            }
+        }
+        deps
+    }
+}
+
+/// An edge of the component graph.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Edge {
+    /// The dependent component.
+    pub from: String,
+    /// The component it needs.
+    pub to: String,
+    /// How.
+    pub kind: EdgeKind,
+}
+
+/// How one component needs another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EdgeKind {
+    /// Built FROM it.
+    From,
+    /// Copies files from it.
+    CopyFrom,
+    /// Is its GPU flavour.
+    Gpu,
+}
+
+impl EdgeKind {
+    /// The label used in graph output.
+    pub fn label(self) -> &'static str {
+        match self {
+            EdgeKind::From => "FROM",
+            EdgeKind::CopyFrom => "COPY --from",
+            EdgeKind::Gpu => "GPU of",
+        }
+    }
+}
+
+/// A build step with its place in the stack file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// What it does.
+    #[serde(flatten)]
+    pub kind: StepKind,
+    /// Where it is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// The kinds of steps.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase", tag = "step")]
+pub enum StepKind {
+    /// Run a command.
+    Run(Run),
+    /// Copy files.
+    Copy(Copy),
+    /// apt-get install.
+    Apt(Apt),
+    /// pip install.
+    Pip(Pip),
+    /// A conda environment.
+    Conda(Conda),
+    /// Set env from here on.
+    Env {
+        /// The variables, in order.
+        vars: Vec<(String, String)>,
+    },
+    /// Set the working directory from here on.
+    Workdir {
+        /// The directory.
+        path: String,
+    },
+}
+
+/// Network access of a run step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// BuildKit's default sandbox network.
+    Default,
+    /// No network at all.
+    None,
+    /// The host's network (needs the engine's entitlement).
+    Host,
+}
+
+/// A run step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// The command as exec args.
+    pub args: Vec<String>,
+    /// Network access.
+    pub network: Network,
+    /// Secrets mounted at `/run/secrets/<id>`.
+    pub secrets: Vec<String>,
+    /// Cache mount directories.
+    pub cache: Vec<String>,
+    /// Run as the policy user instead of root.
+    pub as_user: bool,
+    /// Extra env for this command.
+    pub env: Vec<(String, String)>,
+    /// Progress name.
+    pub name: Option<String>,
+}
+
+/// Where a copy reads from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "ref")]
+pub enum CopySource {
+    /// The component's build context.
+    Context,
+    /// Another component's filesystem.
+    Component(String),
+    /// An external image's filesystem.
+    Image(ImageRef),
+}
+
+/// Ownership of copied files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    /// The policy user when the component runs as it, else root.
+    Default,
+    /// root.
+    Root,
+    /// The policy user.
+    User,
+    /// Numeric ids.
+    Ids(u32, u32),
+}
+
+/// A copy step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Copy {
+    /// Source paths.
+    pub srcs: Vec<String>,
+    /// Destination.
+    pub dst: String,
+    /// Where from.
+    pub source: CopySource,
+    /// Ownership.
+    pub owner: Owner,
+    /// File mode.
+    pub mode: Option<u32>,
+    /// Excluded patterns.
+    pub exclude: Vec<String>,
+}
+
+/// An apt step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Apt {
+    /// Packages.
+    pub packages: Vec<String>,
+    /// Offline flat repository in the context.
+    pub repo: Option<String>,
+}
+
+/// A pip step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pip {
+    /// Requirement specifiers.
+    pub packages: Vec<String>,
+    /// Requirement files in the context.
+    pub requirements: Vec<String>,
+    /// The venv, or None for the system interpreter.
+    pub venv: Option<String>,
+    /// Offline wheel directory in the context.
+    pub find_links: Option<String>,
+}
+
+/// A conda step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conda {
+    /// Environment name.
+    pub env: String,
+    /// Package specs.
+    pub packages: Vec<String>,
+    /// Channels.
+    pub channels: Vec<String>,
+    /// Environment file in the context.
+    pub file: Option<String>,
+    /// `micromamba`, `mamba` or `conda`.
+    pub tool: String,
+}
+
+/// A healthcheck.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Healthcheck {
+    /// Test command (`["CMD", ...]`, `["CMD-SHELL", ...]` or `["NONE"]`).
+    pub test: Vec<String>,
+    /// Nanoseconds between checks.
+    pub interval_ns: Option<u64>,
+    /// Nanoseconds one check may take.
+    pub timeout_ns: Option<u64>,
+    /// Nanoseconds of grace after start.
+    pub start_period_ns: Option<u64>,
+    /// Failures before unhealthy.
+    pub retries: Option<u32>,
+}
+
+/// The image config a component declares (merged over its base's later).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConfigSpec {
+    /// Env, in order.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub workdir: Option<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Ports, `8080/tcp`.
+    pub expose: Vec<String>,
+    /// Volumes.
+    pub volumes: Vec<String>,
+    /// Entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// Cmd.
+    pub cmd: Option<Vec<String>>,
+    /// Healthcheck.
+    pub healthcheck: Option<Healthcheck>,
+    /// Stop signal.
+    pub stop_signal: Option<String>,
+}

@@ -1,0 +1,9 @@
+//! Strata: build stacks of container images from one declarative stack file.
+//!
+//! Data flows one way: text -> [`spec`] (spanned, raw) -> [`graph`]
+//! (resolved) -> LLB -> frontend result or CLI output.
+
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod graph;
+pub mod spec;

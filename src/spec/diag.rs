@@ -1,0 +1,293 @@
+//! Diagnostics: a kind of problem, a span in the stack file, and a hint.
+//!
+//! Every error a user can cause is one of these; they render like a
+//! compiler's: `file:line:col`, the line itself, a caret under the span.
+
+use std::fmt;
+use std::ops::Range;
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// A lint: the stack builds, but probably not as intended.
+    Warning,
+    /// The stack cannot be built.
+    Error,
+}
+
+/// A 1-based line and column, as editors show them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct LineCol {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, counted in characters.
+    pub col: usize,
+}
+
+/// The text of one stack file, with a line index for locating spans.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The name shown to users (a path as given, or the frontend's filename).
+    pub name: String,
+    /// The whole file.
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    /// Wraps a file's text.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        let text = text.into();
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        SourceFile {
+            name: name.into(),
+            text,
+            line_starts,
+        }
+    }
+
+    /// The line and column of a byte offset (clamped into the file).
+    pub fn line_col(&self, offset: usize) -> LineCol {
+        let offset = offset.min(self.text.len());
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[line];
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count())
+            + 1;
+        LineCol {
+            line: line + 1,
+            col,
+        }
+    }
+
+    /// The text of a 1-based line, without its line break.
+    pub fn line_text(&self, line: usize) -> &str {
+        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+            return "";
+        };
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        self.text
+            .get(start..end)
+            .unwrap_or("")
+            .trim_end_matches(['\n', '\r'])
+    }
+}
+
+/// One problem found in a stack file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// A stable identifier for lints (`root-user`), empty for errors.
+    pub code: &'static str,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// Byte range in the stack file the problem is about.
+    pub span: Range<usize>,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error at `span`.
+    pub fn error(span: Range<usize>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code: "",
+            message: message.into(),
+            span,
+            help: None,
+        }
+    }
+
+    /// A lint warning with an identifier at `span`.
+    pub fn warning(code: &'static str, span: Range<usize>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            code,
+            message: message.into(),
+            span,
+            help: None,
+        }
+    }
+
+    /// Adds a hint that says how to fix the problem.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Renders the diagnostic against its file, compiler style.
+    pub fn render(&self, file: &SourceFile) -> String {
+        Rendered { diag: self, file }.to_string()
+    }
+}
+
+struct Rendered<'a> {
+    diag: &'a Diagnostic,
+    file: &'a SourceFile,
+}
+
+impl fmt::Display for Rendered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.diag;
+        let start = self.file.line_col(d.span.start);
+        let end = self.file.line_col(d.span.end.max(d.span.start));
+        match d.severity {
+            Severity::Error => write!(f, "error: {}", d.message)?,
+            Severity::Warning => write!(f, "warning[{}]: {}", d.code, d.message)?,
+        }
+        writeln!(f)?;
+        let gutter = start.line.to_string().len();
+        writeln!(
+            f,
+            "{:gutter$}--> {}:{}:{}",
+            "", self.file.name, start.line, start.col
+        )?;
+        let text = self.file.line_text(start.line);
+        let shown: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(200)
+            .collect();
+        writeln!(f, "{:gutter$} |", "")?;
+        writeln!(f, "{} | {}", start.line, shown)?;
+        let width = if end.line == start.line {
+            end.col.saturating_sub(start.col).max(1)
+        } else {
+            shown.chars().count().saturating_sub(start.col - 1).max(1)
+        };
+        let pad = (start.col - 1).min(shown.chars().count());
+        writeln!(
+            f,
+            "{:gutter$} | {:pad$}{}",
+            "",
+            "",
+            "^".repeat(width.min(200))
+        )?;
+        if let Some(help) = &d.help {
+            writeln!(f, "{:gutter$} = help: {}", "", help)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every diagnostic found in one file.
+#[derive(Debug, Clone)]
+pub struct Diagnostics {
+    /// The file they refer to.
+    pub file: SourceFile,
+    /// Sorted by position, errors and warnings together.
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// True when at least one is an error.
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    /// The first error, if any.
+    pub fn first_error(&self) -> Option<&Diagnostic> {
+        self.items.iter().find(|d| d.severity == Severity::Error)
+    }
+
+    /// All of them rendered, followed by a count.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for d in &self.items {
+            out.push_str(&d.render(&self.file));
+            out.push('\n');
+        }
+        let errors = self
+            .items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        let warnings = self.items.len() - errors;
+        match (errors, warnings) {
+            (0, 0) => {}
+            (0, w) => out.push_str(&format!("{}: {w} warning(s)\n", self.file.name)),
+            (e, w) => out.push_str(&format!(
+                "{}: {e} error(s), {w} warning(s): nothing was built\n",
+                self.file.name
+            )),
+        }
+        out
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Suggests the closest of `candidates` to `word`, for "did you mean" hints.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let f = SourceFile::new("s.toml", "a = 1\nbé = 2\n");
+        assert_eq!(f.line_col(0), LineCol { line: 1, col: 1 });
+        assert_eq!(f.line_col(6), LineCol { line: 2, col: 1 });
+        assert_eq!(f.line_col(9), LineCol { line: 2, col: 3 });
+        assert_eq!(f.line_text(2), "bé = 2");
+        assert_eq!(f.line_text(9), "");
+    }
+
+    #[test]
+    fn renders_caret_under_span() {
+        let f = SourceFile::new("s.toml", "[stack]\nname = 42\n");
+        let d = Diagnostic::error(15..17, "expected a string").with_help("quote it");
+        let out = d.render(&f);
+        assert!(out.contains("--> s.toml:2:8"), "{out}");
+        assert!(out.contains("2 | name = 42"), "{out}");
+        assert!(out.contains("  |        ^^"), "{out}");
+        assert!(out.contains("help: quote it"), "{out}");
+    }
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(closest("fom", ["from", "when", "user"]), Some("from"));
+        assert_eq!(closest("zzzzzz", ["from", "when"]), None);
+    }
+}

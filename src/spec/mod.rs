@@ -1,0 +1,10 @@
+//! The stack file: parsing with spans, validation, diagnostics.
+
+pub mod diag;
+pub mod expr;
+pub mod image_ref;
+pub mod raw;
+pub mod resolve;
+
+pub use diag::{Diagnostic, Diagnostics, Severity, SourceFile};
+pub use resolve::{load, resolve, Overrides};
