@@ -6,4 +6,5 @@
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod graph;
+pub mod lower;
 pub mod spec;
