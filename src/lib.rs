@@ -6,5 +6,6 @@
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod graph;
+pub mod image;
 pub mod lower;
 pub mod spec;

@@ -5,6 +5,8 @@
 //! What comes from outside the stack file (base image configs, the
 //! session, VCS metadata, the platform) arrives in a [`BuildContext`].
 
+pub mod user;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 
