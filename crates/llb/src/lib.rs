@@ -30,6 +30,8 @@
 //! (checks on any definition), [`dump`] (readable JSON), [`caps`] (LLB
 //! capability ids).
 
+#![warn(missing_docs)]
+
 pub mod caps;
 pub mod dump;
 mod error;
