@@ -45,12 +45,35 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
     },
+    /// Write a component's LLB Definition (binary, as `buildctl debug dump-llb` reads) or a JSON dump.
+    #[command(
+        after_help = "Examples:\n  strata llb --target node > node.llb\n  strata llb --target node | buildctl debug dump-llb\n  strata llb --target node --format json"
+    )]
+    Llb {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// The component (default: the stack's default target).
+        #[arg(long)]
+        target: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = LlbFormat::Binary)]
+        format: LlbFormat,
+        /// SOURCE_DATE_EPOCH for labels and env (default: the environment's).
+        #[arg(long, env = "SOURCE_DATE_EPOCH")]
+        source_date_epoch: Option<i64>,
+    },
     /// List the components with a one-line description.
     #[command(after_help = "Examples:\n  strata targets\n  strata targets --profile all")]
     Targets {
         #[command(flatten)]
         stack: StackArgs,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LlbFormat {
+    Binary,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -117,6 +140,18 @@ impl StackArgs {
             }
         }
     }
+}
+
+/// The ignore files lowering needs, read from the context directory.
+pub fn read_ignore_files(
+    root: &Path,
+    stack: &Stack,
+    target: &str,
+) -> std::collections::BTreeMap<String, String> {
+    crate::lower::ignore_files(stack, target)
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(root.join(&p)).ok().map(|t| (p, t)))
+        .collect()
 }
 
 fn read_stack(path: &Path) -> Result<Vec<u8>> {
@@ -192,6 +227,55 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 GraphFormat::Json => format!("{:#}\n", render::json(&s)),
             };
             out.write_all(text.as_bytes())?;
+        }
+        Cmd::Llb {
+            stack,
+            target,
+            format,
+            source_date_epoch,
+        } => {
+            let Some(s) = stack.load()? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let Some(target) = target.or_else(|| s.default_target.clone()) else {
+                let names: Vec<&str> = s.enabled().map(|c| c.name.as_str()).collect();
+                anyhow::bail!(
+                    "no --target given and the stack has no default; targets: {}",
+                    names.join(", ")
+                );
+            };
+            let root = stack.file.parent().unwrap_or(Path::new("."));
+            let ctx = crate::lower::BuildContext {
+                metadata: crate::lower::BuildMetadata {
+                    source_date_epoch,
+                    ..Default::default()
+                },
+                ignore_files: read_ignore_files(root, &s, &target),
+                ..Default::default()
+            };
+            let lowered = match crate::lower::lower(&s, &target, &ctx) {
+                Ok(l) => l,
+                Err(e) => {
+                    let d = spec::Diagnostics {
+                        file: s.file.clone(),
+                        items: vec![spec::Diagnostic::error(e.span, e.message)],
+                    };
+                    eprint!("{}", d.render());
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            match format {
+                LlbFormat::Binary => {
+                    out.write_all(&strata_llb::encode_definition(&lowered.definition))?
+                }
+                LlbFormat::Json => {
+                    let dump = serde_json::json!({
+                        "definition": strata_llb::dump::to_json(&lowered.definition),
+                        "image_config": lowered.image_config,
+                    });
+                    writeln!(out, "{dump:#}")?;
+                }
+            }
         }
         Cmd::Targets { stack } => {
             let Some(s) = stack.load()? else {

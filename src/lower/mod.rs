@@ -5,6 +5,9 @@
 //! What comes from outside the stack file (base image configs, the
 //! session, VCS metadata, the platform) arrives in a [`BuildContext`].
 
+pub mod apt;
+pub mod conda;
+pub mod pip;
 pub mod user;
 
 use std::collections::BTreeMap;
@@ -12,26 +15,7 @@ use std::ops::Range;
 
 use crate::graph::{ImageRef, Stack};
 
-/// The target platform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    /// `linux`.
-    pub os: String,
-    /// `amd64`, `arm64`, ...
-    pub architecture: String,
-    /// `v8`, ...
-    pub variant: Option<String>,
-}
-
-impl Default for Platform {
-    fn default() -> Self {
-        Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-        }
-    }
-}
+pub use strata_llb::Platform;
 
 /// A base image as the engine resolved it.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +57,9 @@ pub struct BuildContext {
     pub no_cache: bool,
     /// Extra labels (`label:*` options).
     pub labels: BTreeMap<String, String>,
+    /// Ignore files read from the context, keyed by path in the context
+    /// (see [`ignore_files`]); missing ones are treated as empty.
+    pub ignore_files: BTreeMap<String, String>,
 }
 
 /// A lowered component.
@@ -95,22 +82,383 @@ pub struct LowerError {
 }
 
 /// External images the target needs, whose configs the caller should resolve
-/// before calling [`lower`] (bases of every component on the way, and images
-/// copied from).
+/// before calling [`lower`]: the bases of every component on the way.
+/// (Images only copied from need no config.)
 pub fn external_images(stack: &Stack, target: &str) -> Vec<ImageRef> {
-    let _ = (stack, target);
-    Vec::new()
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![target.to_owned()];
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let Some(c) = stack.component(&name) else {
+            continue;
+        };
+        if let Base::Image(r) = &c.base {
+            if !out.contains(r) {
+                out.push(r.clone());
+            }
+        }
+        todo.extend(c.dependencies().into_iter().map(|(d, _)| d));
+    }
+    out.sort();
+    out
+}
+
+/// Ignore files (paths in the context) that lowering `target` reads, for
+/// the caller to fetch into [`BuildContext::ignore_files`].
+pub fn ignore_files(stack: &Stack, target: &str) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut todo = vec![target.to_owned()];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let Some(c) = stack.component(&name) else {
+            continue;
+        };
+        out.insert(ignore_path(c));
+        todo.extend(c.dependencies().into_iter().map(|(d, _)| d));
+    }
+    out.into_iter().collect()
+}
+
+fn ignore_path(c: &Component) -> String {
+    c.ignore.clone().unwrap_or_else(|| {
+        if c.context == "." || c.context.is_empty() {
+            ".dockerignore".into()
+        } else {
+            format!("{}/.dockerignore", c.context.trim_end_matches('/'))
+        }
+    })
 }
 
 /// Lowers `target` (and the components it needs) to LLB.
 pub fn lower(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered, LowerError> {
-    let _ = ctx;
-    let c = stack.component(target).ok_or_else(|| LowerError {
-        message: format!("`{target}` is not a component of this stack"),
+    let mut l = Lowerer {
+        stack,
+        ctx,
+        built: BTreeMap::new(),
+        platform: ctx.platform.clone(),
+    };
+    let built = l.component(target, &mut Vec::new())?;
+    let options = MarshalOptions {
+        platform: l.platform.clone(),
+        source_infos: vec![SourceInfo {
+            filename: stack.file.name.clone(),
+            data: stack.file.text.clone().into_bytes(),
+            language: "toml".into(),
+        }],
+    };
+    let definition = built.state.marshal(&options).map_err(|e| LowerError {
+        message: format!("could not encode the LLB of `{target}`: {e}"),
         span: 0..0,
     })?;
-    Err(LowerError {
-        message: "lowering is being written".into(),
-        span: c.span.clone(),
+    let created = ctx.metadata.source_date_epoch.map(crate::image::rfc3339);
+    let image_config = built.config.to_document(
+        &ctx.platform.os,
+        &ctx.platform.architecture,
+        ctx.platform.variant.as_deref(),
+        created.as_deref(),
+    );
+    Ok(Lowered {
+        definition,
+        image_config,
     })
 }
+
+/// A lowered component: its filesystem and its config.
+#[derive(Clone)]
+struct Built {
+    state: State,
+    config: ImageConfig,
+}
+
+struct Lowerer<'a> {
+    stack: &'a Stack,
+    ctx: &'a BuildContext,
+    built: BTreeMap<String, Built>,
+    platform: Platform,
+}
+
+impl Lowerer<'_> {
+    fn location(&self, span: &Range<usize>) -> SourceLocation {
+        let start = self.stack.file.line_col(span.start);
+        let end = self.stack.file.line_col(span.end.max(span.start));
+        let line = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        SourceLocation::new(
+            0,
+            vec![SourceRange::lines(line(start.line), line(end.line))],
+        )
+    }
+
+    fn image(&self, r: &ImageRef) -> (State, ImageConfig) {
+        let base = self.ctx.bases.get(&r.normalized());
+        let reference = base.map_or_else(|| r.normalized(), |b| b.reference.clone());
+        let mode = match self.ctx.image_resolve_mode.as_deref() {
+            Some("local") => ResolveMode::PreferLocal,
+            Some("pull") => ResolveMode::ForcePull,
+            _ => ResolveMode::Default,
+        };
+        let state = Image::new(&reference)
+            .resolve_mode(mode)
+            .platform(self.platform.clone())
+            .into_state();
+        let config = base
+            .map(|b| ImageConfig::from_document(&b.config))
+            .unwrap_or_default();
+        (state, config)
+    }
+
+    fn component(&mut self, name: &str, path: &mut Vec<String>) -> Result<Built, LowerError> {
+        if let Some(b) = self.built.get(name) {
+            return Ok(b.clone());
+        }
+        let stack = self.stack;
+        let c = stack.component(name).ok_or_else(|| LowerError {
+            message: format!("`{name}` is not a component of this stack"),
+            span: 0..0,
+        })?;
+        if !c.enabled {
+            return Err(LowerError {
+                message: format!(
+                    "component `{name}` is disabled by `when = \"{}\"`; change the args or profile to build it",
+                    c.condition.as_deref().unwrap_or("")
+                ),
+                span: c.span.clone(),
+            });
+        }
+        if path.iter().any(|p| p == name) {
+            return Err(LowerError {
+                message: format!("components form a cycle through `{name}`"),
+                span: c.span.clone(),
+            });
+        }
+        path.push(name.to_owned());
+        let mut b = Builder::start(self, c, path)?;
+        for step in &c.steps {
+            b = self.step(b, c, step, path)?;
+        }
+        let b = metadata::finish(self, c, b);
+        path.pop();
+        self.built.insert(name.to_owned(), b.built.clone());
+        Ok(b.built)
+    }
+
+    fn step(
+        &mut self,
+        mut b: Builder,
+        c: &Component,
+        step: &Step,
+        path: &mut Vec<String>,
+    ) -> Result<Builder, LowerError> {
+        let loc = self.location(&step.span);
+        match &step.kind {
+            StepKind::Run(r) => b.built.state = run::lower(self, &b, c, r, loc),
+            StepKind::Copy(cp) => {
+                let from = match &cp.source {
+                    CopySource::Context => None,
+                    CopySource::Component(other) => Some(self.component(other, path)?.state),
+                    CopySource::Image(r) => Some(self.image(r).0),
+                };
+                b.built.state = copy::lower(self, &b, c, cp, from, loc);
+            }
+            StepKind::Apt(a) => b.built.state = packages::apt(self, &b, c, a, loc),
+            StepKind::Pip(p) => {
+                b.built.state = packages::pip(self, &b, c, p, loc);
+                if let Some(v) = &p.venv {
+                    b.built.config.set_env("VIRTUAL_ENV", v);
+                    b.built
+                        .config
+                        .set_env_expanded("PATH", &format!("{v}/bin:$PATH"));
+                }
+            }
+            StepKind::Conda(cd) => b.built.state = packages::conda(self, &b, c, cd, loc),
+            StepKind::Env { vars } => {
+                for (k, v) in vars {
+                    b.built.config.set_env_expanded(k, v);
+                }
+            }
+            StepKind::Workdir { path: dir } => {
+                b.built.config.workdir = Some(dir.clone());
+                b.built.state = b.built.state.file(
+                    FileActions::new()
+                        .mkdir(dir, 0o755, true, None)
+                        .custom_name(format!("[{}] WORKDIR {dir}", c.name))
+                        .location(loc),
+                );
+            }
+        }
+        Ok(b)
+    }
+
+    /// A `local://context` source holding only `include` (and never what the ignore file excludes).
+    fn context(&self, c: &Component, include: &[String], exclude: &[String]) -> State {
+        let prefix = if c.context == "." || c.context.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", c.context.trim_end_matches('/'))
+        };
+        let mut excludes: Vec<String> = self.ignore_patterns(c);
+        excludes.extend(exclude.iter().map(|e| format!("{prefix}{e}")));
+        let mut local = Local::new("context")
+            .include_patterns(
+                include
+                    .iter()
+                    .map(|i| format!("{prefix}{}", i.trim_start_matches("./"))),
+            )
+            .shared_key_hint("context")
+            .custom_name(format!("[{}] load context {}", c.name, include.join(" ")));
+        if !excludes.is_empty() {
+            local = local.exclude_patterns(excludes);
+        }
+        if let Some(s) = &self.ctx.session_id {
+            local = local.session_id(s.clone());
+        }
+        local.into_state()
+    }
+
+    fn ignore_patterns(&self, c: &Component) -> Vec<String> {
+        self.ctx
+            .ignore_files
+            .get(&ignore_path(c))
+            .map(|text| parse_ignore(text))
+            .unwrap_or_default()
+    }
+
+    /// The env every exec sees: the image's env plus the policy as STRATA_* variables.
+    fn exec_env(&self, config: &ImageConfig) -> Vec<(String, String)> {
+        let mut env = config.env.clone();
+        if let Some(p) = &self.stack.user {
+            for (k, v) in [
+                ("STRATA_USER", p.name.clone()),
+                ("STRATA_GROUP", p.group.clone()),
+                ("STRATA_UID", p.uid.to_string()),
+                ("STRATA_GID", p.gid.to_string()),
+                ("STRATA_HOME", p.home.clone()),
+            ] {
+                env.retain(|(n, _)| n != k);
+                env.push((k.to_owned(), v));
+            }
+        }
+        if !env.iter().any(|(k, _)| k == "PATH") {
+            env.insert(0, ("PATH".into(), DEFAULT_PATH.into()));
+        }
+        env
+    }
+
+    fn policy_chown(&self, c: &Component, owner: Owner) -> Option<Chown> {
+        let policy = self.stack.user.as_ref();
+        match owner {
+            Owner::Root => Some(Chown::ids(0, 0)),
+            Owner::Ids(u, g) => Some(Chown::ids(u, g)),
+            Owner::User => policy.map(|p| Chown::ids(p.uid, p.gid)),
+            Owner::Default => match (c.run_as, policy) {
+                (RunAs::Policy, Some(p)) => Some(Chown::ids(p.uid, p.gid)),
+                _ => Some(Chown::ids(0, 0)),
+            },
+        }
+    }
+}
+
+/// The PATH of an image that sets none (what Docker uses).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `.dockerignore` text -> exclude patterns (comments and blanks dropped).
+pub fn parse_ignore(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_start_matches('/').to_owned())
+        .collect()
+}
+
+/// A component being lowered.
+pub(crate) struct Builder {
+    built: Built,
+}
+
+impl Builder {
+    /// The base, the user policy, a GPU flavour's graft, the component's env and workdir.
+    fn start(
+        l: &mut Lowerer,
+        c: &Component,
+        path: &mut Vec<String>,
+    ) -> Result<Builder, LowerError> {
+        let (state, config, foreign) = match &c.base {
+            Base::Image(r) => {
+                let (s, cfg) = l.image(r);
+                (s, cfg, true)
+            }
+            Base::Component(p) => {
+                let b = l.component(p, path)?;
+                (b.state, b.config, false)
+            }
+            Base::Scratch => (State::scratch(), ImageConfig::default(), true),
+        };
+        let mut b = Builder {
+            built: Built { state, config },
+        };
+        let loc = l.location(&c.span);
+        if foreign {
+            if let Some(p) = &l.stack.user {
+                b.built.state = b.built.state.run(
+                    Run::args(["/bin/sh", "-c", &user::script(p)])
+                        .network(Network::None)
+                        .user("0:0")
+                        .dir("/")
+                        .env("PATH", DEFAULT_PATH)
+                        .custom_name(format!(
+                            "[{}] user policy: {} ({}:{})",
+                            c.name, p.name, p.uid, p.gid
+                        ))
+                        .location(loc.clone()),
+                );
+            }
+        }
+        if let Some(g) = &c.gpu {
+            b = gpu::graft(l, c, g, b, loc.clone(), path)?;
+        }
+        for (k, v) in &c.config.env {
+            b.built.config.set_env_expanded(k, v);
+        }
+        if let Some(w) = &c.config.workdir {
+            b.built.config.workdir = Some(w.clone());
+            let owner = match (c.run_as, &l.stack.user) {
+                (RunAs::Policy, Some(p)) if *w == p.home => Some(Chown::ids(p.uid, p.gid)),
+                _ => None,
+            };
+            b.built.state = b.built.state.file(
+                FileActions::new()
+                    .mkdir(w, 0o755, true, owner)
+                    .custom_name(format!("[{}] WORKDIR {w}", c.name))
+                    .location(loc),
+            );
+        }
+        Ok(b)
+    }
+
+    fn cwd(&self) -> String {
+        self.built
+            .config
+            .workdir
+            .clone()
+            .unwrap_or_else(|| "/".into())
+    }
+}
+
+mod copy;
+mod gpu;
+mod metadata;
+mod packages;
+mod run;
+
+use strata_llb::{
+    Chown, FileActions, Image, Local, MarshalOptions, Network, ResolveMode, Run, SourceInfo,
+    SourceLocation, SourceRange, State,
+};
+
+use crate::graph::{Base, Component, CopySource, Owner, RunAs, Step, StepKind};
+use crate::image::ImageConfig;

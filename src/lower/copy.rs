@@ -1,0 +1,73 @@
+//! `copy` steps: from the context (only the named paths are sent, the
+//! ignore file applies), from another component, or from an image; owned
+//! by the policy user through the copy itself, not a later chown layer.
+
+use strata_llb::{CopyOptions, FileActions, SourceLocation, State};
+
+use super::{Builder, Lowerer};
+use crate::graph::{Component, Copy, CopySource};
+
+/// Lowers a copy step; `from` is the source state unless copying from the context.
+pub fn lower(
+    l: &Lowerer,
+    b: &Builder,
+    c: &Component,
+    cp: &Copy,
+    from: Option<State>,
+    loc: SourceLocation,
+) -> State {
+    let prefix = if c.context == "." || c.context.is_empty() {
+        String::new()
+    } else {
+        format!("/{}", c.context.trim_end_matches('/'))
+    };
+    let (source, base) = match from {
+        Some(s) => (s, String::new()),
+        None => (l.context(c, &cp.srcs, &cp.exclude), prefix),
+    };
+    let dst = if cp.dst.starts_with('/') {
+        cp.dst.clone()
+    } else {
+        format!("{}/{}", b.cwd().trim_end_matches('/'), cp.dst)
+    };
+    let many = cp.srcs.len() > 1;
+    let dst = if many && !dst.ends_with('/') {
+        format!("{dst}/")
+    } else {
+        dst
+    };
+    let mut actions = FileActions::new();
+    for src in &cp.srcs {
+        let src_path = match &cp.source {
+            CopySource::Context => format!("{base}/{}", src.trim_start_matches("./")),
+            _ => src.clone(),
+        };
+        let options = CopyOptions {
+            owner: l.policy_chown(c, cp.owner),
+            mode: cp.mode,
+            follow_symlinks: true,
+            copy_dir_contents: true,
+            create_dest_path: true,
+            allow_wildcard: true,
+            allow_empty_wildcard: false,
+            exclude_patterns: cp.exclude.clone(),
+            ..CopyOptions::default()
+        };
+        actions = actions.copy(&source, &src_path, &dst, options);
+    }
+    let from_text = match &cp.source {
+        CopySource::Context => String::new(),
+        CopySource::Component(n) => format!("--from={n} "),
+        CopySource::Image(r) => format!("--from={r} "),
+    };
+    b.built.state.file(
+        actions
+            .custom_name(format!(
+                "[{}] COPY {from_text}{} {}",
+                c.name,
+                cp.srcs.join(" "),
+                cp.dst
+            ))
+            .location(loc),
+    )
+}

@@ -1,0 +1,82 @@
+//! The end of a component: runtime config (user, ports, entrypoint, ...),
+//! labels and env from version control and SOURCE_DATE_EPOCH. All of it is
+//! image config, not layers, so it never invalidates the build cache.
+
+use super::{Builder, Lowerer};
+use crate::graph::{Component, MetadataField, RunAs};
+use crate::image::rfc3339;
+
+const OCI: &str = "org.opencontainers.image";
+
+/// The value of a metadata field, if known.
+fn field(l: &Lowerer, c: &Component, f: MetadataField) -> Option<String> {
+    let m = &l.ctx.metadata;
+    match f {
+        MetadataField::Revision => m.revision.clone(),
+        MetadataField::Branch => m.branch.clone(),
+        MetadataField::Source => m.source.clone(),
+        MetadataField::Created => m.source_date_epoch.map(rfc3339),
+        MetadataField::Version => c.image.tag.clone(),
+    }
+}
+
+/// Applies the component's declared config and the metadata.
+pub(crate) fn finish(l: &Lowerer, c: &Component, mut b: Builder) -> Builder {
+    let decl = &c.config;
+    let cfg = &mut b.built.config;
+    match (&l.stack.user, c.run_as) {
+        (Some(p), RunAs::Policy) => cfg.user = Some(format!("{}:{}", p.uid, p.gid)),
+        (Some(_), RunAs::Root) => cfg.user = Some("0:0".into()),
+        (None, _) => {}
+    }
+    for p in &decl.expose {
+        if !cfg.expose.contains(p) {
+            cfg.expose.push(p.clone());
+        }
+    }
+    for v in &decl.volumes {
+        if !cfg.volumes.contains(v) {
+            cfg.volumes.push(v.clone());
+        }
+    }
+    if let Some(ep) = &decl.entrypoint {
+        cfg.set_entrypoint(ep.clone());
+    }
+    if let Some(cmd) = &decl.cmd {
+        cfg.cmd = Some(cmd.clone());
+    }
+    if let Some(h) = &decl.healthcheck {
+        cfg.healthcheck = Some(h.clone());
+    }
+    if let Some(s) = &decl.stop_signal {
+        cfg.stop_signal = Some(s.clone());
+    }
+    let meta = &l.stack.metadata;
+    if meta.oci_labels {
+        cfg.labels.insert(format!("{OCI}.title"), c.name.clone());
+        if let Some(d) = &c.description {
+            cfg.labels.insert(format!("{OCI}.description"), d.clone());
+        }
+        for (key, f) in [
+            ("version", MetadataField::Version),
+            ("revision", MetadataField::Revision),
+            ("source", MetadataField::Source),
+            ("created", MetadataField::Created),
+        ] {
+            match field(l, c, f) {
+                Some(v) => cfg.labels.insert(format!("{OCI}.{key}"), v),
+                // A value inherited from the base would describe the base.
+                None => cfg.labels.remove(&format!("{OCI}.{key}")),
+            };
+        }
+    }
+    cfg.labels.extend(meta.labels.clone());
+    cfg.labels.extend(decl.labels.clone());
+    for (name, f) in &meta.env {
+        if let Some(v) = field(l, c, *f) {
+            cfg.set_env(name, &v);
+        }
+    }
+    cfg.labels.extend(l.ctx.labels.clone());
+    b
+}

@@ -1,0 +1,140 @@
+//! apt, pip and conda steps as execs (see `apt`, `pip`, `conda` for the scripts).
+
+use strata_llb::{CacheSharing, Mount, Network, SourceLocation, State};
+
+use super::{apt as apt_script, conda as conda_script, pip as pip_script, run, Builder, Lowerer};
+use crate::graph::{Apt, Base, Component, Conda, Pip};
+
+/// The cache mount id namespace of a component: its root base, so
+/// different distributions never share package lists.
+fn cache_ns(l: &Lowerer, c: &Component) -> String {
+    let mut cur = c;
+    loop {
+        match &cur.base {
+            Base::Component(p) => match l.stack.component(p) {
+                Some(next) => cur = next,
+                None => return l.stack.name.clone(),
+            },
+            Base::Image(r) => return r.normalized(),
+            Base::Scratch => return "scratch".into(),
+        }
+    }
+}
+
+fn sh(script: String) -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into(), script]
+}
+
+/// apt-get update + install in one exec.
+pub fn apt(l: &Lowerer, b: &Builder, c: &Component, a: &Apt, loc: SourceLocation) -> State {
+    let repo = a.repo.clone().or_else(|| l.stack.metadata.apt_repo.clone());
+    let ns = cache_ns(l, c);
+    let mut run = run::exec(l, b, sh(apt_script::script(a, repo.is_some())), false)
+        .mount(Mount::cache(
+            "/var/cache/apt",
+            &format!("strata-apt-cache:{ns}"),
+            CacheSharing::Locked,
+        ))
+        .mount(Mount::cache(
+            "/var/lib/apt",
+            &format!("strata-apt-lists:{ns}"),
+            CacheSharing::Locked,
+        ));
+    if let Some(repo) = &repo {
+        let ctx = l.context(c, &[format!("{repo}/")], &[]);
+        run = run
+            .mount(Mount::bind(
+                apt_script::REPO_MOUNT,
+                &ctx,
+                &context_path(c, repo),
+                true,
+            ))
+            .mount(Mount::tmpfs("/run/strata/apt-tmp"))
+            .network(Network::None);
+    }
+    b.built.state.run(
+        run.custom_name(format!("[{}] apt install {}", c.name, a.packages.join(" ")))
+            .location(loc)
+            .ignore_cache(l.ctx.no_cache),
+    )
+}
+
+/// A path of the component's context as a selector in the context source.
+fn context_path(c: &Component, p: &str) -> String {
+    if c.context == "." || c.context.is_empty() {
+        format!("/{p}")
+    } else {
+        format!("/{}/{p}", c.context.trim_end_matches('/'))
+    }
+}
+
+/// pip install into a venv, requirement files mounted alone.
+pub fn pip(l: &Lowerer, b: &Builder, c: &Component, p: &Pip, loc: SourceLocation) -> State {
+    let links = p
+        .find_links
+        .clone()
+        .or_else(|| l.stack.metadata.find_links.clone());
+    let mut run =
+        run::exec(l, b, sh(pip_script::script(p, links.is_some())), false).mount(Mount::cache(
+            pip_script::CACHE_DIR,
+            &format!("strata-pip:{}", cache_ns(l, c)),
+            CacheSharing::Locked,
+        ));
+    if !p.requirements.is_empty() {
+        let reqs = l.context(c, &p.requirements, &[]);
+        let selector = context_path(c, "");
+        run = run.mount(Mount::bind(
+            pip_script::REQ_MOUNT,
+            &reqs,
+            selector.trim_end_matches('/'),
+            true,
+        ));
+    }
+    if let Some(links) = &links {
+        let wheels = l.context(c, &[format!("{links}/")], &[]);
+        run = run
+            .mount(Mount::bind(
+                pip_script::WHEELS_MOUNT,
+                &wheels,
+                &context_path(c, links),
+                true,
+            ))
+            .network(Network::None);
+    }
+    let what = p
+        .requirements
+        .iter()
+        .map(|r| format!("-r {r}"))
+        .chain(p.packages.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    b.built.state.run(
+        run.custom_name(format!("[{}] pip install {what}", c.name))
+            .location(loc)
+            .ignore_cache(l.ctx.no_cache),
+    )
+}
+
+/// A conda environment.
+pub fn conda(l: &Lowerer, b: &Builder, c: &Component, cd: &Conda, loc: SourceLocation) -> State {
+    let mut run = run::exec(l, b, sh(conda_script::script(cd)), false).mount(Mount::cache(
+        conda_script::PKGS_DIR,
+        &format!("strata-conda:{}", cache_ns(l, c)),
+        CacheSharing::Locked,
+    ));
+    if let Some(f) = &cd.file {
+        let ctx = l.context(c, std::slice::from_ref(f), &[]);
+        let selector = context_path(c, "");
+        run = run.mount(Mount::bind(
+            conda_script::FILE_MOUNT,
+            &ctx,
+            selector.trim_end_matches('/'),
+            true,
+        ));
+    }
+    b.built.state.run(
+        run.custom_name(format!("[{}] {} create -n {}", c.name, cd.tool, cd.env))
+            .location(loc)
+            .ignore_cache(l.ctx.no_cache),
+    )
+}
