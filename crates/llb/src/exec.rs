@@ -90,6 +90,7 @@ impl Run {
     }
 
     /// Adds a mount; a relative target is taken from the working directory.
+    /// A bind mount at `/` replaces the state's own root filesystem.
     pub fn mount(mut self, mount: Mount) -> Self {
         self.mounts.push(mount);
         self
@@ -356,13 +357,17 @@ impl Exec {
         let cwd = join_path(base.dir(), run.dir.as_deref().unwrap_or("."));
         let user = run.user.or_else(|| base.user().map(str::to_owned));
 
-        let root = Mount::bind("/", base, "", false);
-        let mut mounts: Vec<Mount> = std::iter::once(root)
-            .chain(run.mounts.into_iter().map(|mut mount| {
+        let mut mounts: Vec<Mount> = run
+            .mounts
+            .into_iter()
+            .map(|mut mount| {
                 mount.target = join_path(&cwd, &mount.target);
                 mount
-            }))
+            })
             .collect();
+        if !mounts.iter().any(|mount| mount.target == "/") {
+            mounts.push(Mount::bind("/", base, "", false));
+        }
         mounts.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let mut next_output = 0;
         let mounts = mounts

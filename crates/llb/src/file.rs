@@ -324,7 +324,7 @@ impl FileNode {
             })
             .collect();
         let input_count = op_inputs.0.len() as i64;
-        let last = self.actions.len() - 1;
+        let last = self.actions.len().saturating_sub(1);
         let actions = self
             .actions
             .iter()

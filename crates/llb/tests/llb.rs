@@ -661,3 +661,22 @@ fn dump_is_readable_and_deterministic() {
     let text = dump::to_pretty_string(&definition);
     assert!(text.contains("\"identifier\": \"local://context\""));
 }
+
+#[test]
+fn a_root_mount_replaces_the_state_root() {
+    let other = State::image("alpine");
+    let state = State::image("debian")
+        .with_dir("/w")
+        .run(Run::shell("ls").mount(Mount::bind("/", &other, "", false)));
+    assert_eq!(state.dir(), "/w");
+    let op = result_op(&marshal(&state));
+    let mounts = &exec_of(&op).mounts;
+    assert_eq!(mounts.len(), 1);
+    let Some(Op::Source(source)) = &ops(&marshal(&state))[0].1.op else {
+        panic!("source")
+    };
+    assert_eq!(
+        source.identifier,
+        "docker-image://docker.io/library/alpine:latest"
+    );
+}
