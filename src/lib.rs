@@ -5,6 +5,7 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod frontend;
 pub mod graph;
 pub mod image;
 pub mod lower;

@@ -1,0 +1,1085 @@
+//! One frontend run: options → stack file → base images → LLB → result.
+//!
+//! Every call to BuildKit goes through [`Bridge`], so the whole flow runs
+//! against a stub in unit tests and against `LlbBridgeClient` for real.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use strata_proto::gateway::{self as gw, result};
+use strata_proto::{pb, LlbBridgeClient};
+use tonic::transport::Channel;
+use tonic::Status;
+
+use super::errors::{self, FrontendError};
+use super::opts::{self, FrontendOpts, NamedContext};
+use super::subrequests;
+use crate::graph::{Base, CopySource, ImageRef, Stack, StepKind};
+use crate::lower::{self, BaseImage, BuildContext, BuildMetadata, Platform};
+use crate::spec::{self, Diagnostic, Diagnostics};
+
+/// The metadata key BuildKit's image exporter reads the image config from.
+pub const IMAGE_CONFIG_KEY: &str = "containerimage.config";
+/// The session directory holding the build context.
+const CONTEXT_KEY: &str = "context";
+
+/// The LLBBridge calls the frontend makes.
+pub(crate) trait Bridge {
+    async fn ping(&mut self) -> Result<gw::PongResponse, Status>;
+    async fn inputs(&mut self) -> Result<gw::InputsResponse, Status>;
+    async fn solve(&mut self, req: gw::SolveRequest) -> Result<gw::SolveResponse, Status>;
+    async fn read_file(&mut self, req: gw::ReadFileRequest) -> Result<Vec<u8>, Status>;
+    async fn resolve_image_config(
+        &mut self,
+        req: gw::ResolveImageConfigRequest,
+    ) -> Result<gw::ResolveImageConfigResponse, Status>;
+    async fn warn(&mut self, req: gw::WarnRequest) -> Result<(), Status>;
+    async fn finish(&mut self, req: gw::ReturnRequest) -> Result<(), Status>;
+}
+
+impl Bridge for LlbBridgeClient<Channel> {
+    async fn ping(&mut self) -> Result<gw::PongResponse, Status> {
+        Ok(LlbBridgeClient::ping(self, gw::PingRequest {})
+            .await?
+            .into_inner())
+    }
+    async fn inputs(&mut self) -> Result<gw::InputsResponse, Status> {
+        Ok(LlbBridgeClient::inputs(self, gw::InputsRequest {})
+            .await?
+            .into_inner())
+    }
+    async fn solve(&mut self, req: gw::SolveRequest) -> Result<gw::SolveResponse, Status> {
+        Ok(LlbBridgeClient::solve(self, req).await?.into_inner())
+    }
+    async fn read_file(&mut self, req: gw::ReadFileRequest) -> Result<Vec<u8>, Status> {
+        Ok(LlbBridgeClient::read_file(self, req)
+            .await?
+            .into_inner()
+            .data)
+    }
+    async fn resolve_image_config(
+        &mut self,
+        req: gw::ResolveImageConfigRequest,
+    ) -> Result<gw::ResolveImageConfigResponse, Status> {
+        Ok(LlbBridgeClient::resolve_image_config(self, req)
+            .await?
+            .into_inner())
+    }
+    async fn warn(&mut self, req: gw::WarnRequest) -> Result<(), Status> {
+        LlbBridgeClient::warn(self, req).await.map(drop)
+    }
+    async fn finish(&mut self, req: gw::ReturnRequest) -> Result<(), Status> {
+        LlbBridgeClient::r#return(self, req).await.map(drop)
+    }
+}
+
+/// What BuildKit hands the frontend process when it starts it.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// The raw frontend options.
+    pub opts: BTreeMap<String, String>,
+    /// `BUILDKIT_SESSION_ID`: the client session serving local directories.
+    pub session_id: String,
+}
+
+impl Launch {
+    /// Reads the environment BuildKit set.
+    pub fn from_env() -> Launch {
+        Launch::from_vars(std::env::vars_os())
+    }
+
+    /// Reads a given environment (for tests).
+    pub fn from_vars(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Launch {
+        let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
+        let session_id = vars
+            .iter()
+            .find(|(k, _)| k == "BUILDKIT_SESSION_ID")
+            .map(|(_, v)| v.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Launch {
+            opts: opts::raw_from_env(vars),
+            session_id,
+        }
+    }
+}
+
+/// The stack file as read through BuildKit.
+struct StackFile {
+    bytes: Vec<u8>,
+    /// The vertex that loaded it: warnings attach to it.
+    vertex: String,
+}
+
+/// Runs one build (or subrequest) and returns what to `Return`.
+pub(crate) async fn build<B: Bridge>(
+    bridge: &mut B,
+    launch: &Launch,
+) -> Result<gw::Result, FrontendError> {
+    let opts = FrontendOpts::parse(&launch.opts)?;
+    if let Some(request) = &opts.request_id {
+        if request == subrequests::DESCRIBE {
+            return Ok(subrequests::describe());
+        }
+        if !subrequests::supports(request) {
+            return Err(FrontendError::UnsupportedSubrequest(request.clone()));
+        }
+    }
+    let pong = bridge
+        .ping()
+        .await
+        .map_err(|s| FrontendError::engine("asking BuildKit for its capabilities", s))?;
+    reject_unsupported_context(&opts)?;
+    let platform = target_platform(&opts, &pong)?;
+    let file = read_stack_file(bridge, &opts, &launch.session_id).await?;
+
+    let stack = match spec::load(&opts.filename, &file.bytes, &opts.overrides(&platform)) {
+        Ok(stack) => stack,
+        Err(diags) => {
+            send_warnings(bridge, &diags, &file.vertex).await;
+            return Err(diags.into());
+        }
+    };
+    if let Some(request) = &opts.request_id {
+        return subrequests::answer(request, &stack, &opts);
+    }
+    let warnings = Diagnostics {
+        file: stack.file.clone(),
+        items: stack.warnings.clone(),
+    };
+    send_warnings(bridge, &warnings, &file.vertex).await;
+    check_contexts(&stack, &opts)?;
+
+    let target = choose_target(&stack, &opts)?;
+    let bases = resolve_bases(bridge, &stack, &target, &platform, &opts).await?;
+    let ignore_files = read_ignore_files(
+        bridge,
+        &lower::ignore_files(&stack, &target),
+        &opts,
+        &launch.session_id,
+    )
+    .await?;
+    let ctx = BuildContext {
+        platform: platform.clone(),
+        bases,
+        session_id: Some(launch.session_id.clone()).filter(|s| !s.is_empty()),
+        image_resolve_mode: opts.image_resolve_mode.map(|m| m.as_str().to_owned()),
+        metadata: BuildMetadata {
+            revision: opts.vcs_revision.clone(),
+            branch: None,
+            source: opts.vcs_source.clone(),
+            source_date_epoch: opts.source_date_epoch,
+        },
+        no_cache: opts.no_cache.applies_to(&target),
+        labels: opts.labels.clone(),
+        ignore_files,
+    };
+    let lowered = lower::lower(&stack, &target, &ctx)
+        .map_err(|e| FrontendError::at(&stack.file, e.span, e.message))?;
+    check_caps(&lowered.definition, &pong)?;
+
+    let solved = bridge
+        .solve(gw::SolveRequest {
+            definition: Some(lowered.definition),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            cache_imports: opts
+                .cache_imports
+                .iter()
+                .map(|c| gw::CacheOptionsEntry {
+                    r#type: c.kind.clone(),
+                    attrs: c.attrs.clone(),
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| FrontendError::engine(format!("solving component `{target}`"), s))?;
+    let id = result_ref(&solved)
+        .ok_or_else(|| FrontendError::Other("BuildKit's Solve answered without a result".into()))?;
+
+    let mut config = lowered.image_config;
+    set_platform(&mut config, &platform);
+    let config = serde_json::to_vec(&config)
+        .map_err(|e| FrontendError::Bug(format!("image config is not serialisable: {e}")))?;
+    Ok(gw::Result {
+        result: Some(result::Result::Ref(gw::Ref { id, def: None })),
+        metadata: BTreeMap::from([(IMAGE_CONFIG_KEY.to_owned(), config)]),
+        attestations: BTreeMap::new(),
+    })
+}
+
+/// The ref id of a Solve answer (new-style `result.ref`, or the deprecated fields).
+fn result_ref(res: &gw::SolveResponse) -> Option<String> {
+    match res.result.as_ref().and_then(|r| r.result.as_ref()) {
+        Some(result::Result::Ref(r)) => Some(r.id.clone()),
+        Some(result::Result::RefDeprecated(id)) => Some(id.clone()),
+        _ if !res.r#ref.is_empty() => Some(res.r#ref.clone()),
+        // An empty definition solves to the empty ref: a scratch result.
+        None => Some(String::new()),
+        _ => None,
+    }
+}
+
+/// Warnings are advisory: a failure to deliver one must not fail the build.
+async fn send_warnings<B: Bridge>(bridge: &mut B, diags: &Diagnostics, vertex: &str) {
+    for d in diags
+        .items
+        .iter()
+        .filter(|d| d.severity == spec::Severity::Warning)
+    {
+        if let Err(e) = bridge.warn(errors::warning(&diags.file, d, vertex)).await {
+            eprintln!("strata-frontend: could not send a warning: {}", e.message());
+        }
+    }
+}
+
+fn reject_unsupported_context(opts: &FrontendOpts) -> Result<(), FrontendError> {
+    if let Some(url) = &opts.remote_context {
+        return Err(FrontendError::Other(format!(
+            "the build context `{url}` is remote; the Strata frontend builds from a local directory only: clone or download it and run the build there"
+        )));
+    }
+    if let Some(dir) = &opts.context_subdir {
+        return Err(FrontendError::Other(format!(
+            "contextsubdir `{dir}` is not supported by the Strata frontend: set each component's `context` in the stack file instead"
+        )));
+    }
+    Ok(())
+}
+
+/// Named contexts Strata cannot honour are errors, not silently ignored.
+fn check_contexts(stack: &Stack, opts: &FrontendOpts) -> Result<(), FrontendError> {
+    let mut problems = Vec::new();
+    for (name, overrides) in &opts.contexts {
+        for c in overrides {
+            match &c.value {
+                NamedContext::Image(_) if stack.component(name).is_some() => problems.push(format!(
+                    "context:{name}: `{name}` is a component of the stack; a named context can replace an external image, not a component"
+                )),
+                NamedContext::Image(_) => {}
+                other => problems.push(format!(
+                    "context:{name}: {} named contexts are not supported by the Strata frontend; use docker-image://<ref> to replace an external image",
+                    other.kind()
+                )),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(FrontendError::Opts(opts::OptsError { problems }))
+    }
+}
+
+/// The platform to build for: the `platform` option, else the worker's own.
+fn target_platform(
+    opts: &FrontendOpts,
+    pong: &gw::PongResponse,
+) -> Result<Platform, FrontendError> {
+    match opts.platforms.as_slice() {
+        [] => Ok(pong
+            .workers
+            .iter()
+            .find_map(|w| w.platforms.first())
+            .and_then(platform_from_pb)
+            .unwrap_or_default()),
+        [one] => Ok(one.clone()),
+        many => Err(FrontendError::Other(format!(
+            "the Strata frontend builds one platform per build, and {} were asked for ({}): run one build per platform",
+            many.len(),
+            many.iter().map(opts::format_platform).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+fn digest_of(bytes: &[u8]) -> String {
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// A Definition holding one source op, as `local://dockerfile` reads need.
+fn single_source_definition(
+    source: pb::SourceOp,
+    name: String,
+    caps: &[&str],
+) -> (pb::Definition, String) {
+    let op = pb::Op {
+        op: Some(pb::op::Op::Source(source)),
+        constraints: Some(pb::WorkerConstraints::default()),
+        ..Default::default()
+    };
+    let bytes = op.encode_to_vec();
+    let digest = digest_of(&bytes);
+    let terminal = pb::Op {
+        inputs: vec![pb::Input {
+            digest: digest.clone(),
+            index: 0,
+        }],
+        ..Default::default()
+    };
+    let metadata = pb::OpMetadata {
+        description: BTreeMap::from([("llb.customname".to_owned(), name)]),
+        caps: caps.iter().map(|c| ((*c).to_owned(), true)).collect(),
+        ..Default::default()
+    };
+    let def = pb::Definition {
+        def: vec![bytes, terminal.encode_to_vec()],
+        metadata: BTreeMap::from([(digest.clone(), metadata)]),
+        source: None,
+    };
+    (def, digest)
+}
+
+/// The session serving local directory `name`.
+fn session_for(opts: &FrontendOpts, name: &str, session_id: &str) -> String {
+    opts.local_sessions
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| session_id.to_owned())
+}
+
+/// A Definition reading only `paths` of the session's local directory `name`.
+fn local_files_definition(
+    name: &str,
+    session: &str,
+    paths: &[String],
+    shared_key: &str,
+    description: String,
+) -> (pb::Definition, String) {
+    let follow = serde_json::to_string(paths).unwrap_or_default();
+    let source = pb::SourceOp {
+        identifier: format!("local://{name}"),
+        attrs: BTreeMap::from([
+            ("local.differ".to_owned(), "none".to_owned()),
+            ("local.followpaths".to_owned(), follow),
+            ("local.session".to_owned(), session.to_owned()),
+            ("local.sharedkeyhint".to_owned(), shared_key.to_owned()),
+        ]),
+    };
+    single_source_definition(
+        source,
+        description,
+        &[
+            "source.local",
+            "source.local.differ",
+            "source.local.followpaths",
+            "source.local.sessionid",
+            "source.local.sharedkeyhint",
+        ],
+    )
+}
+
+/// Solves a definition and returns its ref id.
+async fn solve_ref<B: Bridge>(
+    bridge: &mut B,
+    definition: pb::Definition,
+) -> Result<String, Status> {
+    let solved = bridge
+        .solve(gw::SolveRequest {
+            definition: Some(definition),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            ..Default::default()
+        })
+        .await?;
+    Ok(result_ref(&solved).unwrap_or_default())
+}
+
+/// Reads the ignore files lowering needs from the build context; a missing
+/// file is simply absent from the map.
+async fn read_ignore_files<B: Bridge>(
+    bridge: &mut B,
+    paths: &[String],
+    opts: &FrontendOpts,
+    session_id: &str,
+) -> Result<BTreeMap<String, String>, FrontendError> {
+    let mut files = BTreeMap::new();
+    if paths.is_empty() {
+        return Ok(files);
+    }
+    let (definition, _) = local_files_definition(
+        CONTEXT_KEY,
+        &session_for(opts, CONTEXT_KEY, session_id),
+        paths,
+        "context-ignore-files",
+        format!("[internal] load {}", paths.join(", ")),
+    );
+    let id = solve_ref(bridge, definition)
+        .await
+        .map_err(|s| FrontendError::engine("reading the build context's ignore files", s))?;
+    for path in paths {
+        let read = bridge
+            .read_file(gw::ReadFileRequest {
+                r#ref: id.clone(),
+                file_path: path.clone(),
+                range: None,
+            })
+            .await;
+        if let Ok(bytes) = read {
+            files.insert(path.clone(), String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    Ok(files)
+}
+
+/// Reads the stack file from the `dockerfile` input if the caller passed
+/// one (a remote context), else from the session's local directory.
+async fn read_stack_file<B: Bridge>(
+    bridge: &mut B,
+    opts: &FrontendOpts,
+    session_id: &str,
+) -> Result<StackFile, FrontendError> {
+    let key = &opts.dockerfile_key;
+    let from_input = match bridge.inputs().await {
+        Ok(mut inputs) => inputs.definitions.remove(key),
+        // Older daemons without the Inputs call: local directories only.
+        Err(s) if s.code() == tonic::Code::Unimplemented => None,
+        Err(s) => {
+            return Err(FrontendError::engine(
+                "asking BuildKit for the frontend inputs",
+                s,
+            ))
+        }
+    };
+    let (definition, vertex) = match from_input {
+        Some(def) => {
+            let vertex = def
+                .def
+                .last()
+                .and_then(|t| pb::Op::decode(t.as_slice()).ok())
+                .and_then(|t| t.inputs.first().map(|i| i.digest.clone()))
+                .unwrap_or_default();
+            (def, vertex)
+        }
+        None => local_files_definition(
+            key,
+            &session_for(opts, key, session_id),
+            std::slice::from_ref(&opts.filename),
+            key,
+            format!("[internal] load build definition from {}", opts.filename),
+        ),
+    };
+    let reading = || format!("reading the stack file `{}`", opts.filename);
+    let id = solve_ref(bridge, definition)
+        .await
+        .map_err(|s| FrontendError::engine(reading(), s))?;
+    let bytes = bridge
+        .read_file(gw::ReadFileRequest {
+            r#ref: id,
+            file_path: opts.filename.clone(),
+            range: None,
+        })
+        .await
+        .map_err(|s| FrontendError::engine(reading(), s))?;
+    Ok(StackFile { bytes, vertex })
+}
+
+/// The component to build: `target`, else the stack's default.
+fn choose_target(stack: &Stack, opts: &FrontendOpts) -> Result<String, FrontendError> {
+    let names = || {
+        stack
+            .enabled()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(target) = opts.target.clone().or_else(|| stack.default_target.clone()) else {
+        return Err(FrontendError::Other(format!(
+            "no target: pass --target with one of: {}; or set a default in the stack file",
+            names()
+        )));
+    };
+    match stack.component(&target) {
+        Some(c) if c.enabled => Ok(target),
+        Some(c) => {
+            let why = crate::graph::render::reason(stack, &c.name);
+            let d = Diagnostic::error(
+                c.span.clone(),
+                format!("component `{target}` is switched off ({why})"),
+            )
+            .with_help("change the args or profile that its `when` reads, or build another target");
+            Err(FrontendError::Stack(Diagnostics {
+                file: stack.file.clone(),
+                items: vec![d],
+            }))
+        }
+        None => {
+            let hint =
+                spec::diag::closest(&target, stack.components.iter().map(|c| c.name.as_str()))
+                    .map(|c| format!("did you mean `{c}`? "))
+                    .unwrap_or_default();
+            Err(FrontendError::Other(format!(
+                "target `{target}` is not a component of stack `{}`: {hint}components: {}",
+                stack.name,
+                names()
+            )))
+        }
+    }
+}
+
+/// Where the stack uses an external image (for locating resolve errors).
+fn image_use_span(stack: &Stack, image: &ImageRef) -> std::ops::Range<usize> {
+    for c in stack.enabled() {
+        if c.base == Base::Image(image.clone()) {
+            return c.span.clone();
+        }
+        for s in &c.steps {
+            if let StepKind::Copy(copy) = &s.kind {
+                if copy.source == CopySource::Image(image.clone()) {
+                    return s.span.clone();
+                }
+            }
+        }
+    }
+    0..0
+}
+
+/// Resolves every external image the target needs, in the stack's order.
+async fn resolve_bases<B: Bridge>(
+    bridge: &mut B,
+    stack: &Stack,
+    target: &str,
+    platform: &Platform,
+    opts: &FrontendOpts,
+) -> Result<BTreeMap<String, BaseImage>, FrontendError> {
+    let mode = opts
+        .image_resolve_mode
+        .unwrap_or(opts::ResolveMode::Default)
+        .as_str();
+    let mut bases = BTreeMap::new();
+    for image in lower::external_images(stack, target) {
+        let normalized = image.normalized();
+        if bases.contains_key(&normalized) {
+            continue;
+        }
+        // No LogName: a probe must not show the user a step of its own.
+        let answer = bridge
+            .resolve_image_config(gw::ResolveImageConfigRequest {
+                r#ref: normalized.clone(),
+                platform: Some(pb_platform(platform)),
+                resolve_mode: mode.to_owned(),
+                ..Default::default()
+            })
+            .await;
+        let answer = match answer {
+            Ok(a) => a,
+            Err(s) => {
+                let d = Diagnostic::error(
+                    image_use_span(stack, &image),
+                    format!(
+                        "cannot resolve image `{}` for {}: {}",
+                        image.familiar(),
+                        opts::format_platform(platform),
+                        s.message()
+                    ),
+                )
+                .with_help(
+                    "load or pull it into the engine's image store, or map it to a reachable copy with a mirror (build-arg STRATA_MIRRORS=from=to)",
+                );
+                return Err(FrontendError::Stack(Diagnostics {
+                    file: stack.file.clone(),
+                    items: vec![d],
+                }));
+            }
+        };
+        let config = if answer.config.is_empty() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&answer.config).map_err(|e| {
+                FrontendError::Other(format!(
+                    "the config of image `{}` is not JSON: {e}",
+                    image.familiar()
+                ))
+            })?
+        };
+        let name = if answer.r#ref.is_empty() {
+            normalized.clone()
+        } else {
+            answer.r#ref.clone()
+        };
+        // Images only in the local store have no registry digest: use them by name.
+        let reference = if answer.digest.is_empty() || name.contains('@') {
+            name
+        } else {
+            format!("{name}@{}", answer.digest)
+        };
+        bases.insert(normalized, BaseImage { reference, config });
+    }
+    Ok(bases)
+}
+
+fn platform_from_pb(p: &pb::Platform) -> Option<Platform> {
+    let text = match p.variant.as_str() {
+        "" => format!("{}/{}", p.os, p.architecture),
+        v => format!("{}/{}/{v}", p.os, p.architecture),
+    };
+    opts::parse_platform(&text).ok()
+}
+
+fn pb_platform(p: &Platform) -> pb::Platform {
+    pb::Platform {
+        architecture: p.architecture.clone(),
+        os: p.os.clone(),
+        variant: p.variant.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// Every LLB capability the definition relies on must be enabled in the engine.
+fn check_caps(def: &pb::Definition, pong: &gw::PongResponse) -> Result<(), FrontendError> {
+    if pong.llb_caps.is_empty() {
+        return Ok(());
+    }
+    let enabled: BTreeSet<&str> = pong
+        .llb_caps
+        .iter()
+        .filter(|c| c.enabled)
+        .map(|c| c.id.as_str())
+        .collect();
+    let missing: BTreeSet<&str> = def
+        .metadata
+        .values()
+        .flat_map(|m| m.caps.iter())
+        .filter(|(cap, needed)| **needed && !enabled.contains(cap.as_str()))
+        .map(|(cap, _)| cap.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(FrontendError::Other(format!(
+        "this BuildKit lacks LLB capabilities the build needs: {}; use a newer BuildKit (Docker 26.1 / BuildKit 0.13 or later)",
+        missing.into_iter().collect::<Vec<_>>().join(", ")
+    )))
+}
+
+/// BuildKit's image exporter requires top-level `architecture` and `os`.
+fn set_platform(config: &mut serde_json::Value, p: &Platform) {
+    if !config.is_object() {
+        *config = serde_json::Value::Object(Default::default());
+    }
+    let Some(obj) = config.as_object_mut() else {
+        return;
+    };
+    let missing =
+        |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).is_none_or(str::is_empty);
+    if missing(obj.get("architecture")) {
+        obj.insert("architecture".into(), p.architecture.clone().into());
+    }
+    if missing(obj.get("os")) {
+        obj.insert("os".into(), p.os.clone().into());
+    }
+    if let Some(v) = &p.variant {
+        if missing(obj.get("variant")) {
+            obj.insert("variant".into(), v.clone().into());
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A BuildKit stand-in: serves one stack file and a set of images, records calls.
+    #[derive(Default)]
+    pub(crate) struct StubBridge {
+        /// Files served by ReadFile, by path (whatever the ref).
+        pub files: BTreeMap<String, Vec<u8>>,
+        pub images: BTreeMap<String, (String, serde_json::Value)>,
+        pub inputs: BTreeMap<String, pb::Definition>,
+        pub llb_caps: Vec<&'static str>,
+        pub solves: Vec<gw::SolveRequest>,
+        pub resolves: Vec<gw::ResolveImageConfigRequest>,
+        pub warnings: Vec<gw::WarnRequest>,
+        pub reads: Vec<gw::ReadFileRequest>,
+    }
+
+    impl StubBridge {
+        pub(crate) fn with_stack(text: &str) -> StubBridge {
+            StubBridge {
+                files: BTreeMap::from([("strata.toml".to_owned(), text.as_bytes().to_vec())]),
+                ..Default::default()
+            }
+        }
+    }
+
+    impl Bridge for StubBridge {
+        async fn ping(&mut self) -> Result<gw::PongResponse, Status> {
+            Ok(gw::PongResponse {
+                llb_caps: self
+                    .llb_caps
+                    .iter()
+                    .map(|id| strata_proto::apicaps::ApiCap {
+                        id: (*id).to_owned(),
+                        enabled: true,
+                        ..Default::default()
+                    })
+                    .collect(),
+                workers: vec![strata_proto::types::WorkerRecord {
+                    platforms: vec![pb::Platform {
+                        os: "linux".into(),
+                        architecture: "amd64".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        }
+        async fn inputs(&mut self) -> Result<gw::InputsResponse, Status> {
+            Ok(gw::InputsResponse {
+                definitions: self.inputs.clone(),
+            })
+        }
+        async fn solve(&mut self, req: gw::SolveRequest) -> Result<gw::SolveResponse, Status> {
+            self.solves.push(req);
+            Ok(gw::SolveResponse {
+                r#ref: String::new(),
+                result: Some(gw::Result {
+                    result: Some(result::Result::Ref(gw::Ref {
+                        id: format!("ref-{}", self.solves.len()),
+                        def: None,
+                    })),
+                    ..Default::default()
+                }),
+            })
+        }
+        async fn read_file(&mut self, req: gw::ReadFileRequest) -> Result<Vec<u8>, Status> {
+            let file = self.files.get(&req.file_path).cloned();
+            self.reads.push(req);
+            file.ok_or_else(|| Status::not_found("no such file or directory"))
+        }
+        async fn resolve_image_config(
+            &mut self,
+            req: gw::ResolveImageConfigRequest,
+        ) -> Result<gw::ResolveImageConfigResponse, Status> {
+            let answer = self.images.get(&req.r#ref).cloned();
+            self.resolves.push(req.clone());
+            match answer {
+                Some((digest, config)) => Ok(gw::ResolveImageConfigResponse {
+                    digest,
+                    config: serde_json::to_vec(&config).unwrap_or_default(),
+                    r#ref: String::new(),
+                }),
+                None => Err(Status::unknown(format!("{}: not found", req.r#ref))),
+            }
+        }
+        async fn warn(&mut self, req: gw::WarnRequest) -> Result<(), Status> {
+            self.warnings.push(req);
+            Ok(())
+        }
+        async fn finish(&mut self, _: gw::ReturnRequest) -> Result<(), Status> {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn launch(pairs: &[(&str, &str)]) -> Launch {
+        let mut vars = vec![(
+            OsString::from("BUILDKIT_SESSION_ID"),
+            OsString::from("session-1"),
+        )];
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            vars.push((
+                OsString::from(format!("BUILDKIT_FRONTEND_OPT_{i}")),
+                OsString::from(format!("{k}={v}")),
+            ));
+        }
+        Launch::from_vars(vars)
+    }
+
+    pub(crate) fn run(
+        bridge: &mut StubBridge,
+        launch: &Launch,
+    ) -> Result<gw::Result, FrontendError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(build(bridge, launch))
+    }
+
+    const STACK: &str = r#"# syntax=strata/frontend:latest
+[stack]
+name = "tiny"
+image = "tiny/{component}:latest"
+
+[args]
+gpu = false
+
+[component.x]
+from = "strata.local/busybox:1.36"
+env = { GREETING = "hello" }
+workdir = "/work"
+entrypoint = ["sh", "-c", "echo $GREETING"]
+
+[component.y]
+from = "strata.local/busybox:1.36"
+when = "gpu"
+"#;
+
+    fn stub() -> StubBridge {
+        StubBridge {
+            images: BTreeMap::from([(
+                "strata.local/busybox:1.36".to_owned(),
+                (
+                    String::new(),
+                    serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"]}}),
+                ),
+            )]),
+            ..StubBridge::with_stack(STACK)
+        }
+    }
+
+    #[test]
+    fn reads_the_stack_file_from_the_dockerfile_local() {
+        let mut b = stub();
+        let _ = run(
+            &mut b,
+            &launch(&[("filename", "strata.toml"), ("target", "x")]),
+        );
+        let first = &b.solves[0];
+        let def = first.definition.as_ref().expect("definition");
+        assert_eq!(def.def.len(), 2);
+        let op = pb::Op::decode(def.def[0].as_slice()).expect("op");
+        let Some(pb::op::Op::Source(src)) = op.op else {
+            panic!("not a source op")
+        };
+        assert_eq!(src.identifier, "local://dockerfile");
+        assert_eq!(src.attrs["local.session"], "session-1");
+        assert_eq!(src.attrs["local.followpaths"], r#"["strata.toml"]"#);
+        assert_eq!(src.attrs["local.sharedkeyhint"], "dockerfile");
+        assert_eq!(src.attrs["local.differ"], "none");
+        assert!(first.allow_result_return && first.allow_result_array_ref);
+        assert_eq!(b.reads[0].r#ref, "ref-1");
+        assert_eq!(b.reads[0].file_path, "strata.toml");
+    }
+
+    #[test]
+    fn a_dockerfile_input_replaces_the_local_read() {
+        let mut b = stub();
+        let (def, digest) = single_source_definition(
+            pb::SourceOp {
+                identifier: "git://example/repo".into(),
+                attrs: BTreeMap::new(),
+            },
+            "remote".into(),
+            &[],
+        );
+        b.inputs.insert("dockerfile".into(), def.clone());
+        let _ = run(&mut b, &launch(&[("target", "x")]));
+        assert_eq!(b.solves[0].definition.as_ref(), Some(&def));
+        let _ = digest;
+    }
+
+    #[test]
+    fn base_images_are_probed_without_a_log_name() {
+        let mut b = stub();
+        let _ = run(
+            &mut b,
+            &launch(&[("target", "x"), ("image-resolve-mode", "local")]),
+        );
+        if lower::external_images(
+            &spec::load("s", STACK.as_bytes(), &Default::default()).expect("loads"),
+            "x",
+        )
+        .is_empty()
+        {
+            return; // lower does not list images yet
+        }
+        let r = &b.resolves[0];
+        assert_eq!(r.r#ref, "strata.local/busybox:1.36");
+        assert_eq!(r.resolve_mode, "local");
+        assert!(r.log_name.is_empty());
+        assert_eq!(r.platform.as_ref().map(|p| p.os.as_str()), Some("linux"));
+    }
+
+    #[test]
+    fn builds_the_target_and_returns_its_config() {
+        let mut b = stub();
+        let res = run(
+            &mut b,
+            &launch(&[
+                ("target", "x"),
+                ("label:org.example", "yes"),
+                ("no-cache", ""),
+            ]),
+        )
+        .expect("builds");
+        let Some(result::Result::Ref(r)) = &res.result else {
+            panic!("no ref: {res:?}")
+        };
+        assert_eq!(r.id, format!("ref-{}", b.solves.len()));
+        let last = b.solves.last().expect("solved");
+        assert!(last.allow_result_return && last.allow_result_array_ref);
+        let config: serde_json::Value =
+            serde_json::from_slice(&res.metadata[IMAGE_CONFIG_KEY]).expect("JSON");
+        assert_eq!(config["architecture"], "amd64");
+        assert_eq!(config["os"], "linux");
+        assert_eq!(config["config"]["WorkingDir"], "/work");
+        assert_eq!(config["config"]["Entrypoint"][0], "sh");
+        assert_eq!(config["config"]["Labels"]["org.example"], "yes");
+        let env = config["config"]["Env"].to_string();
+        assert!(env.contains("GREETING=hello"), "{env}");
+    }
+
+    #[test]
+    fn cache_imports_reach_the_solve() {
+        let mut b = stub();
+        run(
+            &mut b,
+            &launch(&[
+                ("target", "x"),
+                (
+                    "cache-imports",
+                    r#"[{"Type":"registry","Attrs":{"ref":"127.0.0.1:5000/c"}}]"#,
+                ),
+            ]),
+        )
+        .expect("builds");
+        let last = b.solves.last().expect("solved");
+        assert_eq!(last.cache_imports.len(), 1);
+        assert_eq!(last.cache_imports[0].r#type, "registry");
+        // The stack-file read carries none.
+        assert!(b.solves[0].cache_imports.is_empty());
+    }
+
+    #[test]
+    fn warnings_go_through_warn() {
+        let mut b = StubBridge {
+            images: stub().images,
+            ..StubBridge::with_stack(
+                "[stack]\nname = \"w\"\n[component.x]\nfrom = \"strata.local/busybox:latest\"\n",
+            )
+        };
+        let _ = run(&mut b, &launch(&[("target", "x")]));
+        let Some(w) = b.warnings.first() else {
+            return; // no lint fires on this stack
+        };
+        assert_eq!(w.level, 1);
+        assert!(w.digest.starts_with("sha256:"));
+    }
+
+    #[test]
+    fn stack_errors_are_located() {
+        let mut b = stub();
+        let e = run(&mut b, &launch(&[("build-arg:gpu", "maybe")])).expect_err("bad arg");
+        let status = e.to_status();
+        assert!(
+            status.message.starts_with("strata.toml:7:1: `gpu=maybe`"),
+            "{}",
+            status.message
+        );
+        assert_eq!(status.details.len(), 1);
+    }
+
+    #[test]
+    fn unknown_and_disabled_targets() {
+        let mut b = stub();
+        let e = run(&mut b, &launch(&[("target", "z")])).expect_err("unknown");
+        assert!(
+            e.to_string().contains("target `z` is not a component"),
+            "{e}"
+        );
+        let e = run(&mut b, &launch(&[("target", "y")])).expect_err("disabled");
+        let s = e.to_status();
+        assert!(
+            s.message
+                .contains("component `y` is switched off (when gpu: gpu=false (default))"),
+            "{}",
+            s.message
+        );
+        assert_eq!(s.details.len(), 1);
+    }
+
+    #[test]
+    fn missing_images_point_at_the_component() {
+        let mut b = stub();
+        b.images.clear();
+        let Err(e) = run(&mut b, &launch(&[("target", "x")])) else {
+            return;
+        };
+        if b.resolves.is_empty() {
+            return; // lower does not list images yet
+        }
+        let s = e.to_status();
+        assert!(
+            s.message
+                .contains("cannot resolve image `strata.local/busybox:1.36`"),
+            "{}",
+            s.message
+        );
+        assert!(s.message.starts_with("strata.toml:9:"), "{}", s.message);
+    }
+
+    #[test]
+    fn remote_contexts_are_refused_clearly() {
+        let mut b = stub();
+        let e = run(
+            &mut b,
+            &launch(&[("context", "https://github.com/x/y.git")]),
+        )
+        .expect_err("remote");
+        assert!(e.to_string().contains("local directory only"), "{e}");
+        let e = run(&mut b, &launch(&[("context:x", "docker-image://busybox")]))
+            .expect_err("component");
+        assert!(e.to_string().contains("is a component of the stack"), "{e}");
+        let e = run(
+            &mut b,
+            &launch(&[("context:src", "local:other"), ("target", "x")]),
+        )
+        .expect_err("local");
+        assert!(
+            e.to_string()
+                .contains("local: named contexts are not supported"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn one_platform_per_build() {
+        let mut b = stub();
+        let e = run(&mut b, &launch(&[("platform", "linux/amd64,linux/arm64")])).expect_err("two");
+        assert!(e.to_string().contains("one platform per build"), "{e}");
+    }
+
+    #[test]
+    fn config_gets_architecture_and_os() {
+        let mut c = serde_json::json!({"config": {}});
+        set_platform(
+            &mut c,
+            &opts::parse_platform("linux/arm/v7").expect("valid"),
+        );
+        assert_eq!(c["architecture"], "arm");
+        assert_eq!(c["os"], "linux");
+        assert_eq!(c["variant"], "v7");
+        let mut c = serde_json::json!({"architecture": "amd64", "os": "linux"});
+        set_platform(&mut c, &opts::parse_platform("linux/arm64").expect("valid"));
+        assert_eq!(c["architecture"], "amd64");
+        let mut c = serde_json::json!(null);
+        set_platform(&mut c, &Platform::default());
+        assert_eq!(c["os"], "linux");
+    }
+
+    #[test]
+    fn missing_caps_are_named() {
+        let (def, _) = single_source_definition(
+            pb::SourceOp::default(),
+            "x".into(),
+            &["source.local", "exec.mount.cache.content"],
+        );
+        let pong = gw::PongResponse {
+            llb_caps: vec![strata_proto::apicaps::ApiCap {
+                id: "source.local".into(),
+                enabled: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let e = check_caps(&def, &pong).expect_err("missing");
+        assert!(e.to_string().contains("exec.mount.cache.content"), "{e}");
+        assert!(check_caps(&def, &gw::PongResponse::default()).is_ok());
+    }
+}

@@ -1,0 +1,166 @@
+//! The BuildKit gateway frontend: BuildKit runs the frontend image with a
+//! gRPC connection on stdin/stdout; the frontend reads the stack file,
+//! lowers the target to LLB, solves it and `Return`s the result or an error.
+//!
+//! stdout is the gRPC pipe: nothing else may write to it. Logs go to
+//! stderr, which lands in the daemon's log, never in the user's output;
+//! everything the user must see goes through `Return` or `Warn`.
+
+#![deny(clippy::print_stdout)]
+
+pub mod errors;
+pub(crate) mod gateway;
+pub mod opts;
+pub mod subrequests;
+pub mod transport;
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use strata_proto::{gateway as gw, LlbBridgeClient};
+
+pub use errors::FrontendError;
+pub use gateway::Launch;
+pub use opts::FrontendOpts;
+
+/// Where the last panic happened, recorded by the panic hook for the `Return`ed error.
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Runs the frontend over stdin/stdout and exits the process.
+///
+/// Exits explicitly: tokio's stdin reader sits on a blocking thread that
+/// never ends while BuildKit holds the pipe open, so returning from `main`
+/// would hang the build.
+pub fn main() -> ! {
+    std::panic::set_hook(Box::new(|info| {
+        let text = info.to_string();
+        eprintln!("strata-frontend: {text}");
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(text);
+        }
+    }));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let code = match runtime {
+        Ok(rt) => rt.block_on(serve(Launch::from_env())),
+        Err(e) => {
+            eprintln!("strata-frontend: cannot start the async runtime: {e}");
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+/// Connects to BuildKit, runs the build and `Return`s its outcome; the exit code.
+async fn serve(launch: Launch) -> i32 {
+    let channel = match transport::connect_stdio().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("strata-frontend: cannot open the gRPC connection on stdio: {e}");
+            return 1;
+        }
+    };
+    let mut client = LlbBridgeClient::new(channel)
+        .max_decoding_message_size(transport::MAX_RECEIVE)
+        .max_encoding_message_size(transport::MAX_SEND);
+    let outcome = run_caught(&mut client, &launch).await;
+    if let Err(e) = &outcome {
+        eprintln!("strata-frontend: build failed: {e}");
+    }
+    match gateway::Bridge::finish(&mut client, return_request(outcome)).await {
+        Ok(()) => 0,
+        Err(s) => {
+            eprintln!("strata-frontend: Return failed: {}", s.message());
+            1
+        }
+    }
+}
+
+/// Runs the build; a panic becomes an error that says it is a Strata bug.
+async fn run_caught<B: gateway::Bridge>(
+    bridge: &mut B,
+    launch: &Launch,
+) -> Result<gw::Result, FrontendError> {
+    match CatchUnwind(Box::pin(gateway::build(bridge, launch))).await {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let recorded = LAST_PANIC.lock().ok().and_then(|mut l| l.take());
+            Err(FrontendError::Bug(
+                recorded.unwrap_or_else(|| panic_message(payload.as_ref())),
+            ))
+        }
+    }
+}
+
+/// The `Return` for an outcome: exactly one of result and error is set.
+fn return_request(outcome: Result<gw::Result, FrontendError>) -> gw::ReturnRequest {
+    match outcome {
+        Ok(result) => gw::ReturnRequest {
+            result: Some(result),
+            error: None,
+        },
+        Err(e) => gw::ReturnRequest {
+            result: None,
+            error: Some(e.to_status()),
+        },
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-text payload".to_owned()
+    }
+}
+
+/// Polls a future, turning a panic inside it into `Err(payload)`.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_bug_errors() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let caught = rt.block_on(CatchUnwind(Box::pin(async {
+            let v: Vec<u8> = Vec::new();
+            // An out-of-bounds index the compiler cannot see through.
+            v[std::hint::black_box(3)]
+        })));
+        let payload = caught.expect_err("panicked");
+        assert!(panic_message(payload.as_ref()).contains("index out of bounds"));
+    }
+
+    #[test]
+    fn return_sets_exactly_one_side() {
+        let ok = return_request(Ok(gw::Result::default()));
+        assert!(ok.result.is_some() && ok.error.is_none());
+        let err = return_request(Err(FrontendError::Other("x".into())));
+        assert!(err.result.is_none());
+        assert_eq!(err.error.map(|s| s.code), Some(2));
+    }
+}
