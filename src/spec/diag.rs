@@ -156,19 +156,29 @@ impl fmt::Display for Rendered<'_> {
             "", self.file.name, start.line, start.col
         )?;
         let text = self.file.line_text(start.line);
-        let shown: String = text
+        // At most 200 characters of the line; on a long line, the part
+        // around the span, so the caret stays under it.
+        let skip = if start.col > 150 { start.col - 61 } else { 0 };
+        let prefix = if skip > 0 { "..." } else { "" };
+        let shown: String = prefix
             .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(200)
+            .chain(
+                text.chars()
+                    .skip(skip)
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .take(200),
+            )
             .collect();
+        let shown_len = shown.chars().count();
+        let col = start.col - skip + prefix.len();
         writeln!(f, "{:gutter$} |", "")?;
         writeln!(f, "{} | {}", start.line, shown)?;
         let width = if end.line == start.line {
             end.col.saturating_sub(start.col).max(1)
         } else {
-            shown.chars().count().saturating_sub(start.col - 1).max(1)
+            shown_len.saturating_sub(col - 1).max(1)
         };
-        let pad = (start.col - 1).min(shown.chars().count());
+        let pad = (col - 1).min(shown_len);
         writeln!(
             f,
             "{:gutter$} | {:pad$}{}",
@@ -283,6 +293,19 @@ mod tests {
         assert!(out.contains("2 | name = 42"), "{out}");
         assert!(out.contains("  |        ^^"), "{out}");
         assert!(out.contains("help: quote it"), "{out}");
+    }
+
+    #[test]
+    fn caret_stays_under_a_span_far_into_a_long_line() {
+        let line = format!("a = \"{}\" x", "y".repeat(1000));
+        let f = SourceFile::new("s.toml", line.clone());
+        let at = line.len() - 1;
+        let out = Diagnostic::error(at..at + 1, "here").render(&f);
+        let lines: Vec<&str> = out.lines().collect();
+        let (text, caret) = (lines[3], lines[4]);
+        let col = caret.find('^').expect("a caret");
+        assert_eq!(&text[col..col + 1], "x", "{out}");
+        assert!(text.contains("| ...yyy"), "{out}");
     }
 
     #[test]

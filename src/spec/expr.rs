@@ -161,6 +161,9 @@ struct Parser {
 }
 
 const MAX_DEPTH: usize = 64;
+/// Bounds the tree's depth (`a || a || ...` nests to the left), which
+/// checking, evaluating and dropping it recurse through.
+const MAX_TOKENS: usize = 512;
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
@@ -275,6 +278,12 @@ impl Parser {
 /// Parses a condition.
 pub fn parse(src: &str) -> Result<Expr, ExprError> {
     let toks = lex(src)?;
+    if let Some((_, span)) = toks.get(MAX_TOKENS) {
+        return Err(ExprError {
+            message: format!("condition is too long (more than {MAX_TOKENS} tokens)"),
+            span: span.clone(),
+        });
+    }
     if toks.is_empty() {
         return Err(ExprError {
             message: "the condition is empty".into(),
@@ -367,5 +376,9 @@ mod tests {
         assert!(parse(&deep).is_err());
         let parens = "(".repeat(500) + "x" + &")".repeat(500);
         assert!(parse(&parens).is_err());
+        let long = "x".to_owned() + &" || x".repeat(10_000);
+        assert!(parse(&long).unwrap_err().message.contains("too long"));
+        let fits = "x".to_owned() + &" || x".repeat(255);
+        assert!(parse(&fits).is_ok());
     }
 }

@@ -99,8 +99,12 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
     let raw = match raw::parse(&file.text) {
         Ok(raw) => raw,
         Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            let d = toml_error(&e, span);
+            let span = match e.span() {
+                Some(span) => span,
+                None if e.message() == "recursion limit" => deep_key(&file.text).unwrap_or(0..0),
+                None => 0..0,
+            };
+            let d = toml_error(&e, span, &file.text);
             return fail(file, d);
         }
     };
@@ -163,10 +167,25 @@ fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
-fn toml_error(e: &toml::de::Error, span: Range<usize>) -> Diagnostic {
+/// The first line with a key of toml's 80 levels or more: its
+/// "recursion limit" error has no span.
+fn deep_key(text: &str) -> Option<Range<usize>> {
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        if line.matches('.').count() >= 79 {
+            let trimmed = line.trim_start();
+            let from = start + line.len() - trimmed.len();
+            return Some(from..from + trimmed.trim_end().len());
+        }
+        start += line.len();
+    }
+    None
+}
+
+fn toml_error(e: &toml::de::Error, span: Range<usize>, text: &str) -> Diagnostic {
     let msg = e.message().trim().to_owned();
     let first = msg.lines().next().unwrap_or("invalid TOML").to_owned();
-    let mut d = Diagnostic::error(span, first.clone());
+    let mut d = Diagnostic::error(span.clone(), first.clone());
     if let Some(rest) = first.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or("");
         let expected: Vec<&str> = msg
@@ -184,12 +203,33 @@ fn toml_error(e: &toml::de::Error, span: Range<usize>) -> Diagnostic {
             None => d.with_help(format!("allowed keys here: {}", expected.join(", "))),
         };
     } else if first.starts_with("duplicate key") {
+        if let Some(key) = text
+            .get(span)
+            .filter(|k| first == "duplicate key" && !k.is_empty())
+        {
+            d.message = format!("duplicate key `{key}`");
+        }
         d = d.with_help("each key may appear once; merge the two definitions");
     } else if first.starts_with("missing field") {
         d.message = first.replace("missing field", "missing key");
         d = d.with_help("add the key to this table");
     } else if first.starts_with("invalid type") {
+        // serde names our types (`expected struct RawStack`): say what is written.
+        if let Some(i) = first.find("expected struct ") {
+            d.message = format!("{}expected a table", &first[..i]);
+        }
         d = d.with_help("see docs/stack-file.md for the expected form of this key");
+    } else if first.contains("string") && first.contains("expected `") {
+        d = d.with_help(
+            "close the string on the same line; use `\"\"\"` for text over several lines",
+        );
+    } else if first == "recursion limit" {
+        d.message = "a key is nested 80 or more levels deep".into();
+        d = d.with_help("flatten the dotted key or table header");
+    } else if first.starts_with("unclosed") {
+        d = d.with_help("close it where the value or header ends");
+    } else {
+        d = d.with_help("this is not valid TOML; write `key = value`, `[table]` or `[[array-of-tables]]` (https://toml.io)");
     }
     d
 }
@@ -222,16 +262,27 @@ impl Resolver<'_> {
             .push(Diagnostic::error(span, msg).with_help(help));
     }
 
-    /// Span of a string's contents: skips the opening quote when it is there.
+    /// Span of `len` bytes at `offset` in a string's value: skips the
+    /// opening delimiter (`"`, `'`, `"""` or `'''` and the newline after
+    /// it). When the source differs from the value (escapes, line-ending
+    /// backslashes), offsets do not map, so it is the whole string's span.
     fn inner(&self, s: &Spanned<String>, offset: usize, len: usize) -> Range<usize> {
         let span = s.span();
-        let quote = self
-            .file
-            .text
-            .as_bytes()
-            .get(span.start)
-            .is_some_and(|c| matches!(c, b'"' | b'\''));
-        let start = span.start + usize::from(quote) + offset;
+        let src = self.file.text.get(span.clone()).unwrap_or("");
+        let mut open = ["\"\"\"", "'''", "\"", "'"]
+            .into_iter()
+            .find(|d| src.starts_with(d))
+            .map_or(0, str::len);
+        if open == 3 {
+            open += ["\n", "\r\n"]
+                .into_iter()
+                .find(|nl| src[3..].starts_with(nl))
+                .map_or(0, str::len);
+        }
+        if !src[open..].starts_with(s.get_ref().as_str()) {
+            return span;
+        }
+        let start = span.start + open + offset;
         start.min(span.end)..(start + len).min(span.end.max(start + len))
     }
 
@@ -333,15 +384,21 @@ impl Resolver<'_> {
                     None if names.is_empty() => "this stack declares no [profiles]".to_owned(),
                     None => format!("profiles of this stack: {}", names.join(", ")),
                 };
-                self.error(
-                    meta_span.start..meta_span.start,
-                    format!("unknown profile `{sel}`"),
-                    help,
-                );
+                // Point at the profile meant, else at the declared ones.
+                let span = closest(sel, names.iter().copied())
+                    .or(names.first().copied())
+                    .and_then(|n| profile_spans.get(n))
+                    .map_or(meta_span.start..meta_span.start, |(n, _)| n.clone());
+                self.error(span, format!("unknown profile `{sel}`"), help);
             }
         }
 
-        let args = self.args(&raw.args, &raw.profiles, overrides);
+        let args = self.args(
+            &raw.args,
+            &raw.profiles,
+            overrides,
+            meta_span.start..meta_span.start,
+        );
         let values: BTreeMap<String, ArgValue> = args
             .iter()
             .map(|a| (a.name.clone(), a.value.clone()))
@@ -383,17 +440,20 @@ impl Resolver<'_> {
         let metadata = self.metadata(raw.metadata.as_ref(), raw.packages.as_ref(), &vars);
 
         let naming_rule = match &meta.image {
-            Some(rule) => rule.clone(),
+            Some(rule) => Some(rule.clone()),
+            // The invalid stack name is reported; images named from it are not.
+            None if !valid_name(&name) => None,
             None => {
                 let tag = if values.contains_key("tag") {
                     "{tag}"
                 } else {
                     "latest"
                 };
-                Spanned::new(
-                    meta_span.start..meta_span.start,
+                // Errors in the default rule come from the stack name.
+                Some(Spanned::new(
+                    meta.name.span(),
                     format!("{{stack}}/{{component}}:{tag}"),
-                )
+                ))
             }
         };
 
@@ -427,7 +487,7 @@ impl Resolver<'_> {
                 args: &args,
                 mirrors: &mirrors,
                 user: user.as_ref(),
-                rule: &naming_rule,
+                rule: naming_rule.as_ref(),
             };
             if let Some(comp) = self.component(cname, c, &ctx, &mut ref_spans) {
                 components.push(comp);
@@ -509,6 +569,7 @@ impl Resolver<'_> {
         raw: &BTreeMap<SpannedString, Spanned<RawArg>>,
         profiles: &BTreeMap<SpannedString, Spanned<raw::RawProfile>>,
         overrides: &Overrides,
+        fallback: Range<usize>,
     ) -> Vec<Arg> {
         let mut args = Vec::new();
         for (name, a) in raw {
@@ -690,8 +751,13 @@ impl Resolver<'_> {
                                 .join(", ")
                         )
                     });
+                // Point at the arg meant, else at the declared args.
+                let span = closest(k, args.iter().map(|a| a.name.as_str()))
+                    .and_then(|c| args.iter().find(|a| a.name == c))
+                    .or(args.first())
+                    .map_or(fallback.clone(), |a| a.span.clone());
                 self.error(
-                    0..0,
+                    span,
                     format!("`{k}={v}` sets an arg this stack does not declare"),
                     help,
                 );
@@ -760,7 +826,8 @@ impl Resolver<'_> {
             Some(g) => self.interpolate(g, vars)?,
             None => name.clone(),
         };
-        if !ok(&group) {
+        // A group defaulted from an invalid user name was reported with it.
+        if raw.group.is_some() && !ok(&group) {
             let span = raw.group.as_ref().map_or(raw.name.span(), Spanned::span);
             self.error(
                 span,
@@ -1053,6 +1120,9 @@ impl Resolver<'_> {
                     Base::Component(text)
                 } else if text == "scratch" {
                     Base::Scratch
+                } else if let Some(c) = misspelt_component(&text, ctx.names) {
+                    self.not_a_component(f.span(), &text, c);
+                    Base::Scratch
                 } else {
                     match ImageRef::parse(&text) {
                         Ok(r) => Base::Image(apply_mirrors(r, ctx.mirrors)),
@@ -1116,9 +1186,11 @@ impl Resolver<'_> {
             }
         };
 
-        let image_rule = raw.image.as_ref().unwrap_or(ctx.rule);
-        let image = self
-            .image_ref(image_rule, vars, &[])
+        let image = raw
+            .image
+            .as_ref()
+            .or(ctx.rule)
+            .and_then(|rule| self.image_ref(rule, vars, &[]))
             .unwrap_or_else(|| ImageRef {
                 registry: "docker.io".into(),
                 repository: cname.clone(),
@@ -1291,6 +1363,14 @@ impl Resolver<'_> {
         }
     }
 
+    fn not_a_component(&mut self, span: Range<usize>, text: &str, close: &str) {
+        self.error(
+            span,
+            format!("`{text}` is not a component of this stack"),
+            format!("did you mean `{close}`? An external image needs its tag: `{text}:<tag>`"),
+        );
+    }
+
     fn unknown_arg(&mut self, n: &str, span: &Range<usize>, w: &Spanned<String>, args: &[Arg]) {
         let s = self.inner(w, span.start, span.len());
         let help = closest(n, args.iter().map(|a| a.name.as_str()))
@@ -1348,7 +1428,7 @@ impl Resolver<'_> {
         for r in &spec.requirements {
             requirements.extend(self.context_path(r, vars));
         }
-        if packages.is_empty() && requirements.is_empty() {
+        if spec.packages.is_empty() && spec.requirements.is_empty() {
             self.error(
                 p.span(),
                 "pip step installs nothing",
@@ -1387,7 +1467,16 @@ impl Resolver<'_> {
     fn conda(&mut self, c: &Spanned<raw::Short<raw::CondaSpec>>, vars: &Vars) -> Option<Step> {
         let spec = c.get_ref();
         let env = self.interpolate(&spec.env, vars)?;
-        if !valid_name(&env) && env != "base" {
+        // Conda allows any case (`R` is a usual name); no spaces, `/` or `:`.
+        let env_ok = env
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+            && env.len() <= 128
+            && env
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+        if !env_ok {
             self.error(
                 spec.env.span(),
                 format!("`{env}` is not a valid environment name"),
@@ -1453,6 +1542,9 @@ impl Resolver<'_> {
                         .entry((cname.to_owned(), text.clone()))
                         .or_insert(f.span());
                     CopySource::Component(text)
+                } else if let Some(c) = misspelt_component(&text, ctx.names) {
+                    self.not_a_component(f.span(), &text, c);
+                    return None;
                 } else {
                     match ImageRef::parse(&text) {
                         Ok(r) => CopySource::Image(apply_mirrors(r, ctx.mirrors)),
@@ -1731,7 +1823,7 @@ impl Resolver<'_> {
             let text = match p.get_ref() {
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::String(s) => s.clone(),
-                _ => String::new(),
+                other => other.to_string(),
             };
             let (port, proto) = text.split_once('/').unwrap_or((&text, "tcp"));
             match (port.parse::<u16>(), proto) {
@@ -1792,10 +1884,17 @@ impl Resolver<'_> {
                 interval_ns,
                 timeout_ns,
                 start_period_ns,
-                retries: h
-                    .retries
-                    .as_ref()
-                    .and_then(|r| u32::try_from(*r.get_ref()).ok()),
+                retries: h.retries.as_ref().and_then(|r| {
+                    let n = u32::try_from(*r.get_ref()).ok();
+                    if n.is_none() {
+                        self.error(
+                            r.span(),
+                            format!("retries {} is out of range", r.get_ref()),
+                            "give a count between 0 and 4294967295",
+                        );
+                    }
+                    n
+                }),
             });
         }
         cfg.stop_signal = raw.stop_signal.as_ref().map(|s| s.get_ref().clone());
@@ -1878,7 +1977,7 @@ struct Ctx<'a> {
     args: &'a [Arg],
     mirrors: &'a [(ImageRef, ImageRef)],
     user: Option<&'a UserPolicy>,
-    rule: &'a Spanned<String>,
+    rule: Option<&'a Spanned<String>>,
 }
 
 /// Replaces a reference by its mirror: an exact match, or a repository
@@ -1899,6 +1998,15 @@ pub fn apply_mirrors(r: ImageRef, mirrors: &[(ImageRef, ImageRef)]) -> ImageRef 
         }
     }
     r
+}
+
+/// A bare name (no registry, tag or digest) one typo away from a
+/// component: a misspelt component, not a Docker Hub image.
+fn misspelt_component<'a>(text: &str, names: &'a BTreeSet<String>) -> Option<&'a str> {
+    if text.contains([':', '/', '@']) {
+        return None;
+    }
+    closest(text, names.iter().map(String::as_str))
 }
 
 fn valid_name(s: &str) -> bool {
