@@ -1,0 +1,1 @@
+"""The Whole Cell Model of Escherichia coli (placeholder)."""

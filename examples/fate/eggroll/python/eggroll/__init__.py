@@ -1,0 +1,1 @@
+"""EggRoll's Python client (placeholder)."""

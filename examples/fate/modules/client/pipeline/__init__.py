@@ -1,0 +1,1 @@
+"""FATE pipeline SDK used from the client's notebooks (placeholder)."""

@@ -1,0 +1,2 @@
+"""Scales FATE-Flow down before an upgrade (placeholder)."""
+print("shutdown-flow")
