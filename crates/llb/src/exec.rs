@@ -391,7 +391,9 @@ impl Exec {
             env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             cwd,
             user: user.unwrap_or_default(),
-            remove_mount_stubs_recursive: true,
+            // Docker 26.1's worker does not enable exec.meta.removemountstubs.recursive
+            // (seen in its Ping), so the older, non-recursive stub removal is used.
+            remove_mount_stubs_recursive: false,
             ..Default::default()
         };
         let node = Node {

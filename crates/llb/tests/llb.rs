@@ -131,7 +131,6 @@ fn golden_definition_decodes_with_generated_types() {
         caps_of(&definition, exec_digest),
         [
             caps::EXEC_META_BASE,
-            caps::EXEC_META_REMOVE_MOUNT_STUBS_RECURSIVE,
             caps::EXEC_META_SETS_DEFAULT_PATH,
             caps::EXEC_MOUNT_BIND
         ]
