@@ -43,16 +43,18 @@ pub fn main() -> ! {
             *last = Some(text);
         }
     }));
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build();
-    let code = match runtime {
-        Ok(rt) => rt.block_on(serve(Launch::from_env())),
+        .build()
+    {
+        Ok(rt) => rt,
         Err(e) => {
             eprintln!("strata-frontend: cannot start the async runtime: {e}");
-            1
+            std::process::exit(1)
         }
     };
+    let code = runtime.block_on(serve(Launch::from_env()));
+    // Exit with the runtime still alive: dropping it waits for the stdin thread.
     std::process::exit(code)
 }
 
