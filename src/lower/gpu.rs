@@ -2,9 +2,13 @@
 //! `Builder::start`), the CPU component's environment grafted across
 //! (its paths, env and runtime config) and the NVIDIA runtime variables.
 
-use strata_llb::{CopyOptions, FileActions, SourceLocation};
+use strata_llb::{Mount, Network, Run, SourceLocation};
 
+use super::user::quote;
 use super::{Builder, LowerError, Lowerer};
+
+/// Where the CPU component's filesystem is mounted during the graft.
+pub const CPU_MOUNT: &str = "/run/strata/cpu";
 use crate::graph::{Component, Gpu};
 
 /// Copies the CPU component's paths and runtime config onto the CUDA base.
@@ -18,26 +22,29 @@ pub(crate) fn graft(
 ) -> Result<Builder, LowerError> {
     let cpu = l.component(&g.of, path)?;
     if !g.copy.is_empty() {
-        let mut actions = FileActions::new();
+        // `cp -a` from the CPU image mounted read-only keeps owners and modes
+        // (a FileOp copy would make every file root's).
+        let mut script = String::from("set -eu\n");
         for p in &g.copy {
-            // Ownership is kept: a graft must look like the CPU image.
-            let options = CopyOptions {
-                copy_dir_contents: true,
-                create_dest_path: true,
-                ..CopyOptions::default()
-            };
-            actions = actions.copy(&cpu.state, p, p, options);
+            let q = quote(p);
+            script.push_str(&format!(
+                "mkdir -p \"$(dirname {q})\" && rm -rf {q} && cp -a {CPU_MOUNT}{q} {q}\n"
+            ));
         }
-        b.built.state = b.built.state.file(
-            actions
-                .custom_name(format!(
-                    "[{}] GPU: copy {} from {}",
-                    c.name,
-                    g.copy.join(" "),
-                    g.of
-                ))
-                .location(loc),
-        );
+        let run = Run::args(["/bin/sh", "-c", &script])
+            .user("0:0")
+            .dir("/")
+            .env("PATH", super::DEFAULT_PATH)
+            .network(Network::None)
+            .mount(Mount::bind(CPU_MOUNT, &cpu.state, "/", true))
+            .custom_name(format!(
+                "[{}] GPU: copy {} from {}",
+                c.name,
+                g.copy.join(" "),
+                g.of
+            ))
+            .location(loc);
+        b.built.state = b.built.state.run(run);
     }
     let cfg = &mut b.built.config;
     for (k, v) in &cpu.config.env {
