@@ -11,7 +11,7 @@
 //! The binary unwinds (profile `release-frontend` keeps `panic = "unwind"`):
 //! a panic is caught around the build and `Return`ed as an error that says
 //! it is a Strata bug, where `panic = "abort"` would show the user a bare
-//! "exit code". Measured on the static x86_64 build: 3.37 MB unwinding
+//! "exit code". Measured on the static x86_64 build: 3.35 MB unwinding
 //! against 2.99 MB aborting (+0.36 MB, about 12 %), well under the 5 MB
 //! image budget.
 
