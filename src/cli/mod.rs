@@ -1,5 +1,10 @@
 //! The `strata` command line: whole-stack work on a stack file.
 
+mod build;
+mod bundle;
+mod engine;
+mod lock;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -68,6 +73,29 @@ enum Cmd {
         #[command(flatten)]
         stack: StackArgs,
     },
+    /// Build every enabled component in one BuildKit session (docker buildx bake); --push pushes only if all built.
+    #[command(
+        after_help = "Examples:\n  strata build\n  strata build --profile cpu --only node\n  strata build --arg registry=127.0.0.1:5000/fedbiomed --push --lock-file pushed.toml"
+    )]
+    Build(build::BuildArgs),
+    /// Print the bake definition (JSON) that `strata build` runs.
+    #[command(
+        after_help = "Examples:\n  strata bake > docker-bake.json && docker buildx bake -f docker-bake.json\n  strata bake --profile basic | jq '.group.default.targets'"
+    )]
+    Bake(build::BakeArgs),
+    /// Write one offline archive of the stack's images (`docker load -i` restores them); `bundle verify FILE` checks one.
+    #[command(
+        after_help = "Examples:\n  strata bundle -o stack.tar.gz\n  strata bundle -o stack.tar.zst --with-third-party --with-frontend\n  strata bundle verify stack.tar.gz"
+    )]
+    Bundle(bundle::BundleArgs),
+    /// Resolve every external image to a digest and write strata.lock next to the stack.
+    #[command(after_help = "Examples:\n  strata lock\n  strata lock examples/fate/strata.toml --profile all")]
+    Lock(lock::LockArgs),
+    /// List every external input (images, packages, offline directories) as data.
+    #[command(
+        after_help = "Examples:\n  strata sources\n  strata sources --format json | jq -r '.images[].ref'"
+    )]
+    Sources(lock::SourcesArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -302,6 +330,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(out, "{:width$}  {}", c.name, desc.trim())?;
             }
         }
+        Cmd::Build(a) => return build::run_build(a),
+        Cmd::Bake(a) => return build::run_bake(a),
+        Cmd::Bundle(a) => return bundle::run(a),
+        Cmd::Lock(a) => return lock::run_lock(a),
+        Cmd::Sources(a) => return lock::run_sources(a),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,587 @@
+//! `strata bundle`: one offline archive (gzip or zstd) with every published
+//! image of the stack, its third-party images and optionally the frontend
+//! image, that `docker load -i` restores with every tag; and `strata bundle
+//! verify`, which recomputes the digest of every member.
+//!
+//! The archive is `docker save`'s tar stream, copied member by member as it
+//! arrives from the engine (never whole in memory), with one more member at
+//! the end: `strata-bundle.json`, the images and tags it holds and the
+//! sha256 of every member. `docker load` ignores that member.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::build::FrontendImage;
+use super::engine::Engine;
+use super::StackArgs;
+
+/// The member that describes the bundle.
+pub const BUNDLE_MANIFEST: &str = "strata-bundle.json";
+const FORMAT: &str = "strata-bundle/1";
+/// Largest member read into memory (`manifest.json`, `strata-bundle.json`).
+const SMALL_MEMBER: u64 = 64 << 20;
+
+/// `strata bundle`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BundleArgs {
+    #[command(subcommand)]
+    action: Option<BundleAction>,
+    #[command(flatten)]
+    stack: StackArgs,
+    /// The archive to write (`.tar.gz`/`.tgz`: gzip, `.tar.zst`/`.zst`: zstd).
+    #[arg(short = 'o', long, value_name = "FILE", required = true)]
+    output: Option<PathBuf>,
+    /// Also include the stack's `[third-party]` images (pulled if missing).
+    #[arg(long)]
+    with_third_party: bool,
+    /// Also include the frontend image, so the site can build too.
+    #[arg(long)]
+    with_frontend: bool,
+    #[command(flatten)]
+    frontend: FrontendImage,
+    /// Compression (default: from the file name; gzip otherwise).
+    #[arg(long, value_enum)]
+    compression: Option<Compression>,
+}
+
+#[derive(Subcommand)]
+enum BundleAction {
+    /// Check every member of a bundle against its recorded sha256.
+    #[command(after_help = "Examples:\n  strata bundle verify stack.tar.gz")]
+    Verify {
+        /// The bundle.
+        file: PathBuf,
+    },
+}
+
+/// How the archive is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Compression {
+    /// gzip (flate2).
+    Gzip,
+    /// zstd, with frame checksums.
+    Zstd,
+}
+
+/// One image in a bundle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BundleImage {
+    /// `component`, `third-party` or `frontend`.
+    pub kind: String,
+    /// The component or third-party name.
+    pub name: String,
+    /// The tag `docker load` restores.
+    pub image: String,
+    /// The image id.
+    pub id: String,
+}
+
+/// One member of the archive.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Member {
+    /// Its path in the tar.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The sha256 of its content (hex).
+    pub sha256: String,
+}
+
+/// `strata-bundle.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BundleManifest {
+    /// `strata-bundle/1`.
+    pub format: String,
+    /// The stack's name.
+    pub stack: String,
+    /// The Strata version that wrote it.
+    pub strata: String,
+    /// The images and their tags.
+    pub images: Vec<BundleImage>,
+    /// Every regular member but this one.
+    pub members: Vec<Member>,
+}
+
+/// Runs `strata bundle` or `strata bundle verify`.
+pub fn run(a: BundleArgs) -> Result<ExitCode> {
+    if let Some(BundleAction::Verify { file }) = a.action {
+        return run_verify(&file);
+    }
+    let Some(output) = a.output.clone() else {
+        bail!("give the archive to write with -o FILE");
+    };
+    let started = std::time::Instant::now();
+    let Some(stack) = a.stack.load()? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    super::print_warnings(&stack);
+    let engine = Engine::connect()?;
+    let mut images: Vec<BundleImage> = Vec::new();
+    let mut missing = Vec::new();
+    for c in stack.enabled().filter(|c| c.publish) {
+        let tag = c.image.familiar();
+        match engine.image_id(&tag)? {
+            Some(id) => images.push(BundleImage {
+                kind: "component".into(),
+                name: c.name.clone(),
+                image: tag,
+                id,
+            }),
+            None => missing.push(format!("{tag} (component `{}`)", c.name)),
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "not built yet: {}; run `strata build` first (with the same args and profile)",
+            missing.join(", ")
+        );
+    }
+    if a.with_third_party {
+        for t in &stack.third_party {
+            let tag = t.image.familiar();
+            let id = match engine.image_id(&tag)? {
+                Some(id) => id,
+                None => {
+                    eprintln!("strata: pulling third-party image {tag}");
+                    engine.pull(&tag)?;
+                    engine
+                        .image_id(&tag)?
+                        .with_context(|| format!("{tag} is not present after pulling it"))?
+                }
+            };
+            images.push(BundleImage {
+                kind: "third-party".into(),
+                name: t.name.clone(),
+                image: tag,
+                id,
+            });
+        }
+    }
+    if a.with_frontend {
+        let tag = a.frontend.frontend.clone();
+        let id = engine.image_id(&tag)?.with_context(|| {
+            format!("the frontend image {tag} is not present (build it, or name it with --frontend)")
+        })?;
+        images.push(BundleImage {
+            kind: "frontend".into(),
+            name: "frontend".into(),
+            image: tag,
+            id,
+        });
+    }
+    if images.is_empty() {
+        bail!("nothing to bundle: no enabled component is published");
+    }
+    let compression = a
+        .compression
+        .unwrap_or_else(|| compression_for(&output));
+    eprintln!(
+        "strata: bundling {} images into {} ({compression:?})",
+        images.len(),
+        output.display()
+    );
+    let manifest = write_bundle(&engine, &stack.name, images, &output, compression)?;
+    let bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+    let mut out = io::stdout().lock();
+    for i in &manifest.images {
+        writeln!(out, "{}\t{}", i.image, i.id)?;
+    }
+    eprintln!(
+        "strata: wrote {}: {} images, {} members, {:.1} MiB in {:.1}s",
+        output.display(),
+        manifest.images.len(),
+        manifest.members.len(),
+        bytes as f64 / (1 << 20) as f64,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compression_for(path: &Path) -> Compression {
+    let name = path.to_string_lossy();
+    if name.ends_with(".zst") || name.ends_with(".zstd") {
+        Compression::Zstd
+    } else {
+        Compression::Gzip
+    }
+}
+
+/// The compressed file being written.
+enum Sink {
+    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+    Zstd(zstd::Encoder<'static, BufWriter<File>>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Gzip(w) => w.write(buf),
+            Sink::Zstd(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Gzip(w) => w.flush(),
+            Sink::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+impl Sink {
+    fn create(path: &Path, c: Compression) -> Result<Sink> {
+        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let w = BufWriter::with_capacity(1 << 20, file);
+        Ok(match c {
+            Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(
+                w,
+                flate2::Compression::default(),
+            )),
+            Compression::Zstd => {
+                let mut e = zstd::Encoder::new(w, 3)?;
+                e.include_checksum(true)?;
+                Sink::Zstd(e)
+            }
+        })
+    }
+
+    fn finish(self) -> io::Result<()> {
+        let mut w = match self {
+            Sink::Gzip(e) => e.finish()?,
+            Sink::Zstd(e) => e.finish()?,
+        };
+        w.flush()?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()
+    }
+}
+
+/// Reads through, hashing and counting.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Streams `docker save` of the images into the archive, then appends
+/// `strata-bundle.json`; the file appears under its name only when whole.
+fn write_bundle(
+    engine: &Engine,
+    stack: &str,
+    images: Vec<BundleImage>,
+    output: &Path,
+    compression: Compression,
+) -> Result<BundleManifest> {
+    let partial = {
+        let mut p = output.as_os_str().to_owned();
+        p.push(".partial");
+        PathBuf::from(p)
+    };
+    let result = (|| -> Result<BundleManifest> {
+        let mut names: Vec<&str> = images.iter().map(|i| i.image.as_str()).collect();
+        names.sort();
+        names.dedup();
+        let mut archive = tar::Archive::new(engine.export(&names));
+        let mut builder = tar::Builder::new(Sink::create(&partial, compression)?);
+        let mut members = Vec::new();
+        let mut docker_manifest: Option<Vec<u8>> = None;
+        for entry in archive.entries().context("cannot read docker save's output")? {
+            let mut entry = entry.context("cannot read docker save's output")?;
+            let path = entry.path()?.to_string_lossy().into_owned();
+            if path == BUNDLE_MANIFEST {
+                bail!("docker save produced a member named {BUNDLE_MANIFEST}");
+            }
+            let mut header = entry.header().clone();
+            let kind = header.entry_type();
+            if kind.is_symlink() || kind.is_hard_link() {
+                let link = entry
+                    .link_name()?
+                    .map(|l| l.into_owned())
+                    .with_context(|| format!("link {path} has no target"))?;
+                builder.append_link(&mut header, &path, &link)?;
+                continue;
+            }
+            if !kind.is_file() {
+                builder.append_data(&mut header, &path, io::empty())?;
+                continue;
+            }
+            let mut hashing = Hashing {
+                inner: &mut entry,
+                hasher: Sha256::new(),
+                size: 0,
+            };
+            if path == "manifest.json" && header.size()? <= SMALL_MEMBER {
+                let mut data = Vec::new();
+                hashing.read_to_end(&mut data)?;
+                builder.append_data(&mut header, &path, data.as_slice())?;
+                docker_manifest = Some(data);
+            } else {
+                builder
+                    .append_data(&mut header, &path, &mut hashing)
+                    .with_context(|| format!("cannot copy {path} into the bundle"))?;
+            }
+            members.push(Member {
+                path,
+                size: hashing.size,
+                sha256: hex(&hashing.hasher.finalize()),
+            });
+        }
+        let tags = docker_manifest
+            .as_deref()
+            .map(repo_tags)
+            .transpose()?
+            .context("docker save's output has no manifest.json")?;
+        for i in &images {
+            if !tags.iter().any(|t| same_tag(t, &i.image)) {
+                bail!("docker save's manifest.json does not tag {}", i.image);
+            }
+        }
+        let manifest = BundleManifest {
+            format: FORMAT.into(),
+            stack: stack.to_owned(),
+            strata: env!("CARGO_PKG_VERSION").into(),
+            images,
+            members,
+        };
+        let json = serde_json::to_vec_pretty(&manifest)?;
+        let mut header = tar::Header::new_ustar();
+        header.set_size(json.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, BUNDLE_MANIFEST, json.as_slice())?;
+        builder.into_inner()?.finish()?;
+        Ok(manifest)
+    })();
+    match result {
+        Ok(m) => {
+            std::fs::rename(&partial, output)
+                .with_context(|| format!("cannot rename {} to {}", partial.display(), output.display()))?;
+            Ok(m)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+/// Every `RepoTags` entry of docker save's `manifest.json`.
+fn repo_tags(data: &[u8]) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(rename = "RepoTags", default)]
+        repo_tags: Option<Vec<String>>,
+    }
+    let entries: Vec<Entry> =
+        serde_json::from_slice(data).context("manifest.json is not docker save's manifest")?;
+    Ok(entries
+        .into_iter()
+        .flat_map(|e| e.repo_tags.unwrap_or_default())
+        .collect())
+}
+
+/// Docker writes `docker.io/library/x:t` as `x:t`; compare normalised.
+fn same_tag(a: &str, b: &str) -> bool {
+    use crate::graph::ImageRef;
+    match (ImageRef::parse(a), ImageRef::parse(b)) {
+        (Ok(x), Ok(y)) => x.normalized() == y.normalized(),
+        _ => a == b,
+    }
+}
+
+/// What `verify` found.
+#[derive(Debug)]
+pub struct Verified {
+    /// The bundle's description.
+    pub manifest: BundleManifest,
+    /// Bytes of content checked.
+    pub bytes: u64,
+}
+
+/// Reads the whole archive, recomputing every member's sha256 and checking
+/// it against `strata-bundle.json`, blob names and the tags.
+pub fn verify(path: &Path) -> Result<Verified> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut input = BufReader::with_capacity(1 << 20, file);
+    let magic = input.fill_buf()?.to_vec();
+    let decoder: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(input))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::Decoder::with_buffer(input)?)
+    } else {
+        Box::new(input)
+    };
+    let mut archive = tar::Archive::new(decoder);
+    let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    let mut bundle_json: Option<Vec<u8>> = None;
+    let mut docker_manifest: Option<Vec<u8>> = None;
+    let mut last = String::from("(the start)");
+    let mut bytes = 0u64;
+    let entries = archive
+        .entries()
+        .with_context(|| format!("{} is not a tar archive", path.display()))?;
+    for entry in entries {
+        let mut entry = entry.with_context(|| {
+            format!("{}: the archive is corrupt or truncated after member `{last}`", path.display())
+        })?;
+        let name = entry
+            .path()
+            .with_context(|| format!("{}: a member name after `{last}` is corrupt", path.display()))?
+            .to_string_lossy()
+            .into_owned();
+        last.clone_from(&name);
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let keep = (name == BUNDLE_MANIFEST || name == "manifest.json")
+            && entry.header().size().unwrap_or(u64::MAX) <= SMALL_MEMBER;
+        let mut hashing = Hashing {
+            inner: &mut entry,
+            hasher: Sha256::new(),
+            size: 0,
+        };
+        let read = if keep {
+            let mut data = Vec::new();
+            let r = hashing.read_to_end(&mut data).map(|_| ());
+            if name == BUNDLE_MANIFEST {
+                bundle_json = Some(data);
+            } else {
+                docker_manifest = Some(data);
+            }
+            r
+        } else {
+            io::copy(&mut hashing, &mut io::sink()).map(|_| ())
+        };
+        read.with_context(|| {
+            format!("{}: member `{name}` is corrupt or truncated", path.display())
+        })?;
+        bytes += hashing.size;
+        seen.insert(name, (hashing.size, hex(&hashing.hasher.finalize())));
+    }
+    // Read to the end of the compressed stream: its checksum covers the tail.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).with_context(|| {
+        format!(
+            "{}: the compressed stream is corrupt or truncated after the last member (`{last}`)",
+            path.display()
+        )
+    })?;
+    let json = bundle_json.with_context(|| {
+        format!(
+            "{}: no {BUNDLE_MANIFEST}: the archive is truncated, or was not written by `strata bundle`",
+            path.display()
+        )
+    })?;
+    let manifest: BundleManifest = serde_json::from_slice(&json)
+        .with_context(|| format!("{}: {BUNDLE_MANIFEST} is corrupt", path.display()))?;
+    if manifest.format != FORMAT {
+        bail!(
+            "{}: unknown bundle format `{}` (this Strata reads {FORMAT})",
+            path.display(),
+            manifest.format
+        );
+    }
+    let mut problems = Vec::new();
+    let mut listed = std::collections::BTreeSet::new();
+    for m in &manifest.members {
+        listed.insert(m.path.as_str());
+        match seen.get(&m.path) {
+            None => problems.push(format!("member `{}` is missing", m.path)),
+            Some((size, sha)) if *size != m.size || *sha != m.sha256 => problems.push(format!(
+                "member `{}` is corrupt: sha256 {sha} ({size} bytes), recorded {} ({} bytes)",
+                m.path, m.sha256, m.size
+            )),
+            Some(_) => {}
+        }
+        if let Some(h) = m.path.strip_prefix("blobs/sha256/") {
+            if h != m.sha256 {
+                problems.push(format!(
+                    "member `{}` is corrupt: its content has sha256 {}",
+                    m.path, m.sha256
+                ));
+            }
+        }
+    }
+    for name in seen.keys() {
+        if name != BUNDLE_MANIFEST && !listed.contains(name.as_str()) {
+            problems.push(format!("member `{name}` is not listed in {BUNDLE_MANIFEST}"));
+        }
+    }
+    match docker_manifest.as_deref().map(repo_tags) {
+        Some(Ok(tags)) => {
+            for i in &manifest.images {
+                if !tags.iter().any(|t| same_tag(t, &i.image)) {
+                    problems.push(format!("manifest.json does not tag {}", i.image));
+                }
+            }
+        }
+        Some(Err(e)) => problems.push(format!("{e:#}")),
+        None => problems.push("manifest.json is missing: docker load cannot read the archive".into()),
+    }
+    if !problems.is_empty() {
+        let n = problems.len();
+        let shown: Vec<String> = problems.into_iter().take(20).collect();
+        bail!(
+            "{}: {n} problem{}:\n  {}",
+            path.display(),
+            if n == 1 { "" } else { "s" },
+            shown.join("\n  ")
+        );
+    }
+    Ok(Verified { manifest, bytes })
+}
+
+fn run_verify(path: &Path) -> Result<ExitCode> {
+    let v = verify(path)?;
+    let mut out = io::stdout().lock();
+    for i in &v.manifest.images {
+        writeln!(out, "{}\t{}", i.image, i.id)?;
+    }
+    eprintln!(
+        "strata: {}: ok: stack `{}`, {} images, {} members, {:.1} MiB checked",
+        path.display(),
+        v.manifest.stack,
+        v.manifest.images.len(),
+        v.manifest.members.len(),
+        v.bytes as f64 / (1 << 20) as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_compare_normalised() {
+        assert!(same_tag("debian:bookworm", "docker.io/library/debian:bookworm"));
+        assert!(!same_tag("debian:bookworm", "debian:bullseye"));
+    }
+
+    #[test]
+    fn compression_follows_the_file_name() {
+        assert_eq!(compression_for(Path::new("s.tar.zst")), Compression::Zstd);
+        assert_eq!(compression_for(Path::new("s.tar.gz")), Compression::Gzip);
+    }
+}

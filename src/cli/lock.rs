@@ -1,0 +1,682 @@
+//! `strata lock` and `strata sources`: every external input of a stack,
+//! and the digests that pin its images.
+//!
+//! The lock (`strata.lock`, next to the stack file) maps each external
+//! image reference, after mirrors, to the digest its registry served when
+//! it was locked. Builds turn it into exact mirrors (`ref=ref@digest`), so a
+//! tag that moves upstream does not move the stack.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::engine::Engine;
+use super::StackArgs;
+use crate::graph::{Base, CopySource, ImageRef, Stack, StepKind};
+use crate::spec;
+
+/// The lock file's name, next to the stack file.
+pub const LOCK_FILE: &str = "strata.lock";
+
+/// `strata lock`.
+#[derive(Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Where to write the lock (default: strata.lock next to the stack file).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// `strata sources`.
+#[derive(Args)]
+pub struct SourcesArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SourcesFormat::Text)]
+    format: SourcesFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SourcesFormat {
+    Text,
+    Json,
+}
+
+/// How a component (or the stack) uses an external image.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ImageUse {
+    /// The component, or the third-party entry's name.
+    pub by: String,
+    /// `from`, `gpu base`, `copy from` or `third-party`.
+    #[serde(rename = "as")]
+    pub role: &'static str,
+}
+
+/// One external image reference of the stack.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExternalImage {
+    /// As the stack file writes it (after interpolation, before mirrors).
+    pub written: ImageRef,
+    /// What is built from (after mirrors).
+    pub image: ImageRef,
+    /// Who uses it, and how.
+    pub used_by: Vec<ImageUse>,
+}
+
+/// The keys of the stack file's `[mirrors]` table (they are never interpolated).
+fn file_mirror_keys(stack: &Stack) -> Vec<String> {
+    toml::from_str::<toml::Table>(&stack.file.text)
+        .ok()
+        .and_then(|t| t.get("mirrors").and_then(|m| m.as_table()).cloned())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Every external image reference of the stack's components (enabled or
+/// not, when `all`), its third-party images included, paired with the
+/// reference as written. The written form comes from loading the stack a
+/// second time with every mirror turned into the identity.
+pub fn external_images(args: &StackArgs, stack: &Stack, all: bool) -> Result<Vec<ExternalImage>> {
+    let mut overrides = args.overrides();
+    overrides.mirrors = file_mirror_keys(stack)
+        .into_iter()
+        .map(|k| (k.clone(), k))
+        .collect();
+    let written = spec::load(&stack.file.name, stack.file.text.as_bytes(), &overrides)
+        .map_err(|d| anyhow::anyhow!("{}", d.render()))?;
+    let mut out: Vec<ExternalImage> = Vec::new();
+    let mut add = |w: &ImageRef, i: &ImageRef, by: &str, role: &'static str| {
+        let u = ImageUse {
+            by: by.to_owned(),
+            role,
+        };
+        match out.iter_mut().find(|e| e.written == *w && e.image == *i) {
+            Some(e) => {
+                if !e.used_by.contains(&u) {
+                    e.used_by.push(u);
+                }
+            }
+            None => out.push(ExternalImage {
+                written: w.clone(),
+                image: i.clone(),
+                used_by: vec![u],
+            }),
+        }
+    };
+    for (w, c) in written.components.iter().zip(&stack.components) {
+        if w.name != c.name {
+            anyhow::bail!("internal error: the stack resolved in a different order without mirrors");
+        }
+        if !all && !c.enabled {
+            continue;
+        }
+        if let (Base::Image(wr), Base::Image(r)) = (&w.base, &c.base) {
+            let role = if c.gpu.is_some() { "gpu base" } else { "from" };
+            add(wr, r, &c.name, role);
+        }
+        for (ws, s) in w.steps.iter().zip(&c.steps) {
+            if let (StepKind::Copy(wc), StepKind::Copy(sc)) = (&ws.kind, &s.kind) {
+                if let (CopySource::Image(wr), CopySource::Image(r)) = (&wc.source, &sc.source) {
+                    add(wr, r, &c.name, "copy from");
+                }
+            }
+        }
+    }
+    for (w, t) in written.third_party.iter().zip(&stack.third_party) {
+        add(&w.image, &t.image, &t.name, "third-party");
+    }
+    out.sort_by(|a, b| a.image.cmp(&b.image).then(a.written.cmp(&b.written)));
+    Ok(out)
+}
+
+/// `strata.lock`: image reference (after mirrors) -> digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    /// Registry images: reference -> manifest digest.
+    #[serde(default)]
+    pub digests: BTreeMap<String, String>,
+    /// Images only in the local image store (no registry digest): reference -> image id.
+    #[serde(default)]
+    pub local: BTreeMap<String, String>,
+}
+
+/// The lock file that belongs to a stack file.
+pub fn lock_path(stack_file: &Path) -> PathBuf {
+    stack_file
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(LOCK_FILE)
+}
+
+impl Lock {
+    /// Reads a lock file; None when there is none.
+    pub fn read(path: &Path) -> Result<Option<Lock>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let lock: Lock = toml::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a Strata lock file (run `strata lock` to write it again)",
+                path.display()
+            )
+        })?;
+        for (r, d) in lock.digests.iter().chain(&lock.local) {
+            let pinned = format!("{}@{d}", r.split('@').next().unwrap_or(r));
+            ImageRef::parse(r)
+                .and_then(|_| ImageRef::parse(&pinned))
+                .map_err(|e| anyhow::anyhow!("{}: `{r}` = `{d}`: {e}", path.display()))?;
+        }
+        Ok(Some(lock))
+    }
+
+    fn render(&self) -> String {
+        let mut s = String::from(
+            "# Written by `strata lock`: the digest of every external image of the stack.\n\
+             # Builds pin these images (ref=ref@digest); run `strata lock` again to update.\n",
+        );
+        s.push_str(&toml::to_string(self).unwrap_or_default());
+        s
+    }
+
+    /// The digest or local id recorded for an image, and which it is.
+    pub fn get(&self, image: &ImageRef) -> Option<Pin<'_>> {
+        let key = image.familiar();
+        if let Some(d) = self.digests.get(&key) {
+            return Some(Pin::Digest(d));
+        }
+        self.local.get(&key).map(|id| Pin::LocalId(id))
+    }
+}
+
+/// What the lock says about one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pin<'a> {
+    /// A registry digest: the build uses `ref@digest`.
+    Digest(&'a str),
+    /// A local image id: the build checks the local image still has it.
+    LocalId(&'a str),
+}
+
+/// Mirrors that make a build use the lock: an exact `written=image@digest`
+/// for every external image of the stack, after every mirror the user gave
+/// (file and command line), so the exact entries are tried first whatever
+/// the other keys match. Returns the mirrors and the images the lock misses.
+pub fn locked_mirrors(
+    images: &[ExternalImage],
+    lock: &Lock,
+    user: &[(String, String)],
+    file_keys: &[String],
+) -> (Vec<(String, String)>, Vec<ImageRef>) {
+    let mut out: Vec<(String, String)> = user.to_vec();
+    let mut exact: Vec<ImageRef> = Vec::new();
+    let mut missing = Vec::new();
+    for e in images {
+        let target = match lock.get(&e.image) {
+            Some(Pin::Digest(d)) if e.image.digest.is_none() => {
+                let mut r = e.image.clone();
+                r.digest = Some(d.to_owned());
+                r
+            }
+            Some(_) => e.image.clone(),
+            None => {
+                if e.image.digest.is_none() {
+                    missing.push(e.image.clone());
+                }
+                e.image.clone()
+            }
+        };
+        if !exact.contains(&e.written) {
+            exact.push(e.written.clone());
+            out.push((e.written.familiar(), target.familiar()));
+        }
+    }
+    // Move every other key after the exact entries (a key given again
+    // replaces the earlier entry and goes last). File keys become the
+    // identity: every reference of the stack has its exact entry already.
+    let parsed = |k: &str| ImageRef::parse(k).ok();
+    for k in file_keys {
+        if parsed(k).is_some_and(|r| !exact.contains(&r)) {
+            out.push((k.clone(), k.clone()));
+        }
+    }
+    for (k, v) in user {
+        if parsed(k).is_some_and(|r| !exact.contains(&r)) {
+            out.push((k.clone(), v.clone()));
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    (out, missing)
+}
+
+/// The mirrors a build of this stack passes to the frontend: the user's,
+/// or, with a lock next to the stack file, the pinned ones. Prints what
+/// the lock does to stderr; None when there is no lock.
+pub fn build_mirrors(
+    args: &StackArgs,
+    stack: &Stack,
+    engine: Option<&Engine>,
+) -> Result<Vec<(String, String)>> {
+    let user = args.overrides().mirrors;
+    let path = lock_path(&args.file);
+    let Some(lock) = Lock::read(&path)? else {
+        return Ok(user);
+    };
+    let images = external_images(args, stack, true)?;
+    let (mirrors, missing) = locked_mirrors(&images, &lock, &user, &file_mirror_keys(stack));
+    let pinned = images
+        .iter()
+        .filter(|e| matches!(lock.get(&e.image), Some(Pin::Digest(_))))
+        .count();
+    eprintln!("strata: using {} ({pinned} images pinned)", path.display());
+    for m in &missing {
+        eprintln!(
+            "strata: warning: {m} is not in {}: it is not pinned (run `strata lock`)",
+            path.display()
+        );
+    }
+    if let Some(engine) = engine {
+        for e in &images {
+            if let Some(Pin::LocalId(want)) = lock.get(&e.image) {
+                let name = e.image.familiar();
+                match engine.image_id(&name)? {
+                    Some(id) if id == want => {}
+                    Some(id) => anyhow::bail!(
+                        "{name} is a local image locked at {want} in {}, but the local image is now {id}: run `strata lock` to accept it",
+                        path.display()
+                    ),
+                    None => anyhow::bail!(
+                        "{name} is locked in {} as a local image ({want}) that is no longer present",
+                        path.display()
+                    ),
+                }
+            }
+        }
+    }
+    Ok(mirrors)
+}
+
+/// Runs `strata lock`.
+pub fn run_lock(a: LockArgs) -> Result<ExitCode> {
+    let Some(stack) = a.stack.load()? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    super::print_warnings(&stack);
+    let engine = Engine::connect()?;
+    let images = external_images(&a.stack, &stack, false)?;
+    let mut lock = Lock::default();
+    let mut failed = false;
+    let mut seen = std::collections::BTreeSet::new();
+    for e in &images {
+        let name = e.image.familiar();
+        if e.image.digest.is_some() || !seen.insert(name.clone()) {
+            continue;
+        }
+        match resolve(&engine, &e.image)? {
+            Resolved::Registry(d) => {
+                eprintln!("{name}: {d}");
+                lock.digests.insert(name, d);
+            }
+            Resolved::LocalRepoDigest(d, why) => {
+                eprintln!("{name}: {d} (from the local image's repo digest: {why})");
+                lock.digests.insert(name, d);
+            }
+            Resolved::LocalId(id, why) => {
+                eprintln!(
+                    "{name}: local image {id} (not in a registry: {why}; the id is recorded, and builds check it)"
+                );
+                lock.local.insert(name, id);
+            }
+            Resolved::Missing(why) => {
+                eprintln!("{name}: error: not in a registry ({why}) and not a local image");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        eprintln!("strata: nothing written: some images could not be resolved");
+        return Ok(ExitCode::FAILURE);
+    }
+    let path = a.output.unwrap_or_else(|| lock_path(&a.stack.file));
+    std::fs::write(&path, lock.render())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "strata: wrote {} ({} digests, {} local ids)",
+        path.display(),
+        lock.digests.len(),
+        lock.local.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+enum Resolved {
+    Registry(String),
+    LocalRepoDigest(String, String),
+    LocalId(String, String),
+    Missing(String),
+}
+
+/// The registry's digest for an image; else the local image's repo digest
+/// or id, saying why the registry did not answer.
+fn resolve(engine: &Engine, image: &ImageRef) -> Result<Resolved> {
+    let name = image.familiar();
+    let why = match engine.registry_digest(&name) {
+        Ok(d) => return Ok(Resolved::Registry(d)),
+        Err(e) => e.to_string(),
+    };
+    let Some(local) = engine.inspect(&name)? else {
+        return Ok(Resolved::Missing(why));
+    };
+    let repo = image.name();
+    let repo_digest = local.repo_digests.unwrap_or_default().into_iter().find_map(|rd| {
+        let (r, d) = rd.split_once('@')?;
+        let r = ImageRef::parse(r).ok()?;
+        (r.name() == repo).then(|| d.to_owned())
+    });
+    Ok(match (repo_digest, local.id) {
+        (Some(d), _) => Resolved::LocalRepoDigest(d, why),
+        (None, Some(id)) => Resolved::LocalId(id, why),
+        (None, None) => Resolved::Missing(why),
+    })
+}
+
+/// Runs `strata sources`.
+pub fn run_sources(a: SourcesArgs) -> Result<ExitCode> {
+    let Some(stack) = a.stack.load()? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    super::print_warnings(&stack);
+    let images = external_images(&a.stack, &stack, false)?;
+    let lock = Lock::read(&lock_path(&a.stack.file))?.unwrap_or_default();
+    let root = a.stack.file.parent().unwrap_or(Path::new("."));
+    let packages = packages(&stack, root);
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        SourcesFormat::Json => {
+            let images: Vec<_> = images
+                .iter()
+                .map(|e| {
+                    let pin = match lock.get(&e.image) {
+                        Some(Pin::Digest(d)) => json!({ "digest": d }),
+                        Some(Pin::LocalId(id)) => json!({ "local_id": id }),
+                        None => serde_json::Value::Null,
+                    };
+                    json!({
+                        "ref": e.written.familiar(),
+                        "image": e.image.familiar(),
+                        "mirrored": e.written != e.image,
+                        "locked": pin,
+                        "used_by": e.used_by,
+                    })
+                })
+                .collect();
+            let doc = json!({
+                "stack": stack.name,
+                "profile": stack.profile,
+                "images": images,
+                "packages": packages,
+            });
+            writeln!(out, "{doc:#}")?;
+        }
+        SourcesFormat::Text => {
+            let mut rows: Vec<[String; 4]> = Vec::new();
+            for e in &images {
+                let kind = if e.used_by.iter().all(|u| u.role == "third-party") {
+                    "third-party"
+                } else {
+                    "image"
+                };
+                let mut detail = Vec::new();
+                if e.written != e.image {
+                    detail.push(format!("mirrored to {}", e.image));
+                }
+                match lock.get(&e.image) {
+                    Some(Pin::Digest(d)) => detail.push(format!("locked {d}")),
+                    Some(Pin::LocalId(id)) => detail.push(format!("local image {id}")),
+                    None => {}
+                }
+                let by: Vec<String> = e
+                    .used_by
+                    .iter()
+                    .map(|u| format!("{} ({})", u.by, u.role))
+                    .collect();
+                rows.push([
+                    kind.into(),
+                    e.written.familiar(),
+                    by.join(", "),
+                    detail.join("; "),
+                ]);
+            }
+            for p in &packages {
+                let mut detail = Vec::new();
+                if let Some(f) = &p.file {
+                    detail.push(format!("in {f}"));
+                }
+                if let Some(o) = &p.offline {
+                    detail.push(format!("offline from {o}"));
+                }
+                rows.push([
+                    p.kind.into(),
+                    p.name.clone(),
+                    p.used_by.join(", "),
+                    detail.join("; "),
+                ]);
+            }
+            let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(4).max(4);
+            let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(4).max(4);
+            let w2 = rows.iter().map(|r| r[2].len()).max().unwrap_or(7).max(7);
+            writeln!(out, "{:w0$}  {:w1$}  {:w2$}  DETAIL", "KIND", "NAME", "USED BY")?;
+            for r in rows {
+                let line = format!("{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3]);
+                writeln!(out, "{}", line.trim_end())?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One package a build installs from outside the stack.
+#[derive(Debug, Clone, Serialize)]
+struct Package {
+    /// `apt`, `pip` or `conda`.
+    kind: &'static str,
+    /// The package or requirement specifier.
+    name: String,
+    /// The requirement or environment file it comes from.
+    file: Option<String>,
+    /// The offline directory it is installed from (in the context).
+    offline: Option<String>,
+    /// Conda channels.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    channels: Vec<String>,
+    /// Components that install it.
+    used_by: Vec<String>,
+}
+
+/// The apt, pip and conda packages of the enabled components, with the
+/// requirement files read from the context.
+fn packages(stack: &Stack, root: &Path) -> Vec<Package> {
+    let mut out: Vec<Package> = Vec::new();
+    let mut add = |p: Package| match out.iter_mut().find(|q| {
+        q.kind == p.kind && q.name == p.name && q.file == p.file && q.offline == p.offline
+    }) {
+        Some(q) => {
+            for c in p.used_by {
+                if !q.used_by.contains(&c) {
+                    q.used_by.push(c);
+                }
+            }
+        }
+        None => out.push(p),
+    };
+    let in_context = |context: &str, p: &str| -> String {
+        if context == "." || context.is_empty() {
+            p.to_owned()
+        } else {
+            format!("{}/{p}", context.trim_end_matches('/'))
+        }
+    };
+    for c in stack.enabled() {
+        for s in &c.steps {
+            match &s.kind {
+                StepKind::Apt(a) => {
+                    let repo = a.repo.clone().or_else(|| stack.metadata.apt_repo.clone());
+                    for name in &a.packages {
+                        add(Package {
+                            kind: "apt",
+                            name: name.clone(),
+                            file: None,
+                            offline: repo.as_deref().map(|r| in_context(&c.context, r)),
+                            channels: Vec::new(),
+                            used_by: vec![c.name.clone()],
+                        });
+                    }
+                }
+                StepKind::Pip(p) => {
+                    let links = p
+                        .find_links
+                        .clone()
+                        .or_else(|| stack.metadata.find_links.clone())
+                        .map(|l| in_context(&c.context, &l));
+                    for name in &p.packages {
+                        add(Package {
+                            kind: "pip",
+                            name: name.clone(),
+                            file: None,
+                            offline: links.clone(),
+                            channels: Vec::new(),
+                            used_by: vec![c.name.clone()],
+                        });
+                    }
+                    for r in &p.requirements {
+                        let file = in_context(&c.context, r);
+                        let specs = requirement_lines(&root.join(&file), 0);
+                        for name in specs {
+                            add(Package {
+                                kind: "pip",
+                                name,
+                                file: Some(file.clone()),
+                                offline: links.clone(),
+                                channels: Vec::new(),
+                                used_by: vec![c.name.clone()],
+                            });
+                        }
+                    }
+                }
+                StepKind::Conda(k) => {
+                    let file = k.file.as_ref().map(|f| in_context(&c.context, f));
+                    for name in &k.packages {
+                        add(Package {
+                            kind: "conda",
+                            name: name.clone(),
+                            file: None,
+                            offline: None,
+                            channels: k.channels.clone(),
+                            used_by: vec![c.name.clone()],
+                        });
+                    }
+                    if let Some(f) = file {
+                        add(Package {
+                            kind: "conda",
+                            name: format!("(environment file, env {})", k.env),
+                            file: Some(f),
+                            offline: None,
+                            channels: k.channels.clone(),
+                            used_by: vec![c.name.clone()],
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// The requirement specifiers of a pip requirements file, following
+/// `-r` includes; a file that cannot be read is listed by name.
+fn requirement_lines(path: &Path, depth: usize) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return vec![format!("(cannot read {})", path.display())];
+    };
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.split(" #").next().unwrap_or("").trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let include = line
+            .strip_prefix("-r ")
+            .or_else(|| line.strip_prefix("--requirement "))
+            .or_else(|| line.strip_prefix("--requirement="));
+        match include {
+            Some(f) if depth < 8 => {
+                let next = path.parent().unwrap_or(Path::new(".")).join(f.trim());
+                out.extend(requirement_lines(&next, depth + 1));
+            }
+            Some(_) => {}
+            None if line.starts_with('-') => {}
+            None => out.push(line.to_owned()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(s: &str) -> ImageRef {
+        ImageRef::parse(s).expect("valid")
+    }
+
+    #[test]
+    fn lock_pins_every_written_reference_before_other_keys() {
+        let images = vec![ExternalImage {
+            written: img("python:3.11"),
+            image: img("mirror.local/python:3.11"),
+            used_by: vec![],
+        }];
+        let mut lock = Lock::default();
+        let d = format!("sha256:{}", "a".repeat(64));
+        lock.digests
+            .insert("mirror.local/python:3.11".into(), d.clone());
+        let user = vec![("python".to_owned(), "mirror.local/python".to_owned())];
+        let (m, missing) = locked_mirrors(&images, &lock, &user, &["python".to_owned()]);
+        assert!(missing.is_empty());
+        assert_eq!(
+            m,
+            vec![
+                ("python".to_owned(), "mirror.local/python".to_owned()),
+                (
+                    "python:3.11".to_owned(),
+                    format!("mirror.local/python:3.11@{d}")
+                ),
+                ("python".to_owned(), "python".to_owned()),
+                ("python".to_owned(), "mirror.local/python".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn lock_round_trips() {
+        let mut lock = Lock::default();
+        lock.digests
+            .insert("127.0.0.1:5000/x:1".into(), format!("sha256:{}", "b".repeat(64)));
+        lock.local
+            .insert("strata.local/debian:bookworm".into(), format!("sha256:{}", "c".repeat(64)));
+        let text = lock.render();
+        let back: Lock = toml::from_str(&text).expect("parses");
+        assert_eq!(back, lock);
+    }
+}
