@@ -8,6 +8,7 @@
 #   strata.local/debian:bookworm                debootstrap --variant=minbase
 #   strata.local/python:3.11-bookworm           minbase + python3, pip, venv
 #   strata.local/busybox:1.36                   busybox-static, no useradd/adduser/addgroup
+#   strata.local/micromamba:stand-in            only /usr/bin/micromamba, a recording stand-in
 #   strata.local/cuda:12.1-runtime-ubuntu22.04  python rootfs + user ubuntu (1000:1000),
 #                                               NVIDIA_REQUIRE_CUDA, CUDA_VERSION env
 # and pushes strata.local/debian:bookworm to the local registry as
@@ -165,6 +166,48 @@ else
   import_tar "$tb" "$IMG_CUDA" --change "$PATH_ENV" --change 'CMD ["bash"]' \
     --change 'ENV NVIDIA_REQUIRE_CUDA=cuda>=12.1' \
     --change 'ENV CUDA_VERSION=12.1.1'
+fi
+
+# --- strata.local/micromamba:stand-in ------------------------------------
+# Stand-in for mambaorg/micromamba (no conda channel is reachable here): an
+# image holding only /usr/bin/micromamba, a POSIX sh script that accepts
+# `create -y -n NAME [-c CH]... PKG...` and records the request under
+# $MAMBA_ROOT_PREFIX/envs/NAME/conda-meta/requested. Used by the
+# data-science example's tests, through a mirror.
+IMG_MAMBA=strata.local/micromamba:stand-in
+if have_image "$IMG_MAMBA"; then
+  log "$IMG_MAMBA present"
+else
+  mktmp; r=$NEWTMP
+  mkdir -p "$r/usr/bin"
+  cat >"$r/usr/bin/micromamba" <<'SH'
+#!/bin/sh
+# micromamba stand-in for offline tests: records what it was asked to create.
+set -eu
+prefix=${MAMBA_ROOT_PREFIX:-/opt/conda}; cmd=""; name=""; pkgs=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root-prefix=*) prefix=${1#--root-prefix=} ;;
+    create|install) cmd=$1 ;;
+    -y) ;;
+    -n) shift; name=$1 ;;
+    -c|-f) shift ;;
+    --version) echo "1.5.10 (strata stand-in)"; exit 0 ;;
+    *) pkgs="$pkgs $1" ;;
+  esac
+  shift
+done
+if [ "$cmd" != create ] || [ -z "$name" ]; then
+  echo "micromamba stand-in: only 'create -n NAME' is supported" >&2; exit 2
+fi
+mkdir -p "$prefix/envs/$name/conda-meta"
+echo "${pkgs# }" >"$prefix/envs/$name/conda-meta/requested"
+echo "created environment $name:$pkgs"
+SH
+  chmod 0755 "$r/usr/bin/micromamba"
+  tar -C "$r" --numeric-owner --owner=0 --group=0 -cf "$r.tar" .
+  import_tar "$r.tar" "$IMG_MAMBA" --change 'CMD ["/usr/bin/micromamba", "--version"]'
+  rm -f "$r.tar"
 fi
 
 # --- push strata.local/debian:bookworm to the local registry -------------

@@ -17,7 +17,7 @@ bash "$HERE/vendor-examples.sh"
 bash "$HERE/frontend-image.sh"
 
 EX=examples/fedbiomed
-MIRRORS="python:3.11-slim-bookworm=strata.local/python:3.11-bookworm,nvidia/cuda:12.1.1-base-ubuntu22.04=strata.local/cuda:12.1-runtime-ubuntu22.04"
+MIRRORS=$(grep -v '^#' examples/offline.mirrors | grep . | paste -sd, -)
 for target in $(cargo run -q --bin strata -- targets "$EX/strata.toml" | awk 'NR > 1 { print $1 }'); do
   log "building fedbiomed/$target"
   docker buildx build -f "$EX/strata.toml" --target "$target" \

@@ -1,0 +1,206 @@
+//! Every component of every example, built on the real engine through the
+//! Strata frontend with `docker buildx build`, then inspected: user (by
+//! running `id`), env, workdir, entrypoint, cmd, ports and labels as the
+//! stack declares them.
+//!
+//! Needs what `scripts/test.sh` sets up first: the engine, the base images,
+//! `examples/*/vendor` and the frontend image `strata/frontend:latest`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use strata::graph::{RunAs, Stack};
+use strata::spec::{self, Overrides};
+
+const FRONTEND: &str = "strata/frontend:latest";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn mirrors() -> String {
+    let text = std::fs::read_to_string(root().join("examples/offline.mirrors")).expect("examples/offline.mirrors");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().expect("docker runs")
+}
+
+fn require_engine() {
+    let out = docker(&["image", "inspect", FRONTEND]);
+    assert!(
+        out.status.success(),
+        "the frontend image {FRONTEND} is missing: run `bash scripts/test.sh` (it starts the engine and builds the image)"
+    );
+}
+
+/// The overrides that let an example build offline here.
+fn offline_args(stack: &Stack) -> Vec<(String, String)> {
+    let mut args = Vec::new();
+    for (name, value) in [("apt_repo", "vendor/apt"), ("wheels", "vendor/wheels")] {
+        if stack.args.iter().any(|a| a.name == name) {
+            args.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    args
+}
+
+/// The example's profile that enables the most components (all of them, where one does).
+fn widest(dir: &Path) -> (Option<String>, Stack) {
+    let bytes = std::fs::read(dir.join("strata.toml")).expect("stack file");
+    let load = |profile: Option<String>| {
+        let probe = spec::load("strata.toml", &bytes, &Overrides::default()).expect("example loads");
+        let o = Overrides {
+            args: offline_args(&probe),
+            profile: profile.clone(),
+            mirrors: mirrors().split(',').filter_map(|p| p.split_once('=')).map(|(a, b)| (a.to_owned(), b.to_owned())).collect(),
+        };
+        (profile, spec::load("strata.toml", &bytes, &o).expect("example loads"))
+    };
+    let mut best = load(None);
+    let names: Vec<String> = best.1.profiles.iter().map(|p| p.name.clone()).collect();
+    for p in names {
+        let cand = load(Some(p));
+        if cand.1.enabled().count() > best.1.enabled().count() {
+            best = cand;
+        }
+    }
+    best
+}
+
+fn build(dir: &Path, stack: &Stack, profile: Option<&str>, target: &str, tag: &str, via_syntax_line: bool) {
+    let file = dir.join("strata.toml");
+    let mut cmd = Command::new("docker");
+    cmd.args(["buildx", "build", "--progress=plain", "--load", "-t", tag, "--target", target, "-f"])
+        .arg(&file)
+        .arg("--build-arg")
+        .arg(format!("STRATA_MIRRORS={}", mirrors()));
+    if !via_syntax_line {
+        cmd.arg("--build-arg").arg(format!("BUILDKIT_SYNTAX={FRONTEND}"));
+    }
+    if let Some(p) = profile {
+        cmd.arg("--build-arg").arg(format!("STRATA_PROFILE={p}"));
+    }
+    for (k, v) in offline_args(stack) {
+        cmd.arg("--build-arg").arg(format!("{k}={v}"));
+    }
+    cmd.arg(dir);
+    let out = cmd.output().expect("docker buildx runs");
+    assert!(
+        out.status.success(),
+        "building {} / {target} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn inspect(tag: &str) -> Value {
+    let out = docker(&["image", "inspect", tag]);
+    assert!(out.status.success(), "inspect {tag}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("inspect json");
+    v[0]["Config"].clone()
+}
+
+fn id(tag: &str, flag: &str) -> u32 {
+    let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "id", tag, flag]);
+    assert!(out.status.success(), "id in {tag}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a number")
+}
+
+fn check_image(stack: &Stack, name: &str, tag: &str) {
+    let c = stack.component(name).expect("component");
+    let cfg = inspect(tag);
+    // The user policy, checked by running the image.
+    let (uid, gid) = match (&stack.user, c.run_as) {
+        (Some(p), RunAs::Policy) => (p.uid, p.gid),
+        _ => (0, 0),
+    };
+    assert_eq!(id(tag, "-u"), uid, "{name}: uid");
+    assert_eq!(id(tag, "-g"), gid, "{name}: gid");
+    if let Some(p) = &stack.user {
+        if c.run_as == RunAs::Policy {
+            let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "id", tag, "-un"]);
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), p.name, "{name}: user name");
+        }
+    }
+    let env: Vec<String> = cfg["Env"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    for (k, v) in &c.config.env {
+        if v.contains('$') {
+            assert!(env.iter().any(|e| e.starts_with(&format!("{k}="))), "{name}: env {k} missing: {env:?}");
+        } else {
+            assert!(env.contains(&format!("{k}={v}")), "{name}: env {k}={v} missing: {env:?}");
+        }
+    }
+    if let Some(w) = &c.config.workdir {
+        assert_eq!(cfg["WorkingDir"], Value::from(w.as_str()), "{name}: workdir");
+    }
+    if let Some(ep) = &c.config.entrypoint {
+        assert_eq!(cfg["Entrypoint"], serde_json::json!(ep), "{name}: entrypoint");
+    }
+    if let Some(cmd) = &c.config.cmd {
+        assert_eq!(cfg["Cmd"], serde_json::json!(cmd), "{name}: cmd");
+    }
+    for p in &c.config.expose {
+        assert!(cfg["ExposedPorts"].get(p).is_some(), "{name}: port {p}");
+    }
+    for (k, v) in &c.config.labels {
+        assert_eq!(cfg["Labels"][k], Value::from(v.as_str()), "{name}: label {k}");
+    }
+    if stack.metadata.oci_labels {
+        assert_eq!(cfg["Labels"]["org.opencontainers.image.title"], Value::from(name), "{name}: title label");
+    }
+    if let Some(g) = &c.gpu {
+        assert!(env.contains(&"NVIDIA_VISIBLE_DEVICES=all".to_owned()), "{name}: NVIDIA_VISIBLE_DEVICES");
+        assert!(env.contains(&format!("NVIDIA_DRIVER_CAPABILITIES={}", g.capabilities)), "{name}: capabilities");
+    }
+}
+
+fn build_example(example: &str) {
+    require_engine();
+    let dir = root().join("examples").join(example);
+    let (profile, stack) = widest(&dir);
+    let names: Vec<String> = stack.enabled().map(|c| c.name.clone()).collect();
+    assert!(!names.is_empty());
+    for (i, name) in names.iter().enumerate() {
+        let tag = format!("strata-test/{example}-{name}:latest");
+        build(&dir, &stack, profile.as_deref(), name, &tag, i % 2 == 0);
+        check_image(&stack, name, &tag);
+    }
+    eprintln!("{example}: built and checked {} components", names.len());
+}
+
+#[test]
+fn fedbiomed_every_component() {
+    build_example("fedbiomed");
+    // One user everywhere: base, FROM-base components and the GPU stage on
+    // the CUDA stand-in (which has `ubuntu` at uid 1000 of its own).
+    let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "sh", "strata-test/fedbiomed-node-gpu:latest", "-c", "ls -ldn /fbm-node /home/fedbiomed | awk '{print $3\":\"$4}'; python -c 'import six, fedbiomed; print(fedbiomed.__version__)'"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().collect::<Vec<_>>(), ["2101:2101", "2101:2101", "6.3.3"], "GPU graft keeps owners and the environment works");
+}
+
+#[test]
+fn fate_every_component() {
+    build_example("fate");
+}
+
+#[test]
+fn application101_every_component() {
+    build_example("application101");
+}
+
+#[test]
+fn data_science_every_component() {
+    build_example("data-science");
+    let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "sh", "strata-test/data-science-data-science-ai:latest", "-c", "ls /opt/conda/envs"]);
+    let envs = String::from_utf8_lossy(&out.stdout);
+    for e in ["python_deps", "R", "python_ai"] {
+        assert!(envs.split_whitespace().any(|x| x == e), "environment {e} in {envs}");
+    }
+}
