@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const FRONTEND: &str = "strata/frontend:latest";
 const BUSYBOX: &str = "strata.local/busybox:1.36";
@@ -180,7 +180,6 @@ fn builds_through_the_syntax_line_and_caches() {
     assert!(ok, "{out}");
     assert!(out.contains("CACHED"), "{out}");
     eprintln!("fully cached build through the frontend: {took:?}");
-    assert!(took < Duration::from_secs(30), "cached build took {took:?}");
     remove_image(tag);
 }
 
