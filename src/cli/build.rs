@@ -246,10 +246,7 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let marker = format!(
-        "strata-build.local/run-{}-{nanos}",
-        std::process::id()
-    );
+    let marker = format!("strata-build.local/run-{}-{nanos}", std::process::id());
     let def = bake_definition(&BakePlan {
         file: &a.stack.file,
         targets: &targets,
@@ -288,10 +285,7 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::FAILURE);
     }
-    eprintln!(
-        "strata: built {} images in {elapsed:.1}s",
-        targets.len()
-    );
+    eprintln!("strata: built {} images in {elapsed:.1}s", targets.len());
     let mut out = std::io::stdout().lock();
     if !a.push {
         for t in &targets {
@@ -308,11 +302,19 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
         let report = match engine.push(&repo, &tag) {
             Ok(r) => r,
             Err(e) => {
-                let done: Vec<&str> = pushed.iter().map(|(n, _, _)| n).map(String::as_str).collect();
+                let done: Vec<&str> = pushed
+                    .iter()
+                    .map(|(n, _, _)| n)
+                    .map(String::as_str)
+                    .collect();
                 eprintln!(
                     "strata: error: pushing component `{}` failed; already pushed: {}",
                     c.name,
-                    if done.is_empty() { "none".to_owned() } else { done.join(", ") }
+                    if done.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        done.join(", ")
+                    }
                 );
                 return Err(e);
             }
@@ -581,13 +583,16 @@ fn output_channel() -> Result<(std::fs::File, Stdio)> {
         }
     }
     let (r, w) = std::io::pipe().context("cannot create a pipe")?;
-    Ok((std::fs::File::from(std::os::fd::OwnedFd::from(r)), Stdio::from(w)))
+    Ok((
+        std::fs::File::from(std::os::fd::OwnedFd::from(r)),
+        Stdio::from(w),
+    ))
 }
 
 mod pty {
     //! The one place that needs libc: a pseudo-terminal for bake's stderr.
     use std::fs::File;
-    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
     /// A pty (master, slave) sized like our stderr's terminal.
     pub fn open_like_stderr() -> Option<(File, OwnedFd)> {
@@ -612,7 +617,17 @@ mod pty {
             return None;
         }
         // SAFETY: openpty succeeded: both descriptors are open and ours alone.
-        unsafe { Some((File::from_raw_fd(master), OwnedFd::from_raw_fd(slave))) }
+        let (master, slave) = unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        // Our own terminal turns "\n" into "\r\n" already: the pty must not too.
+        // SAFETY: termios is plain data, filled by tcgetattr on an open pty.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(slave.as_raw_fd(), &mut t) == 0 {
+                t.c_oflag &= !libc::ONLCR;
+                libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t);
+            }
+        }
+        Some((master, slave))
     }
 }
 
@@ -622,6 +637,9 @@ mod tests {
 
     #[test]
     fn ansi_and_carriage_returns_are_stripped() {
-        assert_eq!(strip_ansi("\u{1b}[31m=> ERROR [b b] RUN\u{1b}[0m\r\n"), "=> ERROR [b b] RUN\n");
+        assert_eq!(
+            strip_ansi("\u{1b}[31m=> ERROR [b b] RUN\u{1b}[0m\r\n"),
+            "=> ERROR [b b] RUN\n"
+        );
     }
 }

@@ -169,7 +169,9 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
     if a.with_frontend {
         let tag = a.frontend.frontend.clone();
         let id = engine.image_id(&tag)?.with_context(|| {
-            format!("the frontend image {tag} is not present (build it, or name it with --frontend)")
+            format!(
+                "the frontend image {tag} is not present (build it, or name it with --frontend)"
+            )
         })?;
         images.push(BundleImage {
             kind: "frontend".into(),
@@ -181,9 +183,7 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
     if images.is_empty() {
         bail!("nothing to bundle: no enabled component is published");
     }
-    let compression = a
-        .compression
-        .unwrap_or_else(|| compression_for(&output));
+    let compression = a.compression.unwrap_or_else(|| compression_for(&output));
     eprintln!(
         "strata: bundling {} images into {} ({compression:?})",
         images.len(),
@@ -238,7 +238,8 @@ impl Write for Sink {
 
 impl Sink {
     fn create(path: &Path, c: Compression) -> Result<Sink> {
-        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         let w = BufWriter::with_capacity(1 << 20, file);
         Ok(match c {
             Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(
@@ -305,7 +306,10 @@ fn write_bundle(
         let mut builder = tar::Builder::new(Sink::create(&partial, compression)?);
         let mut members = Vec::new();
         let mut docker_manifest: Option<Vec<u8>> = None;
-        for entry in archive.entries().context("cannot read docker save's output")? {
+        for entry in archive
+            .entries()
+            .context("cannot read docker save's output")?
+        {
             let mut entry = entry.context("cannot read docker save's output")?;
             let path = entry.path()?.to_string_lossy().into_owned();
             if path == BUNDLE_MANIFEST {
@@ -375,8 +379,13 @@ fn write_bundle(
     })();
     match result {
         Ok(m) => {
-            std::fs::rename(&partial, output)
-                .with_context(|| format!("cannot rename {} to {}", partial.display(), output.display()))?;
+            std::fs::rename(&partial, output).with_context(|| {
+                format!(
+                    "cannot rename {} to {}",
+                    partial.display(),
+                    output.display()
+                )
+            })?;
             Ok(m)
         }
         Err(e) => {
@@ -438,71 +447,81 @@ pub fn verify(path: &Path) -> Result<Verified> {
     let mut docker_manifest: Option<Vec<u8>> = None;
     let mut last = String::from("(the start)");
     let mut bytes = 0u64;
-    let entries = archive
-        .entries()
-        .with_context(|| format!("{} is not a tar archive", path.display()))?;
-    for entry in entries {
-        let mut entry = entry.with_context(|| {
-            format!("{}: the archive is corrupt or truncated after member `{last}`", path.display())
-        })?;
-        let name = entry
-            .path()
-            .with_context(|| format!("{}: a member name after `{last}` is corrupt", path.display()))?
-            .to_string_lossy()
-            .into_owned();
-        last.clone_from(&name);
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let keep = (name == BUNDLE_MANIFEST || name == "manifest.json")
-            && entry.header().size().unwrap_or(u64::MAX) <= SMALL_MEMBER;
-        let mut hashing = Hashing {
-            inner: &mut entry,
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        let read = if keep {
-            let mut data = Vec::new();
-            let r = hashing.read_to_end(&mut data).map(|_| ());
-            if name == BUNDLE_MANIFEST {
-                bundle_json = Some(data);
-            } else {
-                docker_manifest = Some(data);
+    let display = path.display();
+    // A corrupt stream stops the reading; what was read is still checked,
+    // so the report can name the member whose content changed.
+    let mut stream_error: Option<String> = None;
+    let read_all = (|| -> Result<()> {
+        let entries = archive
+            .entries()
+            .with_context(|| format!("{display} is not a tar archive"))?;
+        for entry in entries {
+            let mut entry = entry.with_context(|| {
+                format!("the archive is corrupt or truncated after member `{last}`")
+            })?;
+            let name = entry
+                .path()
+                .with_context(|| format!("a member name after `{last}` is corrupt"))?
+                .to_string_lossy()
+                .into_owned();
+            last.clone_from(&name);
+            if !entry.header().entry_type().is_file() {
+                continue;
             }
-            r
-        } else {
-            io::copy(&mut hashing, &mut io::sink()).map(|_| ())
-        };
-        read.with_context(|| {
-            format!("{}: member `{name}` is corrupt or truncated", path.display())
-        })?;
-        bytes += hashing.size;
-        seen.insert(name, (hashing.size, hex(&hashing.hasher.finalize())));
+            let keep = (name == BUNDLE_MANIFEST || name == "manifest.json")
+                && entry.header().size().unwrap_or(u64::MAX) <= SMALL_MEMBER;
+            let mut hashing = Hashing {
+                inner: &mut entry,
+                hasher: Sha256::new(),
+                size: 0,
+            };
+            let read = if keep {
+                let mut data = Vec::new();
+                let r = hashing.read_to_end(&mut data).map(|_| ());
+                if name == BUNDLE_MANIFEST {
+                    bundle_json = Some(data);
+                } else {
+                    docker_manifest = Some(data);
+                }
+                r
+            } else {
+                io::copy(&mut hashing, &mut io::sink()).map(|_| ())
+            };
+            read.with_context(|| format!("member `{name}` is corrupt or truncated"))?;
+            bytes += hashing.size;
+            seen.insert(name, (hashing.size, hex(&hashing.hasher.finalize())));
+        }
+        Ok(())
+    })();
+    match read_all {
+        Err(e) => stream_error = Some(format!("{e:#}")),
+        Ok(()) => {
+            // Read to the end of the compressed stream: its checksum covers the tail.
+            let mut rest = archive.into_inner();
+            if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
+                stream_error = Some(format!(
+                    "the compressed stream is corrupt or truncated (after member `{last}`): {e}"
+                ));
+            }
+        }
     }
-    // Read to the end of the compressed stream: its checksum covers the tail.
-    let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).with_context(|| {
-        format!(
-            "{}: the compressed stream is corrupt or truncated after the last member (`{last}`)",
-            path.display()
-        )
-    })?;
-    let json = bundle_json.with_context(|| {
-        format!(
-            "{}: no {BUNDLE_MANIFEST}: the archive is truncated, or was not written by `strata bundle`",
-            path.display()
-        )
-    })?;
+    let Some(json) = bundle_json else {
+        match stream_error {
+            Some(e) => bail!("{display}: {e}"),
+            None => bail!(
+                "{display}: no {BUNDLE_MANIFEST}: the archive is truncated, or was not written by `strata bundle`"
+            ),
+        }
+    };
     let manifest: BundleManifest = serde_json::from_slice(&json)
-        .with_context(|| format!("{}: {BUNDLE_MANIFEST} is corrupt", path.display()))?;
+        .with_context(|| format!("{display}: {BUNDLE_MANIFEST} is corrupt"))?;
     if manifest.format != FORMAT {
         bail!(
-            "{}: unknown bundle format `{}` (this Strata reads {FORMAT})",
-            path.display(),
+            "{display}: unknown bundle format `{}` (this Strata reads {FORMAT})",
             manifest.format
         );
     }
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = stream_error.into_iter().collect();
     let mut listed = std::collections::BTreeSet::new();
     for m in &manifest.members {
         listed.insert(m.path.as_str());
@@ -525,7 +544,9 @@ pub fn verify(path: &Path) -> Result<Verified> {
     }
     for name in seen.keys() {
         if name != BUNDLE_MANIFEST && !listed.contains(name.as_str()) {
-            problems.push(format!("member `{name}` is not listed in {BUNDLE_MANIFEST}"));
+            problems.push(format!(
+                "member `{name}` is not listed in {BUNDLE_MANIFEST}"
+            ));
         }
     }
     match docker_manifest.as_deref().map(repo_tags) {
@@ -537,7 +558,9 @@ pub fn verify(path: &Path) -> Result<Verified> {
             }
         }
         Some(Err(e)) => problems.push(format!("{e:#}")),
-        None => problems.push("manifest.json is missing: docker load cannot read the archive".into()),
+        None => {
+            problems.push("manifest.json is missing: docker load cannot read the archive".into())
+        }
     }
     if !problems.is_empty() {
         let n = problems.len();
@@ -575,7 +598,10 @@ mod tests {
 
     #[test]
     fn tags_compare_normalised() {
-        assert!(same_tag("debian:bookworm", "docker.io/library/debian:bookworm"));
+        assert!(same_tag(
+            "debian:bookworm",
+            "docker.io/library/debian:bookworm"
+        ));
         assert!(!same_tag("debian:bookworm", "debian:bullseye"));
     }
 

@@ -113,7 +113,9 @@ pub fn external_images(args: &StackArgs, stack: &Stack, all: bool) -> Result<Vec
     };
     for (w, c) in written.components.iter().zip(&stack.components) {
         if w.name != c.name {
-            anyhow::bail!("internal error: the stack resolved in a different order without mirrors");
+            anyhow::bail!(
+                "internal error: the stack resolved in a different order without mirrors"
+            );
         }
         if !all && !c.enabled {
             continue;
@@ -333,7 +335,7 @@ pub fn run_lock(a: LockArgs) -> Result<ExitCode> {
             }
             Resolved::LocalId(id, why) => {
                 eprintln!(
-                    "{name}: local image {id} (not in a registry: {why}; the id is recorded, and builds check it)"
+                    "{name}: local image {id} ({why}: the id is recorded, and builds check it)"
                 );
                 lock.local.insert(name, id);
             }
@@ -366,23 +368,40 @@ enum Resolved {
     Missing(String),
 }
 
-/// The registry's digest for an image; else the local image's repo digest
-/// or id, saying why the registry did not answer.
+/// The registry's digest for an image. A local image that never came from
+/// a registry (no repo digest at all) is recorded by id without asking
+/// one; an image the registry does not answer for falls back to the local
+/// repo digest or id, saying why.
 fn resolve(engine: &Engine, image: &ImageRef) -> Result<Resolved> {
     let name = image.familiar();
+    let local = engine.inspect(&name)?;
+    if let Some(l) = &local {
+        if l.repo_digests.as_ref().is_none_or(|d| d.is_empty()) {
+            if let Some(id) = &l.id {
+                return Ok(Resolved::LocalId(
+                    id.clone(),
+                    "the local image has no repo digest".into(),
+                ));
+            }
+        }
+    }
     let why = match engine.registry_digest(&name) {
         Ok(d) => return Ok(Resolved::Registry(d)),
         Err(e) => e.to_string(),
     };
-    let Some(local) = engine.inspect(&name)? else {
+    let Some(local) = local else {
         return Ok(Resolved::Missing(why));
     };
     let repo = image.name();
-    let repo_digest = local.repo_digests.unwrap_or_default().into_iter().find_map(|rd| {
-        let (r, d) = rd.split_once('@')?;
-        let r = ImageRef::parse(r).ok()?;
-        (r.name() == repo).then(|| d.to_owned())
-    });
+    let repo_digest = local
+        .repo_digests
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|rd| {
+            let (r, d) = rd.split_once('@')?;
+            let r = ImageRef::parse(r).ok()?;
+            (r.name() == repo).then(|| d.to_owned())
+        });
     Ok(match (repo_digest, local.id) {
         (Some(d), _) => Resolved::LocalRepoDigest(d, why),
         (None, Some(id)) => Resolved::LocalId(id, why),
@@ -475,7 +494,11 @@ pub fn run_sources(a: SourcesArgs) -> Result<ExitCode> {
             let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(4).max(4);
             let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(4).max(4);
             let w2 = rows.iter().map(|r| r[2].len()).max().unwrap_or(7).max(7);
-            writeln!(out, "{:w0$}  {:w1$}  {:w2$}  DETAIL", "KIND", "NAME", "USED BY")?;
+            writeln!(
+                out,
+                "{:w0$}  {:w1$}  {:w2$}  DETAIL",
+                "KIND", "NAME", "USED BY"
+            )?;
             for r in rows {
                 let line = format!("{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3]);
                 writeln!(out, "{}", line.trim_end())?;
@@ -671,10 +694,14 @@ mod tests {
     #[test]
     fn lock_round_trips() {
         let mut lock = Lock::default();
-        lock.digests
-            .insert("127.0.0.1:5000/x:1".into(), format!("sha256:{}", "b".repeat(64)));
-        lock.local
-            .insert("strata.local/debian:bookworm".into(), format!("sha256:{}", "c".repeat(64)));
+        lock.digests.insert(
+            "127.0.0.1:5000/x:1".into(),
+            format!("sha256:{}", "b".repeat(64)),
+        );
+        lock.local.insert(
+            "strata.local/debian:bookworm".into(),
+            format!("sha256:{}", "c".repeat(64)),
+        );
         let text = lock.render();
         let back: Lock = toml::from_str(&text).expect("parses");
         assert_eq!(back, lock);

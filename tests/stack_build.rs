@@ -1,0 +1,772 @@
+//! Whole-stack work on the real engine: `strata build` (one bake session),
+//! atomic `--push` to the local registry, `strata bundle` and `bundle
+//! verify`, `strata lock`, and the profile switches of `strata bake`.
+//!
+//! Needs what `scripts/test.sh` sets up first: `scripts/engine.sh` (Docker
+//! 26.1 and the registry on 127.0.0.1:5000), `scripts/vendor-examples.sh`
+//! and `scripts/frontend-image.sh`. Every test names its images with a
+//! per-run id, so runs never see each other's tags.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+const STRATA: &str = env!("CARGO_BIN_EXE_strata");
+const REGISTRY: &str = "127.0.0.1:5000";
+const FEDBIOMED_MIRRORS: &str = "python:3.11-slim-bookworm=strata.local/python:3.11-bookworm,nvidia/cuda:12.1.1-base-ubuntu22.04=strata.local/cuda:12.1-runtime-ubuntu22.04";
+
+/// Tests that read the registry's catalogue or move a tag in it run one at a time.
+static REGISTRY_LOCK: Mutex<()> = Mutex::new(());
+
+fn registry_lock() -> std::sync::MutexGuard<'static, ()> {
+    REGISTRY_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A per-run id for tags and repositories.
+fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("r{}{}", std::process::id(), nanos % 1_000_000_000)
+    })
+}
+
+/// Fails with a clear message when the engine or the frontend image is missing.
+fn engine() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = READY.get_or_init(|| {
+        let info = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+        match info {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                return Err(format!(
+                    "`docker info` failed: the engine is not running. Run scripts/engine.sh first (scripts/test.sh does).\n{}",
+                    String::from_utf8_lossy(&o.stderr)
+                ))
+            }
+            Err(e) => return Err(format!("cannot run `docker info` ({e}): run scripts/engine.sh first")),
+        }
+        let fe = Command::new("docker")
+            .args(["image", "inspect", "strata/frontend:latest", "--format", "{{.Id}}"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !fe.status.success() {
+            return Err("the frontend image strata/frontend:latest is missing: run scripts/frontend-image.sh first".into());
+        }
+        Ok(())
+    });
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs strata with no mirrors from the environment.
+fn strata(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(STRATA);
+    cmd.args(args)
+        .env_remove("STRATA_MIRRORS")
+        .env_remove("STRATA_FRONTEND");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("strata runs")
+}
+
+fn strata_ok(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let out = strata(args, envs);
+    assert!(
+        out.status.success(),
+        "strata {} failed:\n{}",
+        args.join(" "),
+        text(&out.stderr)
+    );
+    out
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs")
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {} failed:\n{}",
+        args.join(" "),
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_owned()
+}
+
+/// The local image id of a tag, or None.
+fn image_id(tag: &str) -> Option<String> {
+    let out = docker(&["image", "inspect", tag, "--format", "{{.Id}}"]);
+    out.status
+        .success()
+        .then(|| text(&out.stdout).trim().to_owned())
+}
+
+fn remove_images(tags: &[String]) {
+    for t in tags {
+        let _ = docker(&["rmi", "--no-prune", t]);
+    }
+}
+
+/// A stack directory of its own under the temp dir.
+fn stack_dir(name: &str, stack: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-test-{}-{name}", run_id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("strata.toml"), stack).expect("stack file");
+    dir
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The registry's catalogue (plain HTTP on the loopback).
+fn catalogue() -> BTreeSet<String> {
+    let mut s =
+        std::net::TcpStream::connect(REGISTRY).expect("the registry on 127.0.0.1:5000 answers");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET /v2/_catalog?n=100000 HTTP/1.0\r\nHost: {REGISTRY}\r\n\r\n"
+    )
+    .expect("request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("response");
+    let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let v: serde_json::Value = serde_json::from_str(body).expect("catalogue JSON");
+    v["repositories"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A small stack on busybox: a base writing a unique value, and children.
+fn busybox_stack(name: &str, image: &str, extra: &str) -> String {
+    format!(
+        r#"# syntax=strata/frontend
+[stack]
+name = "{name}"
+image = "{image}"
+
+[args]
+tag = "{run}"
+
+[component.base]
+from = "strata.local/busybox:1.36"
+user = "root"
+run = [{{ cmd = "echo {run} > /run-id && cat /proc/sys/kernel/random/uuid > /base-id", network = "none" }}]
+
+[component.one]
+from = "base"
+user = "root"
+run = [{{ cmd = "echo one > /one", network = "none" }}]
+
+[component.two]
+from = "base"
+user = "root"
+run = [{{ cmd = "echo two > /two", network = "none" }}]
+
+[component.three]
+from = "base"
+user = "root"
+run = [{{ cmd = "echo three > /three", network = "none" }}]
+{extra}"#,
+        run = run_id()
+    )
+}
+
+fn file_of(image: &str, path: &str) -> String {
+    docker_ok(&["run", "--rm", "--network", "none", image, "cat", path])
+}
+
+#[test]
+fn fedbiomed_build_tags_every_enabled_image() {
+    engine();
+    let ex = root().join("examples/fedbiomed");
+    assert!(
+        ex.join("vendor/apt").is_dir() && ex.join("vendor/wheels").is_dir(),
+        "examples/fedbiomed/vendor is missing: run scripts/vendor-examples.sh first"
+    );
+    let file = ex.join("strata.toml");
+    let version = format!("test-{}", run_id());
+    let version_arg = format!("version={version}");
+    let started = Instant::now();
+    let out = strata_ok(
+        &[
+            "build",
+            path_str(&file),
+            "--arg",
+            "apt_repo=vendor/apt",
+            "--arg",
+            "wheels=vendor/wheels",
+            "--arg",
+            &version_arg,
+        ],
+        &[("STRATA_MIRRORS", FEDBIOMED_MIRRORS)],
+    );
+    eprintln!(
+        "fedbiomed: strata build took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let expected: Vec<String> = ["base", "node", "node-gpu", "node-gui", "researcher"]
+        .iter()
+        .map(|c| format!("fedbiomed/{c}:{version}"))
+        .collect();
+    let printed: BTreeSet<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(printed, expected.iter().cloned().collect());
+    for tag in &expected {
+        let id = image_id(tag).unwrap_or_else(|| panic!("{tag} was not loaded into the engine"));
+        assert!(id.starts_with("sha256:"));
+    }
+    // The metadata the naming rule promised: FBM_IMAGE_VERSION is the tag.
+    let env = docker_ok(&[
+        "image",
+        "inspect",
+        &expected[1],
+        "--format",
+        "{{json .Config.Env}}",
+    ]);
+    assert!(
+        env.contains(&format!("FBM_IMAGE_VERSION={version}")),
+        "{env}"
+    );
+    // The minimal profile builds exactly base, node and researcher.
+    let bake = strata_ok(
+        &["bake", path_str(&file), "--profile", "minimal"],
+        &[("STRATA_MIRRORS", FEDBIOMED_MIRRORS)],
+    );
+    let def: serde_json::Value = serde_json::from_slice(&bake.stdout).expect("bake JSON");
+    assert_eq!(
+        targets(&def),
+        ["base", "node", "researcher"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+    remove_images(&expected);
+}
+
+#[test]
+fn shared_base_runs_once_for_every_component() {
+    engine();
+    let image = format!("strata-test/shared-{}-{{component}}:{{tag}}", run_id());
+    let dir = stack_dir("shared", &busybox_stack("shared", &image, ""));
+    let started = Instant::now();
+    let out = strata_ok(&["build", path_str(&dir.join("strata.toml"))], &[]);
+    eprintln!(
+        "shared base: strata build took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let tags: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(tags.len(), 4, "{tags:?}");
+    let ids: BTreeSet<String> = tags.iter().map(|t| file_of(t, "/base-id")).collect();
+    assert_eq!(ids.len(), 1, "the base ran more than once: {ids:?}");
+    let id = ids.into_iter().next().unwrap_or_default();
+    assert_eq!(id.len(), 36, "not a uuid: {id}");
+    for c in ["one", "two", "three"] {
+        let tag = format!("strata-test/shared-{}-{c}:{}", run_id(), run_id());
+        assert_eq!(file_of(&tag, &format!("/{c}")), c);
+    }
+    remove_images(&tags);
+}
+
+#[test]
+fn a_failed_component_pushes_nothing() {
+    engine();
+    let _registry = registry_lock();
+    let image = format!("{REGISTRY}/strata-fail-{}-{{component}}:{{tag}}", run_id());
+    let extra = r#"
+[component.broken]
+from = "base"
+user = "root"
+run = [{ cmd = "exit 3", network = "none" }]
+"#;
+    let stack = busybox_stack("fail", &image, extra);
+    let line = stack
+        .lines()
+        .position(|l| l == "[component.broken]")
+        .map(|i| i + 1)
+        .expect("the broken component's line");
+    let dir = stack_dir("fail", &stack);
+    let before = catalogue();
+    let out = strata(
+        &["build", path_str(&dir.join("strata.toml")), "--push"],
+        &[],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("strata.toml:{line}:")) && err.contains("component `broken` failed"),
+        "the error should name the component and its line {line}:\n{err}"
+    );
+    assert!(err.contains("nothing pushed"), "{err}");
+    assert!(
+        text(&out.stdout).trim().is_empty(),
+        "stdout: {}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        catalogue(),
+        before,
+        "the registry changed although a component failed"
+    );
+    let tags: Vec<String> = ["base", "one", "two", "three", "broken"]
+        .iter()
+        .map(|c| format!("{REGISTRY}/strata-fail-{}-{c}:{}", run_id(), run_id()))
+        .collect();
+    assert!(image_id(&tags[4]).is_none(), "the broken image exists");
+    remove_images(&tags);
+}
+
+#[test]
+fn push_then_pull_gives_the_same_digests() {
+    engine();
+    let _registry = registry_lock();
+    let image = format!("{REGISTRY}/strata-push-{}-{{component}}:{{tag}}", run_id());
+    // The base is an intermediate: never pushed.
+    let stack = busybox_stack("push", &image, "")
+        .replace("[component.base]\n", "[component.base]\npublish = false\n");
+    let dir = stack_dir("push", &stack);
+    let lock_file = dir.join("pushed.toml");
+    let started = Instant::now();
+    let out = strata_ok(
+        &[
+            "build",
+            path_str(&dir.join("strata.toml")),
+            "--push",
+            "--lock-file",
+            path_str(&lock_file),
+        ],
+        &[],
+    );
+    eprintln!(
+        "push: strata build --push took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let pushed: Vec<(String, String)> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (i, d) = l.split_once('@').expect("image@digest");
+            (i.to_owned(), d.to_owned())
+        })
+        .collect();
+    let names: BTreeSet<&str> = pushed.iter().map(|(i, _)| i.as_str()).collect();
+    let want: Vec<String> = ["one", "two", "three"]
+        .iter()
+        .map(|c| format!("{REGISTRY}/strata-push-{}-{c}:{}", run_id(), run_id()))
+        .collect();
+    assert_eq!(names, want.iter().map(String::as_str).collect());
+    let catalogue = catalogue();
+    assert!(
+        !catalogue.contains(&format!("strata-push-{}-base", run_id())),
+        "the unpublished base was pushed"
+    );
+    let lock: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&lock_file).expect("lock file"))
+            .expect("lock TOML");
+    for (image, digest) in &pushed {
+        assert!(
+            digest.starts_with("sha256:") && digest.len() == 71,
+            "{digest}"
+        );
+        let component = image
+            .split("strata-push-")
+            .nth(1)
+            .and_then(|s| s.split_once('-'))
+            .and_then(|(_, rest)| rest.split(':').next())
+            .expect("component");
+        assert_eq!(
+            lock["images"][component]["digest"].as_str(),
+            Some(digest.as_str())
+        );
+        // Pull it back by tag, from the registry: the same digest.
+        docker_ok(&["rmi", image]);
+        docker_ok(&["pull", "-q", image]);
+        let repo_digests = docker_ok(&[
+            "image",
+            "inspect",
+            image,
+            "--format",
+            "{{json .RepoDigests}}",
+        ]);
+        assert!(
+            repo_digests.contains(digest.as_str()),
+            "pulled {image}: {repo_digests}, pushed {digest}"
+        );
+        // And by digest.
+        let repo = image.rsplit_once(':').map_or(image.as_str(), |(r, _)| r);
+        docker_ok(&["pull", "-q", &format!("{repo}@{digest}")]);
+    }
+    let mut all = want.clone();
+    all.push(format!(
+        "{REGISTRY}/strata-push-{}-base:{}",
+        run_id(),
+        run_id()
+    ));
+    remove_images(&all);
+}
+
+#[test]
+fn bundle_restores_every_image_and_tag_and_verify_rejects_corruption() {
+    engine();
+    let third = format!("strata-test/third-{}:1", run_id());
+    docker_ok(&["tag", "strata.local/busybox:1.36", &third]);
+    let image = format!("strata-test/bundle-{}-{{component}}:{{tag}}", run_id());
+    let extra = format!("\n[third-party]\ntool = \"{third}\"\n");
+    let stack = busybox_stack("bundle", &image, &extra)
+        .replace("[component.base]\n", "[component.base]\npublish = false\n");
+    let dir = stack_dir("bundle", &stack);
+    let file = dir.join("strata.toml");
+    strata_ok(&["build", path_str(&file)], &[]);
+    let published: Vec<String> = ["one", "two", "three"]
+        .iter()
+        .map(|c| format!("strata-test/bundle-{}-{c}:{}", run_id(), run_id()))
+        .collect();
+    let mut expected = published.clone();
+    expected.push(third.clone());
+    let ids: Vec<String> = expected
+        .iter()
+        .map(|t| image_id(t).expect("built"))
+        .collect();
+
+    let archive = dir.join("stack.tar.gz");
+    let started = Instant::now();
+    let out = strata_ok(
+        &[
+            "bundle",
+            path_str(&file),
+            "-o",
+            path_str(&archive),
+            "--with-third-party",
+        ],
+        &[],
+    );
+    eprintln!("bundle: {:.1}s", started.elapsed().as_secs_f64());
+    let listed: BTreeSet<String> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split('\t').next().map(str::to_owned))
+        .collect();
+    assert_eq!(listed, expected.iter().cloned().collect());
+    let verified = strata_ok(&["bundle", "verify", path_str(&archive)], &[]);
+    assert_eq!(text(&verified.stdout), text(&out.stdout));
+
+    // The base (publish = false) is not in it; everything else comes back.
+    let mut all = expected.clone();
+    all.push(format!("strata-test/bundle-{}-base:{}", run_id(), run_id()));
+    remove_images(&all);
+    for t in &expected {
+        assert!(image_id(t).is_none(), "{t} still present after rmi");
+    }
+    docker_ok(&["load", "-i", path_str(&archive)]);
+    for (t, id) in expected.iter().zip(&ids) {
+        assert_eq!(
+            image_id(t).as_ref(),
+            Some(id),
+            "{t} not restored by docker load"
+        );
+    }
+    assert!(
+        image_id(&all[all.len() - 1]).is_none(),
+        "the unpublished base was bundled"
+    );
+
+    // A flipped bit inside a layer and a truncated archive are rejected.
+    let bytes = std::fs::read(&archive).expect("archive");
+    let mut flipped = bytes.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x20;
+    let bad = dir.join("flipped.tar.gz");
+    std::fs::write(&bad, &flipped).expect("write");
+    let out = strata(&["bundle", "verify", path_str(&bad)], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("member `"),
+        "the error should name a member: {err}"
+    );
+    let short = dir.join("truncated.tar.gz");
+    std::fs::write(&short, &bytes[..bytes.len() * 3 / 4]).expect("write");
+    let out = strata(&["bundle", "verify", path_str(&short)], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+
+    // Uncompressed content changed in place: the member is named.
+    let mut tar = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes.as_slice())
+        .read_to_end(&mut tar)
+        .expect("gunzip");
+    // The first blob's header (512-byte aligned, named blobs/sha256/<hex>); its content follows.
+    let header = (0..tar.len() / 512)
+        .map(|i| i * 512)
+        .find(|&h| tar[h..].starts_with(b"blobs/sha256/") && tar[h + 13].is_ascii_hexdigit())
+        .expect("a blob member");
+    tar[header + 512 + 5] ^= 0x01;
+    let plain = dir.join("edited.tar");
+    std::fs::write(&plain, &tar).expect("write");
+    let out = strata(&["bundle", "verify", path_str(&plain)], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is corrupt"), "{err}");
+
+    // zstd works the same way, and docker load reads it.
+    let zst = dir.join("stack.tar.zst");
+    strata_ok(
+        &[
+            "bundle",
+            path_str(&file),
+            "-o",
+            path_str(&zst),
+            "--with-third-party",
+        ],
+        &[],
+    );
+    strata_ok(&["bundle", "verify", path_str(&zst)], &[]);
+    remove_images(&expected);
+    docker_ok(&["load", "-i", path_str(&zst)]);
+    for (t, id) in expected.iter().zip(&ids) {
+        assert_eq!(image_id(t).as_ref(), Some(id), "{t} not restored from zstd");
+    }
+    remove_images(&expected);
+}
+
+/// The targets of a bake definition's default group.
+fn targets(def: &serde_json::Value) -> BTreeSet<String> {
+    def["group"]["default"]["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t.as_str().expect("name").to_owned())
+        .collect()
+}
+
+#[test]
+fn fate_profiles_switch_exactly_the_right_components() {
+    // No engine needed: `strata bake` only prints.
+    let file = root().join("examples/fate/strata.toml");
+    let set =
+        |names: &[&str]| -> BTreeSet<String> { names.iter().map(|s| s.to_string()).collect() };
+    let basic = set(&["base-image", "fateflow", "fateboard", "eggroll"]);
+    let spark = &basic
+        | &set(&[
+            "fateflow-spark",
+            "spark-base",
+            "spark-master",
+            "spark-worker",
+            "nginx",
+        ]);
+    let defaults = &spark
+        | &set(&[
+            "fateflow-nn",
+            "eggroll-nn",
+            "fateflow-spark-nn",
+            "spark-worker-nn",
+            "client",
+            "fate-test",
+        ]);
+    let ipcl = &defaults
+        | &set(&[
+            "base-image-ipcl",
+            "fateflow-ipcl",
+            "eggroll-ipcl",
+            "fateflow-spark-ipcl",
+            "spark-base-ipcl",
+            "spark-worker-ipcl",
+            "fate-test-ipcl",
+        ]);
+    let gpu = &defaults
+        | &set(&[
+            "fateflow-nn-gpu",
+            "eggroll-nn-gpu",
+            "fateflow-spark-nn-gpu",
+            "spark-worker-nn-gpu",
+            "fateflow-all-gpu",
+            "eggroll-all-gpu",
+            "fateflow-spark-all-gpu",
+            "spark-worker-all-gpu",
+        ]);
+    let all = &(&ipcl | &gpu) | &set(&["fate-upgrade-manager"]);
+    assert_eq!(all.len(), 31);
+    for (profile, want) in [
+        (None, &defaults),
+        (Some("basic"), &basic),
+        (Some("spark"), &spark),
+        (Some("ipcl"), &ipcl),
+        (Some("gpu"), &gpu),
+        (Some("all"), &all),
+    ] {
+        let mut args = vec!["bake", path_str(&file)];
+        if let Some(p) = profile {
+            args.extend(["--profile", p]);
+        }
+        let out = strata_ok(&args, &[]);
+        let def: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bake JSON");
+        assert_eq!(&targets(&def), want, "profile {profile:?}");
+        for name in want {
+            let t = &def["target"][name.as_str()];
+            assert_eq!(t["target"].as_str(), Some(name.as_str()));
+            assert_eq!(t["dockerfile"].as_str(), Some("strata.toml"));
+            assert_eq!(
+                t["tags"][0].as_str().map(str::to_owned),
+                Some(format!("federatedai/{name}:1.11.4-release"))
+            );
+            assert_eq!(t["output"][0].as_str(), Some("type=docker"));
+            assert_eq!(
+                t["args"]["BUILDKIT_SYNTAX"].as_str(),
+                Some("strata/frontend:latest")
+            );
+            assert_eq!(t["args"]["STRATA_PROFILE"].as_str(), profile);
+            assert_eq!(
+                Path::new(t["context"].as_str().expect("context")),
+                file.parent().expect("dir")
+            );
+        }
+    }
+    // --only takes what the component needs along, and a flag still wins over a profile.
+    let out = strata_ok(&["bake", path_str(&file), "--only", "spark-master"], &[]);
+    let def: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bake JSON");
+    assert_eq!(
+        targets(&def),
+        set(&["base-image", "fateflow", "spark-base", "spark-master"])
+    );
+    let out = strata_ok(
+        &[
+            "bake",
+            path_str(&file),
+            "--profile",
+            "basic",
+            "--arg",
+            "spark=true",
+        ],
+        &[],
+    );
+    let def: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bake JSON");
+    assert_eq!(targets(&def), spark);
+    assert_eq!(
+        def["target"]["nginx"]["args"]["spark"].as_str(),
+        Some("true")
+    );
+    // A disabled or unknown component is an error, not a silent skip.
+    let out = strata(&["bake", path_str(&file), "--only", "fateflow-ipcl"], &[]);
+    assert!(!out.status.success() && text(&out.stderr).contains("disabled"));
+    let out = strata(&["bake", path_str(&file), "--only", "fateflw"], &[]);
+    assert!(!out.status.success() && text(&out.stderr).contains("fateflow"));
+}
+
+#[test]
+fn lock_pins_digests_against_a_moved_tag() {
+    engine();
+    let _registry = registry_lock();
+    let upstream = format!("{REGISTRY}/strata-lock-test:1");
+    docker_ok(&["tag", "strata.local/busybox:1.36", &upstream]);
+    docker_ok(&["push", "-q", &upstream]);
+    let stack = format!(
+        r#"# syntax=strata/frontend
+[stack]
+name = "locktest"
+image = "strata-test/lock-{run}-{{component}}:1"
+
+[component.app]
+from = "{upstream}"
+user = "root"
+run = [{{ cmd = "echo {run} > /run-id", network = "none" }}]
+
+[component.tool]
+from = "strata.local/debian:bookworm"
+user = "root"
+run = [{{ cmd = "echo {run} > /run-id", network = "none" }}]
+"#,
+        run = run_id()
+    );
+    let dir = stack_dir("lock", &stack);
+    let file = dir.join("strata.toml");
+    strata_ok(&["lock", path_str(&file)], &[]);
+    let lock_text = std::fs::read_to_string(dir.join("strata.lock")).expect("strata.lock written");
+    let lock: toml::Table = toml::from_str(&lock_text).expect("lock TOML");
+    let digest = lock["digests"][upstream.as_str()]
+        .as_str()
+        .expect("the registry image is pinned")
+        .to_owned();
+    let registry_digest = docker_ok(&[
+        "buildx",
+        "imagetools",
+        "inspect",
+        &upstream,
+        "--format",
+        "{{json .Manifest.Digest}}",
+    ]);
+    assert_eq!(registry_digest.trim_matches('"'), digest);
+    // A local-only image is recorded by id, and said to be one.
+    assert_eq!(
+        lock["local"]["strata.local/debian:bookworm"].as_str(),
+        image_id("strata.local/debian:bookworm").as_deref()
+    );
+    let sources = strata_ok(&["sources", path_str(&file), "--format", "json"], &[]);
+    let sources: serde_json::Value = serde_json::from_slice(&sources.stdout).expect("sources JSON");
+    let pinned = sources["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|i| i["ref"] == upstream.as_str())
+        .expect("the upstream image is listed");
+    assert_eq!(pinned["locked"]["digest"].as_str(), Some(digest.as_str()));
+
+    // Upstream moves the tag to another image.
+    docker_ok(&["tag", "strata.local/debian:bookworm", &upstream]);
+    docker_ok(&["push", "-q", &upstream]);
+    let _ = docker(&["rmi", &upstream]);
+    let first_layer = |image: &str| {
+        docker_ok(&[
+            "image",
+            "inspect",
+            image,
+            "--format",
+            "{{index .RootFS.Layers 0}}",
+        ])
+    };
+    let app = format!("strata-test/lock-{}-app:1", run_id());
+    let tool = format!("strata-test/lock-{}-tool:1", run_id());
+    let out = strata_ok(&["build", path_str(&file)], &[]);
+    assert!(
+        text(&out.stderr).contains("strata.lock"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        first_layer(&app),
+        first_layer("strata.local/busybox:1.36"),
+        "the build did not use the locked digest"
+    );
+    // Without the lock, the moved tag wins: the lock is what held it.
+    std::fs::rename(dir.join("strata.lock"), dir.join("strata.lock.off")).expect("rename");
+    strata_ok(&["build", path_str(&file)], &[]);
+    assert_eq!(
+        first_layer(&app),
+        first_layer("strata.local/debian:bookworm")
+    );
+    remove_images(&[app, tool]);
+}
