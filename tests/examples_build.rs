@@ -20,7 +20,8 @@ fn root() -> PathBuf {
 }
 
 fn mirrors() -> String {
-    let text = std::fs::read_to_string(root().join("examples/offline.mirrors")).expect("examples/offline.mirrors");
+    let text = std::fs::read_to_string(root().join("examples/offline.mirrors"))
+        .expect("examples/offline.mirrors");
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -29,7 +30,10 @@ fn mirrors() -> String {
 }
 
 fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("docker runs")
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs")
 }
 
 fn require_engine() {
@@ -55,13 +59,21 @@ fn offline_args(stack: &Stack) -> Vec<(String, String)> {
 fn widest(dir: &Path) -> (Option<String>, Stack) {
     let bytes = std::fs::read(dir.join("strata.toml")).expect("stack file");
     let load = |profile: Option<String>| {
-        let probe = spec::load("strata.toml", &bytes, &Overrides::default()).expect("example loads");
+        let probe =
+            spec::load("strata.toml", &bytes, &Overrides::default()).expect("example loads");
         let o = Overrides {
             args: offline_args(&probe),
             profile: profile.clone(),
-            mirrors: mirrors().split(',').filter_map(|p| p.split_once('=')).map(|(a, b)| (a.to_owned(), b.to_owned())).collect(),
+            mirrors: mirrors()
+                .split(',')
+                .filter_map(|p| p.split_once('='))
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .collect(),
         };
-        (profile, spec::load("strata.toml", &bytes, &o).expect("example loads"))
+        (
+            profile,
+            spec::load("strata.toml", &bytes, &o).expect("example loads"),
+        )
     };
     let mut best = load(None);
     let names: Vec<String> = best.1.profiles.iter().map(|p| p.name.clone()).collect();
@@ -74,15 +86,33 @@ fn widest(dir: &Path) -> (Option<String>, Stack) {
     best
 }
 
-fn build(dir: &Path, stack: &Stack, profile: Option<&str>, target: &str, tag: &str, via_syntax_line: bool) {
+fn build(
+    dir: &Path,
+    stack: &Stack,
+    profile: Option<&str>,
+    target: &str,
+    tag: &str,
+    via_syntax_line: bool,
+) {
     let file = dir.join("strata.toml");
     let mut cmd = Command::new("docker");
-    cmd.args(["buildx", "build", "--progress=plain", "--load", "-t", tag, "--target", target, "-f"])
-        .arg(&file)
-        .arg("--build-arg")
-        .arg(format!("STRATA_MIRRORS={}", mirrors()));
+    cmd.args([
+        "buildx",
+        "build",
+        "--progress=plain",
+        "--load",
+        "-t",
+        tag,
+        "--target",
+        target,
+        "-f",
+    ])
+    .arg(&file)
+    .arg("--build-arg")
+    .arg(format!("STRATA_MIRRORS={}", mirrors()));
     if !via_syntax_line {
-        cmd.arg("--build-arg").arg(format!("BUILDKIT_SYNTAX={FRONTEND}"));
+        cmd.arg("--build-arg")
+            .arg(format!("BUILDKIT_SYNTAX={FRONTEND}"));
     }
     if let Some(p) = profile {
         cmd.arg("--build-arg").arg(format!("STRATA_PROFILE={p}"));
@@ -108,9 +138,25 @@ fn inspect(tag: &str) -> Value {
 }
 
 fn id(tag: &str, flag: &str) -> u32 {
-    let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "id", tag, flag]);
-    assert!(out.status.success(), "id in {tag}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a number")
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "id",
+        tag,
+        flag,
+    ]);
+    assert!(
+        out.status.success(),
+        "id in {tag}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a number")
 }
 
 fn check_image(stack: &Stack, name: &str, tag: &str) {
@@ -125,23 +171,57 @@ fn check_image(stack: &Stack, name: &str, tag: &str) {
     assert_eq!(id(tag, "-g"), gid, "{name}: gid");
     if let Some(p) = &stack.user {
         if c.run_as == RunAs::Policy {
-            let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "id", tag, "-un"]);
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), p.name, "{name}: user name");
+            let out = docker(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--entrypoint",
+                "id",
+                tag,
+                "-un",
+            ]);
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                p.name,
+                "{name}: user name"
+            );
         }
     }
-    let env: Vec<String> = cfg["Env"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let env: Vec<String> = cfg["Env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
     for (k, v) in &c.config.env {
         if v.contains('$') {
-            assert!(env.iter().any(|e| e.starts_with(&format!("{k}="))), "{name}: env {k} missing: {env:?}");
+            assert!(
+                env.iter().any(|e| e.starts_with(&format!("{k}="))),
+                "{name}: env {k} missing: {env:?}"
+            );
         } else {
-            assert!(env.contains(&format!("{k}={v}")), "{name}: env {k}={v} missing: {env:?}");
+            assert!(
+                env.contains(&format!("{k}={v}")),
+                "{name}: env {k}={v} missing: {env:?}"
+            );
         }
     }
     if let Some(w) = &c.config.workdir {
-        assert_eq!(cfg["WorkingDir"], Value::from(w.as_str()), "{name}: workdir");
+        assert_eq!(
+            cfg["WorkingDir"],
+            Value::from(w.as_str()),
+            "{name}: workdir"
+        );
     }
     if let Some(ep) = &c.config.entrypoint {
-        assert_eq!(cfg["Entrypoint"], serde_json::json!(ep), "{name}: entrypoint");
+        assert_eq!(
+            cfg["Entrypoint"],
+            serde_json::json!(ep),
+            "{name}: entrypoint"
+        );
     }
     if let Some(cmd) = &c.config.cmd {
         assert_eq!(cfg["Cmd"], serde_json::json!(cmd), "{name}: cmd");
@@ -150,14 +230,28 @@ fn check_image(stack: &Stack, name: &str, tag: &str) {
         assert!(cfg["ExposedPorts"].get(p).is_some(), "{name}: port {p}");
     }
     for (k, v) in &c.config.labels {
-        assert_eq!(cfg["Labels"][k], Value::from(v.as_str()), "{name}: label {k}");
+        assert_eq!(
+            cfg["Labels"][k],
+            Value::from(v.as_str()),
+            "{name}: label {k}"
+        );
     }
     if stack.metadata.oci_labels {
-        assert_eq!(cfg["Labels"]["org.opencontainers.image.title"], Value::from(name), "{name}: title label");
+        assert_eq!(
+            cfg["Labels"]["org.opencontainers.image.title"],
+            Value::from(name),
+            "{name}: title label"
+        );
     }
     if let Some(g) = &c.gpu {
-        assert!(env.contains(&"NVIDIA_VISIBLE_DEVICES=all".to_owned()), "{name}: NVIDIA_VISIBLE_DEVICES");
-        assert!(env.contains(&format!("NVIDIA_DRIVER_CAPABILITIES={}", g.capabilities)), "{name}: capabilities");
+        assert!(
+            env.contains(&"NVIDIA_VISIBLE_DEVICES=all".to_owned()),
+            "{name}: NVIDIA_VISIBLE_DEVICES"
+        );
+        assert!(
+            env.contains(&format!("NVIDIA_DRIVER_CAPABILITIES={}", g.capabilities)),
+            "{name}: capabilities"
+        );
     }
 }
 
@@ -182,7 +276,11 @@ fn fedbiomed_every_component() {
     // the CUDA stand-in (which has `ubuntu` at uid 1000 of its own).
     let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "sh", "strata-test/fedbiomed-node-gpu:latest", "-c", "ls -ldn /fbm-node /home/fedbiomed | awk '{print $3\":\"$4}'; python -c 'import six, fedbiomed; print(fedbiomed.__version__)'"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.lines().collect::<Vec<_>>(), ["2101:2101", "2101:2101", "6.3.3"], "GPU graft keeps owners and the environment works");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["2101:2101", "2101:2101", "6.3.3"],
+        "GPU graft keeps owners and the environment works"
+    );
 }
 
 #[test]
@@ -198,9 +296,22 @@ fn application101_every_component() {
 #[test]
 fn data_science_every_component() {
     build_example("data-science");
-    let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "sh", "strata-test/data-science-data-science-ai:latest", "-c", "ls /opt/conda/envs"]);
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        "strata-test/data-science-data-science-ai:latest",
+        "-c",
+        "ls /opt/conda/envs",
+    ]);
     let envs = String::from_utf8_lossy(&out.stdout);
     for e in ["python_deps", "R", "python_ai"] {
-        assert!(envs.split_whitespace().any(|x| x == e), "environment {e} in {envs}");
+        assert!(
+            envs.split_whitespace().any(|x| x == e),
+            "environment {e} in {envs}"
+        );
     }
 }
