@@ -8,5 +8,6 @@ pub mod cli;
 pub mod frontend;
 pub mod graph;
 pub mod image;
+pub mod lint;
 pub mod lower;
 pub mod spec;

@@ -117,13 +117,12 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
     items.sort_by_key(|d| (d.span.start, d.span.end));
     items.dedup();
     match stack {
-        Some(mut stack)
+        Some(stack)
             if !items
                 .iter()
                 .any(|d| d.severity == super::diag::Severity::Error) =>
         {
-            stack.warnings = items;
-            Ok(stack)
+            crate::lint::finish(stack, items)
         }
         _ => Err(Diagnostics { file, items }),
     }

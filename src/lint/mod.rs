@@ -1,0 +1,499 @@
+//! Lints: warnings about a stack that builds, but probably not as intended.
+//!
+//! They run on the resolved [`Stack`] once every check has passed. Each
+//! has an id, points at the stack file and says how to fix it; a component
+//! silences one with `allow = ["id"]`, and an id in `allow` that is not a
+//! lint is an error. `docs/lints.md` describes each one.
+//!
+//! The resolved stack keeps the spans of components and steps; the few
+//! keys the lints point at beyond those (`from`, `user`, `allow` entries,
+//! env keys) are found by reading the text again ([`spans`]). Nothing here
+//! reads the build context: see `copy-everything`.
+
+mod commands;
+mod images;
+mod secrets;
+mod spans;
+
+use std::ops::Range;
+
+use crate::graph::{Base, Component, CopySource, ImageRef, Stack, StepKind};
+use crate::spec::diag::{closest, Diagnostic, Diagnostics, Severity};
+
+use commands::Script;
+use spans::Spans;
+
+/// A lint: the id `allow` names and what it warns about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lint {
+    /// The id in `warning[id]` and in `allow = ["id"]`.
+    pub id: &'static str,
+    /// One line on what it finds.
+    pub summary: &'static str,
+}
+
+/// Python packages installed on an alpine base.
+pub const ALPINE_PYTHON: &str = "alpine-python";
+/// An external image on `latest` or with no tag.
+pub const UNPINNED_IMAGE: &str = "unpinned-image";
+/// A component that runs as root without saying so.
+pub const ROOT_USER: &str = "root-user";
+/// An arg or env whose name or value looks like a secret.
+pub const SECRET_LIKE_ARG: &str = "secret-like-arg";
+/// A raw `run` with apt-get update and install apart, or lists left behind.
+pub const APT_SPLIT: &str = "apt-split";
+/// A raw `run` pip install that keeps pip's cache.
+pub const PIP_CACHE: &str = "pip-cache";
+/// A copy of the whole context with no ignore file.
+pub const COPY_EVERYTHING: &str = "copy-everything";
+/// A GPU flavour whose CUDA tag is not `<version>-<flavour>-<os>`.
+pub const CUDA_TAG: &str = "cuda-tag";
+
+/// Every lint, in the order of `docs/lints.md`.
+pub const LINTS: &[Lint] = &[
+    Lint {
+        id: ALPINE_PYTHON,
+        summary: "Python packages installed on an alpine base",
+    },
+    Lint {
+        id: UNPINNED_IMAGE,
+        summary: "an external image on `latest` or with no tag",
+    },
+    Lint {
+        id: ROOT_USER,
+        summary: "a component that runs as root without saying so",
+    },
+    Lint {
+        id: SECRET_LIKE_ARG,
+        summary: "an arg or env whose name or value looks like a secret",
+    },
+    Lint {
+        id: APT_SPLIT,
+        summary: "a raw run with apt-get update and install apart, or the lists left in the layer",
+    },
+    Lint {
+        id: PIP_CACHE,
+        summary: "a raw run pip install without --no-cache-dir",
+    },
+    Lint {
+        id: COPY_EVERYTHING,
+        summary: "a copy of the whole build context with no ignore file",
+    },
+    Lint {
+        id: CUDA_TAG,
+        summary: "a GPU flavour whose CUDA tag is not <major>.<minor>[.<patch>]-<flavour>-<os>",
+    },
+];
+
+const SECRET_HELP: &str = "build args and env are written into the LLB, the image config and its history; give the secret to the run step that needs it with `secrets = [\"id\"]` (`docker buildx build --secret id=id,src=FILE`): it is mounted at /run/secrets/id for that command only and stays out of every layer";
+const APT_HELP: &str = "use the `apt` step (`apt = [\"pkg\"]`: update and install in one layer, cache mounts, lists removed), or write `apt-get update && apt-get install -y ... && rm -rf /var/lib/apt/lists/*` in one run";
+
+/// Adds the lints to what the resolver found (`items`, warnings only) and
+/// returns the stack, or every diagnostic when an `allow` names no lint.
+pub fn finish(mut stack: Stack, mut items: Vec<Diagnostic>) -> Result<Stack, Diagnostics> {
+    items.extend(check(&stack));
+    items.sort_by_key(|d| (d.span.start, d.span.end));
+    items.dedup();
+    if items.iter().any(|d| d.severity == Severity::Error) {
+        return Err(Diagnostics {
+            file: stack.file,
+            items,
+        });
+    }
+    stack.warnings = items;
+    Ok(stack)
+}
+
+/// The lint warnings of a resolved stack, less those its components
+/// allow, plus an error for each `allow` entry that names no lint.
+pub fn check(stack: &Stack) -> Vec<Diagnostic> {
+    let spans = Spans::read(&stack.file.text);
+    let mut l = Linter {
+        stack,
+        spans: &spans,
+        out: Vec::new(),
+    };
+    l.allow_lists();
+    for c in &stack.components {
+        l.component(c);
+    }
+    l.args();
+    l.third_party();
+    l.out
+}
+
+struct Linter<'a> {
+    stack: &'a Stack,
+    spans: &'a Spans,
+    out: Vec<Diagnostic>,
+}
+
+impl Linter<'_> {
+    /// A finding about `c`, unless `c` allows it.
+    fn warn(&mut self, c: &Component, d: Diagnostic) {
+        if !c.allow.iter().any(|a| a == d.code) {
+            self.out.push(d);
+        }
+    }
+
+    /// A finding that belongs to no component (`[args]`, `[third-party]`):
+    /// an `allow` of its id on any component silences it.
+    fn warn_stack(&mut self, d: Diagnostic) {
+        let allowed = self
+            .stack
+            .components
+            .iter()
+            .any(|c| c.allow.iter().any(|a| a == d.code));
+        if !allowed {
+            self.out.push(d);
+        }
+    }
+
+    fn allow_lists(&mut self) {
+        let ids: Vec<&str> = LINTS.iter().map(|l| l.id).collect();
+        for c in &self.stack.components {
+            let Some(s) = self.spans.of(&c.name) else {
+                continue;
+            };
+            for (id, span) in &s.allow {
+                if ids.contains(&id.as_str()) {
+                    continue;
+                }
+                let help = match closest(id, ids.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("the lints are: {}", ids.join(", ")),
+                };
+                self.out.push(
+                    Diagnostic::error(span.clone(), format!("`{id}` in `allow` is not a lint"))
+                        .with_help(help),
+                );
+            }
+        }
+    }
+
+    fn component(&mut self, c: &Component) {
+        self.images(c);
+        self.root_user(c);
+        self.alpine_python(c);
+        self.env(c);
+        for (i, step) in c.steps.iter().enumerate() {
+            match &step.kind {
+                StepKind::Run(run) => {
+                    let script = Script::of_args(&run.args);
+                    self.apt_split(c, &script, &run.cache, step.span.clone());
+                    if script.pip_install_cached
+                        && !script.sets_pip_no_cache
+                        && !pip_cache_mounted(&run.cache)
+                        && !self.pip_no_cache_env(c, i)
+                        && !run.env.iter().any(|(k, _)| k == "PIP_NO_CACHE_DIR")
+                    {
+                        self.warn(
+                            c,
+                            Diagnostic::warning(
+                                PIP_CACHE,
+                                step.span.clone(),
+                                "this run calls `pip install` without `--no-cache-dir`: pip's download cache stays in the layer",
+                            )
+                            .with_help("use the `pip` step (a cache mount, nothing cached in the image), or add `--no-cache-dir`"),
+                        );
+                    }
+                    for (k, v) in &run.env {
+                        self.secret_env(c, &step.span, k, v);
+                    }
+                }
+                StepKind::Env { vars } => {
+                    for (k, v) in vars {
+                        self.secret_env(c, &step.span, k, v);
+                    }
+                }
+                StepKind::Copy(copy) if copy.source == CopySource::Context => {
+                    let whole = copy.srcs.iter().any(|s| {
+                        matches!(s.trim_start_matches("./"), "" | "." | "*" | "**" | "**/*")
+                    });
+                    if whole && c.ignore.is_none() && copy.exclude.is_empty() {
+                        self.warn(
+                            c,
+                            Diagnostic::warning(
+                                COPY_EVERYTHING,
+                                step.span.clone(),
+                                format!("component `{}` copies the whole build context, and no ignore file is set", c.name),
+                            )
+                            .with_help("copy only what the image needs, list `exclude` patterns, or name the ignore file with `ignore = \".dockerignore\"` so .git, caches and local secrets stay out of the image (Strata checks the stack without reading the context, so it cannot see a default .dockerignore)"),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `unpinned-image` for the base and copy sources, `cuda-tag` for a GPU base.
+    fn images(&mut self, c: &Component) {
+        let spans = self.spans.of(&c.name);
+        if let Base::Image(r) = &c.base {
+            let (what, span) = match &c.gpu {
+                Some(_) => ("GPU base image", spans.and_then(|s| s.gpu_base.clone())),
+                None => ("base image", spans.and_then(|s| s.from.clone())),
+            };
+            let span = span.unwrap_or(c.span.clone());
+            self.unpinned(c, r, what, span.clone());
+            if c.gpu.is_some() {
+                let ok = r.tag.as_deref().is_some_and(images::cuda_tag_ok);
+                if !ok {
+                    self.warn(
+                        c,
+                        Diagnostic::warning(
+                            CUDA_TAG,
+                            span,
+                            format!("GPU base image `{}` has no tag of the form <major>.<minor>[.<patch>]-<flavour>-<os>", shown(r)),
+                        )
+                        .with_help("name the CUDA version, flavour and OS, e.g. `nvidia/cuda:12.1.1-runtime-ubuntu22.04`, so the driver the image needs and its OS are explicit"),
+                    );
+                }
+            }
+        }
+        for step in &c.steps {
+            if let StepKind::Copy(copy) = &step.kind {
+                if let CopySource::Image(r) = &copy.source {
+                    let span = self
+                        .spans
+                        .in_step(&step.span)
+                        .and_then(|s| s.from.clone())
+                        .unwrap_or(step.span.clone());
+                    self.unpinned(c, r, "copy source image", span);
+                }
+            }
+        }
+    }
+
+    fn unpinned(&mut self, c: &Component, r: &ImageRef, what: &str, span: Range<usize>) {
+        if let Some(why) = images::unpinned(r) {
+            self.warn(c, unpinned_warning(r, what, why, span));
+        }
+    }
+
+    fn root_user(&mut self, c: &Component) {
+        let Some(spans) = self.spans.of(&c.name) else {
+            return;
+        };
+        if self.stack.user.is_none() && spans.user.is_none() {
+            self.warn(
+                c,
+                Diagnostic::warning(
+                    ROOT_USER,
+                    c.span.clone(),
+                    format!("component `{}` runs as root: the stack has no [user] policy and the component does not say `user = \"root\"`", c.name),
+                )
+                .with_help("add a [user] policy (`name`, `uid`) so every component runs as that user, or write `user = \"root\"` on this component if it must run as root"),
+            );
+        }
+    }
+
+    fn alpine_python(&mut self, c: &Component) {
+        let Some(base) = root_image(self.stack, c).filter(|r| images::is_alpine(r)) else {
+            return;
+        };
+        let installs = c.steps.iter().find(|s| match &s.kind {
+            StepKind::Pip(_) | StepKind::Conda(_) => true,
+            StepKind::Run(r) => {
+                let script = Script::of_args(&r.args);
+                script.pip_install || script.apk_python
+            }
+            _ => false,
+        });
+        if let Some(step) = installs {
+            self.warn(
+                c,
+                Diagnostic::warning(
+                    ALPINE_PYTHON,
+                    step.span.clone(),
+                    format!("component `{}` installs Python packages on an alpine base (`{}`)", c.name, base.familiar()),
+                )
+                .with_help("musl libc has no manylinux wheels, so pip builds from source (slow, needs compilers), and musl's math library can give different floating-point results; use a Debian-based image such as `python:3.11-slim-bookworm`"),
+            );
+        }
+    }
+
+    /// Whether `PIP_NO_CACHE_DIR` is in the env of the step at `index`:
+    /// set by the component, an env step before it, or a component below it.
+    fn pip_no_cache_env(&self, c: &Component, index: usize) -> bool {
+        let set_in = |c: &Component, upto: usize| {
+            c.config.env.iter().any(|(k, _)| k == "PIP_NO_CACHE_DIR")
+                || c.steps[..upto].iter().any(|s| match &s.kind {
+                    StepKind::Env { vars } => vars.iter().any(|(k, _)| k == "PIP_NO_CACHE_DIR"),
+                    _ => false,
+                })
+        };
+        if set_in(c, index) {
+            return true;
+        }
+        let mut todo: Vec<&str> = below(c);
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(name) = todo.pop() {
+            let Some(d) = self.stack.component(name).filter(|_| seen.insert(name)) else {
+                continue;
+            };
+            if set_in(d, d.steps.len()) {
+                return true;
+            }
+            todo.extend(below(d));
+        }
+        false
+    }
+
+    fn apt_split(&mut self, c: &Component, s: &Script, cache: &[String], span: Range<usize>) {
+        let lists_cached = cache
+            .iter()
+            .any(|d| "/var/lib/apt/lists".starts_with(d.trim_end_matches('/')) && d.len() > 1);
+        let message = match (s.apt_update, s.apt_install) {
+            (true, false) => "this run calls `apt-get update` without `apt-get install` in the same command: the package lists go into the layer, and a later install may run on stale lists from the cache",
+            (false, true) => "this run calls `apt-get install` without `apt-get update` in the same command: it installs from whatever lists an older, cached layer has (or fails with none)",
+            (true, true) if !s.apt_lists_removed && !lists_cached => "this run installs with apt-get but leaves /var/lib/apt/lists in the layer",
+            _ => return,
+        };
+        self.warn(
+            c,
+            Diagnostic::warning(APT_SPLIT, span, message).with_help(APT_HELP),
+        );
+    }
+
+    /// `secret-like-arg` for the component's env (and the image's).
+    fn env(&mut self, c: &Component) {
+        let keys: Vec<(String, Range<usize>)> = self
+            .spans
+            .of(&c.name)
+            .map(|s| s.env.clone())
+            .unwrap_or_default();
+        for (k, v) in &c.config.env {
+            let span = keys
+                .iter()
+                .find(|(name, _)| name == k)
+                .map_or(c.span.clone(), |(_, s)| s.clone());
+            if let Some(d) = secret_env_warning(k, v, span) {
+                self.warn(c, d);
+            }
+        }
+    }
+
+    fn secret_env(&mut self, c: &Component, step: &Range<usize>, k: &str, v: &str) {
+        let span = self
+            .spans
+            .in_step(step)
+            .and_then(|s| s.env.iter().find(|(name, _)| name == k))
+            .map_or(step.clone(), |(_, s)| s.clone());
+        if let Some(d) = secret_env_warning(k, v, span) {
+            self.warn(c, d);
+        }
+    }
+
+    fn args(&mut self) {
+        for a in &self.stack.args {
+            let default = match &a.default {
+                crate::graph::ArgValue::String(s) => s.as_str(),
+                _ => "",
+            };
+            let message = if let Some(word) = secrets::secret_name(&a.name) {
+                format!(
+                    "arg `{}` looks like it holds a secret (its name has `{word}`)",
+                    a.name
+                )
+            } else if let Some(what) = secrets::secret_value(default) {
+                format!("the default of arg `{}` looks like {what}", a.name)
+            } else {
+                continue;
+            };
+            self.warn_stack(
+                Diagnostic::warning(SECRET_LIKE_ARG, a.span.clone(), message)
+                    .with_help(SECRET_HELP),
+            );
+        }
+    }
+
+    fn third_party(&mut self) {
+        for t in &self.stack.third_party {
+            if let Some(why) = images::unpinned(&t.image) {
+                let span = self.spans.third_party(&t.name).unwrap_or(0..0);
+                self.warn_stack(unpinned_warning(&t.image, "third-party image", why, span));
+            }
+        }
+    }
+}
+
+/// The external image at the bottom of `c`'s chain of `from` components.
+fn root_image<'s>(stack: &'s Stack, c: &'s Component) -> Option<&'s ImageRef> {
+    let mut cur = c;
+    for _ in 0..=stack.components.len() {
+        match &cur.base {
+            Base::Image(r) => return Some(r),
+            Base::Scratch => return None,
+            Base::Component(name) => cur = stack.component(name)?,
+        }
+    }
+    None
+}
+
+/// Components whose env `c` starts from: its `from` and, for a GPU flavour, the CPU component.
+fn below(c: &Component) -> Vec<&str> {
+    let mut out = Vec::new();
+    if let Base::Component(b) = &c.base {
+        out.push(b.as_str());
+    }
+    if let Some(g) = &c.gpu {
+        out.push(g.of.as_str());
+    }
+    out
+}
+
+/// A cache mount that holds pip's cache (`/root/.cache`, `~/.cache/pip`).
+fn pip_cache_mounted(cache: &[String]) -> bool {
+    cache.iter().any(|d| {
+        let d = d.trim_end_matches('/');
+        d.ends_with("/.cache") || d.ends_with("/.cache/pip")
+    })
+}
+
+fn secret_env_warning(k: &str, v: &str, span: Range<usize>) -> Option<Diagnostic> {
+    let message = if let Some(word) = secrets::secret_name(k) {
+        format!("env `{k}` looks like it holds a secret (its name has `{word}`)")
+    } else if let Some(what) = secrets::secret_value(v) {
+        format!("the value of env `{k}` looks like {what}")
+    } else {
+        return None;
+    };
+    Some(Diagnostic::warning(SECRET_LIKE_ARG, span, message).with_help(SECRET_HELP))
+}
+
+fn unpinned_warning(r: &ImageRef, what: &str, why: &str, span: Range<usize>) -> Diagnostic {
+    Diagnostic::warning(
+        UNPINNED_IMAGE,
+        span,
+        format!(
+            "{what} `{}` {why}: each build may get a different image",
+            shown(r)
+        ),
+    )
+    .with_help(format!(
+        "pin a version tag (`{}:<version>`) or a digest; `strata lock` pins every external image",
+        shown_name(r)
+    ))
+}
+
+/// A reference as written: `debian`, `debian:latest`, `nvidia/cuda:12`.
+fn shown(r: &ImageRef) -> String {
+    match (&r.tag, &r.digest) {
+        (None, None) => shown_name(r),
+        _ => r.familiar(),
+    }
+}
+
+/// The repository as Docker shows it: `debian`, `nvidia/cuda`, `registry.local/x`.
+fn shown_name(r: &ImageRef) -> String {
+    if r.registry == "docker.io" {
+        r.repository
+            .strip_prefix("library/")
+            .unwrap_or(&r.repository)
+            .to_owned()
+    } else {
+        r.name()
+    }
+}
