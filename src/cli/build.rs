@@ -56,6 +56,9 @@ pub struct BuildArgs {
     /// With --push: write the pushed images and their digests to FILE (TOML).
     #[arg(long, value_name = "FILE", requires = "push")]
     lock_file: Option<PathBuf>,
+    /// Run every step again, ignoring BuildKit's cache (bake --no-cache).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 /// `strata bake`.
@@ -266,7 +269,7 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let outcome = bake(&def.to_string());
+    let outcome = bake(&def.to_string(), a.no_cache);
     // What was built, from the marker tags (read even when bake failed).
     let mut built = BTreeSet::new();
     for t in &targets {
@@ -521,9 +524,12 @@ const TAIL: usize = 256 << 10;
 /// Runs `docker buildx bake -f -` with this definition. Bake's display
 /// goes to our stderr as it is (through a pseudo-terminal when stderr is
 /// one, so bake keeps its interactive display); the end of it is kept.
-fn bake(definition: &str) -> Result<(std::process::ExitStatus, String)> {
+fn bake(definition: &str, no_cache: bool) -> Result<(std::process::ExitStatus, String)> {
     let mut cmd = Command::new("docker");
     cmd.args(["buildx", "bake", "-f", "-"]);
+    if no_cache {
+        cmd.arg("--no-cache");
+    }
     cmd.stdin(Stdio::piped());
     // Bake's stdout is not our data: send it to stderr.
     cmd.stdout(stderr_stdio()?);
@@ -560,6 +566,8 @@ fn bake(definition: &str) -> Result<(std::process::ExitStatus, String)> {
         }
         String::from_utf8_lossy(&tail).into_owned()
     });
+    // Ctrl-C stops bake (same process group); we stay to clean up and report.
+    let _sigint = pty::DeferInterrupt::new();
     let status = child.wait().context("waiting for docker buildx bake")?;
     let tail = copier.join().unwrap_or_default();
     Ok((status, tail))
@@ -590,7 +598,8 @@ fn output_channel() -> Result<(std::fs::File, Stdio)> {
 }
 
 mod pty {
-    //! The one place that needs libc: a pseudo-terminal for bake's stderr.
+    //! The one place that needs libc: a pseudo-terminal for bake's stderr,
+    //! and SIGINT held off while bake runs.
     use std::fs::File;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -628,6 +637,37 @@ mod pty {
             }
         }
         Some((master, slave))
+    }
+
+    extern "C" fn ignore(_: libc::c_int) {}
+
+    /// While alive, SIGINT runs a no-op handler in this process (a handler,
+    /// not SIG_IGN: children reset handlers on exec, so bake still stops).
+    pub struct DeferInterrupt {
+        old: libc::sigaction,
+    }
+
+    impl DeferInterrupt {
+        pub fn new() -> DeferInterrupt {
+            // SAFETY: sigaction is plain data; the handler is async-signal-safe (does nothing).
+            unsafe {
+                let mut new: libc::sigaction = std::mem::zeroed();
+                new.sa_sigaction = ignore as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                libc::sigemptyset(&mut new.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGINT, &new, &mut old);
+                DeferInterrupt { old }
+            }
+        }
+    }
+
+    impl Drop for DeferInterrupt {
+        fn drop(&mut self) {
+            // SAFETY: restores the disposition saved by `new`.
+            unsafe {
+                libc::sigaction(libc::SIGINT, &self.old, std::ptr::null_mut());
+            }
+        }
     }
 }
 

@@ -131,6 +131,7 @@ impl Engine {
                 match status.as_str() {
                     "Pushed" => report.pushed += 1,
                     "Layer already exists" => report.existing += 1,
+                    s if s.starts_with("Mounted from") => report.existing += 1,
                     _ => {}
                 }
                 // The daemon's last line: "<tag>: digest: sha256:... size: N".

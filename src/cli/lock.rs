@@ -135,7 +135,8 @@ pub fn external_images(args: &StackArgs, stack: &Stack, all: bool) -> Result<Vec
     for (w, t) in written.third_party.iter().zip(&stack.third_party) {
         add(&w.image, &t.image, &t.name, "third-party");
     }
-    out.sort_by(|a, b| a.image.cmp(&b.image).then(a.written.cmp(&b.written)));
+    let third_party = |e: &ExternalImage| e.used_by.iter().all(|u| u.role == "third-party");
+    out.sort_by_key(|e| (third_party(e), e.written.familiar(), e.image.familiar()));
     Ok(out)
 }
 
