@@ -436,45 +436,64 @@ fn report_failure(
     );
 }
 
-/// The components that failed, among those not built: bake names the
-/// target of the failing step (`[target ...]`) in its error summary; a
-/// frontend error names a line of the stack file instead.
+/// The components that failed, among those not built. Bake's error lines
+/// name a vertex as `[<target> <component>] <step>` (the frontend names
+/// each step `[<component>] ...`, bake adds the target): the component is
+/// the one whose step failed, maybe a shared base built for another
+/// target. A frontend error has no vertex but names a line of the stack
+/// file, inside the failing component's table.
 fn failed_targets(stack: &Stack, not_built: &[&Target], tail: &str) -> Vec<String> {
     let text = strip_ansi(tail);
-    let mut failed = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    let add = |failed: &mut Vec<String>, c: &str| {
+        if !failed.iter().any(|f| f == c) {
+            failed.push(c.to_owned());
+        }
+    };
     for line in text.lines() {
         let l = line.trim_start();
         if !(l.starts_with("> [") || l.contains("ERROR [") || l.contains("ERROR: [")) {
             continue;
         }
-        for t in not_built {
-            let hit = [format!("[{} ", t.name), format!("[{}]", t.name)]
-                .iter()
-                .any(|p| l.contains(p.as_str()));
-            if hit && !failed.contains(&t.component) {
-                failed.push(t.component.clone());
-            }
+        let Some(inner) = l
+            .split_once('[')
+            .and_then(|(_, r)| r.split_once(']'))
+            .map(|(i, _)| i)
+        else {
+            continue;
+        };
+        let mut words = inner.split(' ');
+        let Some(target) = words
+            .next()
+            .and_then(|w| not_built.iter().find(|t| t.name == w))
+        else {
+            continue;
+        };
+        match words.next().filter(|w| stack.component(w).is_some()) {
+            Some(component) => add(&mut failed, component),
+            None => add(&mut failed, &target.component),
         }
     }
-    if failed.is_empty() {
-        // A located frontend error: `<file>:<line>` -> the component around that line.
-        let name = Path::new(&stack.file.name)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        for line in text.lines() {
-            let Some(i) = line.find(&format!("{name}:")) else {
-                continue;
-            };
-            let rest = &line[i + name.len() + 1..];
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            let Ok(n) = digits.parse::<usize>() else {
-                continue;
-            };
-            if let Some(c) = component_at_line(stack, n) {
-                if not_built.iter().any(|t| t.component == c) && !failed.contains(&c) {
-                    failed.push(c);
-                }
+    if !failed.is_empty() {
+        return failed;
+    }
+    let name = Path::new(&stack.file.name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for line in text.lines() {
+        let Some(i) = line.find(&format!("{name}:")) else {
+            continue;
+        };
+        let rest = &line[i + name.len() + 1..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if let Some(c) = digits
+            .parse()
+            .ok()
+            .and_then(|n| component_at_line(stack, n))
+        {
+            if not_built.iter().any(|t| t.component == c) {
+                add(&mut failed, &c);
             }
         }
     }
@@ -674,6 +693,29 @@ mod pty {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const STACK: &str = "[stack]\nname = \"t\"\nimage = \"t/{component}:1\"\n\n[component.base]\nfrom = \"debian:bookworm\"\nrun = [\"true\"]\n\n[component.node-gui]\nfrom = \"base\"\n\n[component.b]\nfrom = \"base\"\nrun = [\"exit 3\"]\n";
+
+    fn stack() -> Stack {
+        crate::spec::load("strata.toml", STACK.as_bytes(), &Default::default()).expect("valid")
+    }
+
+    #[test]
+    fn the_failed_step_names_its_component() {
+        let s = stack();
+        let comps: Vec<&Component> = s.components.iter().collect();
+        let targets = target_names(&comps);
+        let not_built: Vec<&Target> = targets.iter().collect();
+        // A shared base's step, shown under another target.
+        let tail = "#9 [node-gui base] RUN true\n------\n > [node-gui base] RUN true:\n------\nERROR: failed to solve";
+        assert_eq!(failed_targets(&s, &not_built, tail), vec!["base"]);
+        let tail = "\u{1b}[31m => ERROR [b b] RUN exit 3\u{1b}[0m\r\n";
+        assert_eq!(failed_targets(&s, &not_built, tail), vec!["b"]);
+        // A frontend error: only a line of the stack file.
+        let tail = "ERROR: failed to solve: strata.toml:14:7: something is wrong";
+        assert_eq!(failed_targets(&s, &not_built, tail), vec!["b"]);
+        assert!(failed_targets(&s, &not_built, "ERROR: no builder").is_empty());
+    }
 
     #[test]
     fn ansi_and_carriage_returns_are_stripped() {
