@@ -54,9 +54,11 @@ pub(crate) fn finish(l: &Lowerer, c: &Component, mut b: Builder) -> Builder {
     let meta = &l.stack.metadata;
     if meta.oci_labels {
         cfg.labels.insert(format!("{OCI}.title"), c.name.clone());
-        if let Some(d) = &c.description {
-            cfg.labels.insert(format!("{OCI}.description"), d.clone());
-        }
+        // A description inherited from the base would describe the base.
+        match &c.description {
+            Some(d) => cfg.labels.insert(format!("{OCI}.description"), d.clone()),
+            None => cfg.labels.remove(&format!("{OCI}.description")),
+        };
         for (key, f) in [
             ("version", MetadataField::Version),
             ("revision", MetadataField::Revision),

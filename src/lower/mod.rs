@@ -174,6 +174,9 @@ pub fn lower(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered,
 struct Built {
     state: State,
     config: ImageConfig,
+    /// Cache mount namespace: the root base (see `packages::cache_ns`),
+    /// carried along so no step walks the chain of bases again.
+    cache_ns: String,
 }
 
 struct Lowerer<'a> {
@@ -270,9 +273,17 @@ impl Lowerer<'_> {
                 b.built.state = packages::pip(self, &b, c, p, loc);
                 if let Some(v) = &p.venv {
                     b.built.config.set_env("VIRTUAL_ENV", v);
-                    b.built
-                        .config
-                        .set_env_expanded("PATH", &format!("{v}/bin:$PATH"));
+                    // The venv's bin first, once: a second pip step into
+                    // the same venv (here or in a base) must not repeat it.
+                    let bin = format!("{v}/bin");
+                    let path = b.built.config.env_value("PATH").unwrap_or(DEFAULT_PATH);
+                    let rest: Vec<&str> = path.split(':').filter(|d| *d != bin).collect();
+                    let path = if rest.is_empty() {
+                        bin
+                    } else {
+                        format!("{bin}:{}", rest.join(":"))
+                    };
+                    b.built.config.set_env("PATH", &path);
                 }
             }
             StepKind::Conda(cd) => b.built.state = packages::conda(self, &b, c, cd, loc),
@@ -303,14 +314,29 @@ impl Lowerer<'_> {
         };
         let mut excludes: Vec<String> = self.ignore_patterns(c);
         excludes.extend(exclude.iter().map(|e| format!("{prefix}{e}")));
+        // BuildKit matches include patterns against `dir/file` paths, so
+        // `.` (or `./`) would match nothing: the whole directory is meant.
+        let whole = |i: &str| matches!(i.trim_start_matches("./"), "" | "." | "/");
+        let includes: Vec<String> = if prefix.is_empty() && include.iter().any(|i| whole(i)) {
+            Vec::new()
+        } else {
+            include
+                .iter()
+                .map(|i| {
+                    if whole(i) {
+                        prefix.trim_end_matches('/').to_owned()
+                    } else {
+                        format!("{prefix}{}", i.trim_start_matches("./"))
+                    }
+                })
+                .collect()
+        };
         let mut local = Local::new("context")
-            .include_patterns(
-                include
-                    .iter()
-                    .map(|i| format!("{prefix}{}", i.trim_start_matches("./"))),
-            )
             .shared_key_hint("context")
             .custom_name(format!("[{}] load context {}", c.name, include.join(" ")));
+        if !includes.is_empty() {
+            local = local.include_patterns(includes);
+        }
         if !excludes.is_empty() {
             local = local.exclude_patterns(excludes);
         }
@@ -320,17 +346,41 @@ impl Lowerer<'_> {
         local.into_state()
     }
 
+    /// The ignore file's patterns, relative to the `context` source (the
+    /// file's are relative to the component's context directory).
     fn ignore_patterns(&self, c: &Component) -> Vec<String> {
-        self.ctx
+        let prefix = if c.context == "." || c.context.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", c.context.trim_end_matches('/'))
+        };
+        let patterns = self
+            .ctx
             .ignore_files
             .get(&ignore_path(c))
             .map(|text| parse_ignore(text))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        patterns
+            .into_iter()
+            .map(|p| match p.strip_prefix('!') {
+                Some(rest) => format!("!{prefix}{}", rest.trim_start_matches('/')),
+                None => format!("{prefix}{p}"),
+            })
+            .collect()
     }
 
     /// The env every exec sees: the image's env plus the policy as STRATA_* variables.
+    /// `[metadata].env` names are left out: they are image config only (a
+    /// component FROM another inherits them), and a new commit or
+    /// SOURCE_DATE_EPOCH must not invalidate any layer.
     fn exec_env(&self, config: &ImageConfig) -> Vec<(String, String)> {
-        let mut env = config.env.clone();
+        let metadata = &self.stack.metadata.env;
+        let mut env: Vec<(String, String)> = config
+            .env
+            .iter()
+            .filter(|(k, _)| !metadata.iter().any(|(name, _)| name == k))
+            .cloned()
+            .collect();
         if let Some(p) = &self.stack.user {
             for (k, v) in [
                 ("STRATA_USER", p.name.clone()),
@@ -387,19 +437,32 @@ impl Builder {
         c: &Component,
         path: &mut Vec<String>,
     ) -> Result<Builder, LowerError> {
-        let (state, config, foreign) = match &c.base {
+        let (state, mut config, foreign, cache_ns) = match &c.base {
             Base::Image(r) => {
                 let (s, cfg) = l.image(r);
-                (s, cfg, true)
+                (s, cfg, true, r.normalized())
             }
             Base::Component(p) => {
                 let b = l.component(p, path)?;
-                (b.state, b.config, false)
+                (b.state, b.config, false, b.cache_ns)
             }
-            Base::Scratch => (State::scratch(), ImageConfig::default(), true),
+            Base::Scratch => (
+                State::scratch(),
+                ImageConfig::default(),
+                true,
+                "scratch".into(),
+            ),
         };
+        if foreign && config.env_value("PATH").is_none() {
+            // As Docker does on FROM: `$PATH` then expands over the default.
+            config.set_env("PATH", DEFAULT_PATH);
+        }
         let mut b = Builder {
-            built: Built { state, config },
+            built: Built {
+                state,
+                config,
+                cache_ns,
+            },
         };
         let loc = l.location(&c.span);
         if foreign {

@@ -3,22 +3,14 @@
 use strata_llb::{CacheSharing, Mount, Network, SourceLocation, State};
 
 use super::{apt as apt_script, conda as conda_script, pip as pip_script, run, Builder, Lowerer};
-use crate::graph::{Apt, Base, Component, Conda, Pip};
+use crate::graph::{Apt, Component, Conda, Pip};
 
 /// The cache mount id namespace of a component: its root base, so
-/// different distributions never share package lists.
-fn cache_ns(l: &Lowerer, c: &Component) -> String {
-    let mut cur = c;
-    loop {
-        match &cur.base {
-            Base::Component(p) => match l.stack.component(p) {
-                Some(next) => cur = next,
-                None => return l.stack.name.clone(),
-            },
-            Base::Image(r) => return r.normalized(),
-            Base::Scratch => return "scratch".into(),
-        }
-    }
+/// different distributions never share package lists. Computed once per
+/// component in `Builder::start` (walking the bases at every step made
+/// lowering a chain of N components O(N³)).
+fn cache_ns(b: &Builder) -> &str {
+    &b.built.cache_ns
 }
 
 fn sh(script: String) -> Vec<String> {
@@ -28,7 +20,7 @@ fn sh(script: String) -> Vec<String> {
 /// apt-get update + install in one exec.
 pub fn apt(l: &Lowerer, b: &Builder, c: &Component, a: &Apt, loc: SourceLocation) -> State {
     let repo = a.repo.clone().or_else(|| l.stack.metadata.apt_repo.clone());
-    let ns = cache_ns(l, c);
+    let ns = cache_ns(b);
     let mut run = run::exec(l, b, sh(apt_script::script(a, repo.is_some())), false)
         .mount(Mount::cache(
             "/var/cache/apt",
@@ -77,7 +69,7 @@ pub fn pip(l: &Lowerer, b: &Builder, c: &Component, p: &Pip, loc: SourceLocation
     let mut run =
         run::exec(l, b, sh(pip_script::script(p, links.is_some())), false).mount(Mount::cache(
             pip_script::CACHE_DIR,
-            &format!("strata-pip:{}", cache_ns(l, c)),
+            &format!("strata-pip:{}", cache_ns(b)),
             CacheSharing::Locked,
         ));
     if !p.requirements.is_empty() {
@@ -119,7 +111,7 @@ pub fn pip(l: &Lowerer, b: &Builder, c: &Component, p: &Pip, loc: SourceLocation
 pub fn conda(l: &Lowerer, b: &Builder, c: &Component, cd: &Conda, loc: SourceLocation) -> State {
     let mut run = run::exec(l, b, sh(conda_script::script(cd)), false).mount(Mount::cache(
         conda_script::PKGS_DIR,
-        &format!("strata-conda:{}", cache_ns(l, c)),
+        &format!("strata-conda:{}", cache_ns(b)),
         CacheSharing::Locked,
     ));
     if let Some(f) = &cd.file {
