@@ -7,6 +7,8 @@ use std::io::Read;
 use std::pin::Pin;
 
 use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use bollard::auth::DockerCredentials;
 use bollard::models::ImageInspect;
 use bollard::query_parameters::{CreateImageOptions, PushImageOptions, RemoveImageOptions};
 use bollard::Docker;
@@ -69,7 +71,10 @@ impl Engine {
     /// The manifest (or index) digest the registry serves for `name`.
     pub fn registry_digest(&self, name: &str) -> Result<String> {
         let info = self
-            .block_on(self.docker.inspect_registry_image(name, None))
+            .block_on(
+                self.docker
+                    .inspect_registry_image(name, credentials(&registry_of(name))),
+            )
             .map_err(|e| anyhow::anyhow!("{}", short_error(&e)))?;
         info.descriptor
             .digest
@@ -99,7 +104,8 @@ impl Engine {
             from_image: Some(name.to_owned()),
             ..Default::default()
         };
-        let mut stream = self.docker.create_image(Some(opts), None, None);
+        let creds = credentials(&registry_of(name));
+        let mut stream = self.docker.create_image(Some(opts), None, creds);
         self.block_on(async {
             while let Some(item) = stream.next().await {
                 let info = item.map_err(|e| anyhow::anyhow!("{}", short_error(&e)))?;
@@ -119,7 +125,8 @@ impl Engine {
             tag: Some(tag.to_owned()),
             ..Default::default()
         };
-        let mut stream = self.docker.push_image(repo, Some(opts), None);
+        let creds = credentials(&registry_of(repo));
+        let mut stream = self.docker.push_image(repo, Some(opts), creds);
         let mut report = PushReport::default();
         self.block_on(async {
             while let Some(item) = stream.next().await {
@@ -187,11 +194,132 @@ impl Read for ExportReader<'_> {
     }
 }
 
+/// The registry host of an image name (`docker.io` when none is written).
+fn registry_of(name: &str) -> String {
+    crate::graph::ImageRef::parse(name).map_or_else(|_| "docker.io".to_owned(), |r| r.registry)
+}
+
+/// The docker CLI's credentials for a registry: `auths` of
+/// `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`), or its
+/// `credHelpers`/`credsStore` helper. None when there are none: the
+/// daemon then tries anonymously, as `docker push` would.
+fn credentials(registry: &str) -> Option<DockerCredentials> {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))?;
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+    credentials_in(&config, registry)
+}
+
+/// The credentials a docker CLI config gives a registry.
+fn credentials_in(config: &serde_json::Value, registry: &str) -> Option<DockerCredentials> {
+    let keys: Vec<String> = if registry == "docker.io" {
+        vec![
+            "https://index.docker.io/v1/".into(),
+            "index.docker.io".into(),
+            "docker.io".into(),
+        ]
+    } else {
+        vec![
+            registry.to_owned(),
+            format!("https://{registry}"),
+            format!("http://{registry}"),
+        ]
+    };
+    let helper = keys
+        .iter()
+        .find_map(|k| config["credHelpers"][k.as_str()].as_str())
+        .or_else(|| config["credsStore"].as_str());
+    if let Some(helper) = helper {
+        if let Some(c) = from_helper(helper, &keys[0]) {
+            return Some(c);
+        }
+    }
+    let entry = keys.iter().find_map(|k| config["auths"].get(k.as_str()))?;
+    let decoded = entry["auth"]
+        .as_str()
+        .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let (username, password) = match decoded.as_deref().and_then(|d| d.split_once(':')) {
+        Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
+        None => (None, None),
+    };
+    let identitytoken = entry["identitytoken"].as_str().map(str::to_owned);
+    if username.is_none() && identitytoken.is_none() {
+        return None;
+    }
+    Some(DockerCredentials {
+        username,
+        password,
+        identitytoken,
+        serveraddress: Some(keys[0].clone()),
+        ..Default::default()
+    })
+}
+
+/// Asks `docker-credential-<helper> get` for a server's credentials.
+fn from_helper(helper: &str, server: &str) -> Option<DockerCredentials> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(format!("docker-credential-{helper}"))
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(server.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let user = v["Username"].as_str()?.to_owned();
+    let secret = v["Secret"].as_str()?.to_owned();
+    Some(if user == "<token>" {
+        DockerCredentials {
+            identitytoken: Some(secret),
+            serveraddress: Some(server.to_owned()),
+            ..Default::default()
+        }
+    } else {
+        DockerCredentials {
+            username: Some(user),
+            password: Some(secret),
+            serveraddress: Some(server.to_owned()),
+            ..Default::default()
+        }
+    })
+}
+
 /// The daemon's own message, without bollard's wrapping.
 pub fn short_error(e: &bollard::errors::Error) -> String {
     match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         bollard::errors::Error::DockerStreamError { error } => error.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_the_cli_config() {
+        let config = serde_json::json!({
+            "auths": {
+                "registry.example:5000": { "auth": "dXNlcjpwYXNz" },
+                "https://index.docker.io/v1/": { "identitytoken": "tok" }
+            }
+        });
+        let c = credentials_in(&config, "registry.example:5000").expect("auths entry");
+        assert_eq!(c.username.as_deref(), Some("user"));
+        assert_eq!(c.password.as_deref(), Some("pass"));
+        let hub = credentials_in(&config, "docker.io").expect("hub entry");
+        assert_eq!(hub.identitytoken.as_deref(), Some("tok"));
+        assert!(credentials_in(&config, "127.0.0.1:5000").is_none());
+        assert_eq!(registry_of("fedbiomed/node:1"), "docker.io");
+        assert_eq!(registry_of("127.0.0.1:5000/x"), "127.0.0.1:5000");
     }
 }
