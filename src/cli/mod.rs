@@ -89,7 +89,9 @@ enum Cmd {
     )]
     Bundle(bundle::BundleArgs),
     /// Resolve every external image to a digest and write strata.lock next to the stack.
-    #[command(after_help = "Examples:\n  strata lock\n  strata lock examples/fate/strata.toml --profile all")]
+    #[command(
+        after_help = "Examples:\n  strata lock\n  strata lock examples/fate/strata.toml --profile all"
+    )]
     Lock(lock::LockArgs),
     /// List every external input (images, packages, offline directories) as data.
     #[command(
