@@ -85,44 +85,31 @@ pub struct LowerError {
 /// before calling [`lower`]: the bases of every component on the way.
 /// (Images only copied from need no config.)
 pub fn external_images(stack: &Stack, target: &str) -> Vec<ImageRef> {
-    let mut out = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    let mut todo = vec![target.to_owned()];
-    while let Some(name) = todo.pop() {
-        if !seen.insert(name.clone()) {
-            continue;
-        }
-        let Some(c) = stack.component(&name) else {
-            continue;
-        };
-        if let Base::Image(r) = &c.base {
-            if !out.contains(r) {
-                out.push(r.clone());
-            }
-        }
-        todo.extend(c.dependencies().into_iter().map(|(d, _)| d));
-    }
+    let mut out: Vec<ImageRef> = needed(stack, target)
+        .filter_map(|c| match &c.base {
+            Base::Image(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
     out.sort();
+    out.dedup();
     out
 }
 
 /// Ignore files (paths in the context) that lowering `target` reads, for
 /// the caller to fetch into [`BuildContext::ignore_files`].
 pub fn ignore_files(stack: &Stack, target: &str) -> Vec<String> {
-    let mut out = std::collections::BTreeSet::new();
-    let mut todo = vec![target.to_owned()];
-    let mut seen = std::collections::BTreeSet::new();
-    while let Some(name) = todo.pop() {
-        if !seen.insert(name.clone()) {
-            continue;
-        }
-        let Some(c) = stack.component(&name) else {
-            continue;
-        };
-        out.insert(ignore_path(c));
-        todo.extend(c.dependencies().into_iter().map(|(d, _)| d));
-    }
-    out.into_iter().collect()
+    let set: std::collections::BTreeSet<String> = needed(stack, target).map(ignore_path).collect();
+    set.into_iter().collect()
+}
+
+/// `target` and the components it needs, in the stack's order (dependencies first).
+fn needed<'s>(stack: &'s Stack, target: &str) -> impl Iterator<Item = &'s Component> {
+    let names = closure(stack, target);
+    stack
+        .components
+        .iter()
+        .filter(move |c| names.contains(&c.name))
 }
 
 fn ignore_path(c: &Component) -> String {
@@ -137,12 +124,37 @@ fn ignore_path(c: &Component) -> String {
 
 /// Lowers `target` (and the components it needs) to LLB.
 pub fn lower(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered, LowerError> {
+    // Dropping a long chain of ops recurses once per op; a thread with a
+    // roomy stack keeps very deep stacks (thousands of components) safe.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("strata-lower".into())
+            .stack_size(LOWER_STACK)
+            .spawn_scoped(scope, || lower_here(stack, target, ctx))
+            .map_err(|e| LowerError {
+                message: format!("cannot start the lowering thread: {e}"),
+                span: 0..0,
+            })?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Stack size of the lowering thread (reserved, not committed, memory).
+const LOWER_STACK: usize = 256 << 20;
+
+fn lower_here(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered, LowerError> {
     let mut l = Lowerer {
         stack,
         ctx,
         built: BTreeMap::new(),
         platform: ctx.platform.clone(),
     };
+    // Dependencies first (the stack's order), so lowering a component never
+    // recurses through a long chain of bases.
+    for c in needed(stack, target).filter(|c| c.name != target && c.enabled) {
+        l.component(&c.name, &mut Vec::new())?;
+    }
     let built = l.component(target, &mut Vec::new())?;
     let options = MarshalOptions {
         platform: l.platform.clone(),
@@ -167,6 +179,21 @@ pub fn lower(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered,
         definition,
         image_config,
     })
+}
+
+/// `target` and every component it needs.
+fn closure(stack: &Stack, target: &str) -> std::collections::BTreeSet<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![target.to_owned()];
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        if let Some(c) = stack.component(&name) {
+            todo.extend(c.dependencies().into_iter().map(|(d, _)| d));
+        }
+    }
+    seen
 }
 
 /// A lowered component: its filesystem and its config.

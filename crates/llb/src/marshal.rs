@@ -86,24 +86,52 @@ struct Marshaller<'a> {
 }
 
 impl Marshaller<'_> {
-    /// Emits `node` after its inputs (post-order) and returns its digest.
-    fn visit(&mut self, node: &Arc<Node>) -> Result<String, LlbError> {
-        let address = Arc::as_ptr(node) as usize;
-        if let Some(digest) = self.digests.get(&address) {
-            return Ok(digest.clone());
-        }
-        let inputs = node
-            .kind
-            .inputs()
-            .into_iter()
-            .map(|output| {
-                Ok(pb::Input {
-                    digest: self.visit(&output.node)?,
+    /// Emits `root` after its inputs (post-order) and returns its digest.
+    /// Iterative, so graphs of any depth marshal without deep recursion.
+    fn visit(&mut self, root: &Arc<Node>) -> Result<String, LlbError> {
+        let address = |node: &Arc<Node>| Arc::as_ptr(node) as usize;
+        // (node, inputs already pushed)
+        let mut stack: Vec<(Arc<Node>, bool)> = vec![(root.clone(), false)];
+        while let Some((node, expanded)) = stack.pop() {
+            if self.digests.contains_key(&address(&node)) {
+                continue;
+            }
+            if !expanded {
+                stack.push((node.clone(), true));
+                // Reversed, so the first input is emitted first, as a recursive walk would.
+                for output in node.kind.inputs().into_iter().rev() {
+                    if !self.digests.contains_key(&address(&output.node)) {
+                        stack.push((output.node.clone(), false));
+                    }
+                }
+                continue;
+            }
+            let inputs = node
+                .kind
+                .inputs()
+                .into_iter()
+                .map(|output| pb::Input {
+                    digest: self
+                        .digests
+                        .get(&address(&output.node))
+                        .cloned()
+                        .unwrap_or_default(),
                     index: output.index,
                 })
-            })
-            .collect::<Result<Vec<_>, LlbError>>()?;
-        let op = node.kind.lower(&inputs, &self.options.platform)?;
+                .collect::<Vec<_>>();
+            self.emit(&node, &inputs)?;
+        }
+        Ok(self
+            .digests
+            .get(&address(root))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Encodes one op whose inputs are already emitted, with its metadata and location.
+    fn emit(&mut self, node: &Arc<Node>, inputs: &[pb::Input]) -> Result<String, LlbError> {
+        let address = Arc::as_ptr(node) as usize;
+        let op = node.kind.lower(inputs, &self.options.platform)?;
         let bytes = op.encode_to_vec();
         let digest = digest_of(&bytes);
 
