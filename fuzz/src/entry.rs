@@ -1,0 +1,256 @@
+//! The fuzz targets' bodies, shared with the root package's
+//! `tests/fuzz_regressions.rs` (included there with `#[path]`), so a
+//! regression input replays through exactly what the fuzzer ran.
+//!
+//! Each function panics when it finds a bug: a panic inside Strata, a
+//! diagnostic that points outside the file, an LLB definition that does
+//! not validate, or lowering that is not deterministic.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+use strata::frontend::opts::{self, FrontendOpts};
+use strata::graph::Stack;
+use strata::lower::{self, BaseImage, BuildContext, BuildMetadata};
+use strata::spec::{self, Diagnostics, Overrides};
+
+/// The name diagnostics show for fuzzed stack files.
+pub const FILE_NAME: &str = "fuzz.toml";
+
+/// A stack the `frontend_opts` target loads with the options it parsed:
+/// args of every type, a profile, mirrored images and a condition.
+pub const OPTS_STACK: &str = r#"[stack]
+name = "opts"
+image = "{prefix}/{component}:{tag}"
+
+[args]
+prefix = "fuzz"
+tag = "1.0"
+gpu = false
+n = 3
+flavour = { type = "enum", values = ["cpu", "cuda"], default = "cpu" }
+
+[profiles.gpu]
+args = { gpu = true, flavour = "cuda" }
+
+[user]
+name = "app"
+uid = 1000
+
+[component.base]
+from = "debian:bookworm"
+run = [{ cmd = "echo {n} {flavour}", network = "none" }]
+
+[component.gpu]
+when = "gpu && flavour == 'cuda'"
+gpu = { of = "base", base = "nvidia/cuda:12.1.1-runtime-ubuntu22.04" }
+"#;
+
+/// Every diagnostic lies inside the file, and rendering them works.
+fn check_diagnostics(diags: &Diagnostics, what: &str) {
+    let len = diags.file.text.len();
+    assert!(!diags.items.is_empty(), "{what}: Err without a diagnostic");
+    for d in &diags.items {
+        assert!(
+            d.span.start <= d.span.end && d.span.end <= len,
+            "{what}: span {:?} outside the file ({len} bytes): {}",
+            d.span,
+            d.message
+        );
+    }
+    let _ = diags.render();
+}
+
+fn check_stack(stack: &Stack, what: &str) {
+    let warnings = Diagnostics {
+        file: stack.file.clone(),
+        items: stack.warnings.clone(),
+    };
+    if !warnings.items.is_empty() {
+        check_diagnostics(&warnings, what);
+    }
+    let _ = strata::graph::render::text(stack);
+    let _ = strata::graph::render::json(stack);
+}
+
+/// `stack`: any bytes through `spec::load`; a stack that loads is lowered
+/// like the `lower` target's.
+pub fn stack(data: &[u8]) {
+    match spec::load(FILE_NAME, data, &Overrides::default()) {
+        Ok(stack) => {
+            check_stack(&stack, "stack");
+            lower_enabled(&stack, &build_context(), "stack");
+        }
+        Err(diags) => check_diagnostics(&diags, "stack"),
+    }
+}
+
+fn build_context() -> BuildContext {
+    BuildContext {
+        metadata: BuildMetadata {
+            revision: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            source_date_epoch: Some(1_700_000_000),
+            ..BuildMetadata::default()
+        },
+        ignore_files: BTreeMap::from([(
+            ".dockerignore".to_owned(),
+            ".git\n*.pyc\n!keep.pyc\n".to_owned(),
+        )]),
+        bases: base_images(),
+        ..BuildContext::default()
+    }
+}
+
+/// Configs for the images the fuzzers name most, as `ResolveImageConfig`
+/// would return them: env, user, workdir, entrypoint to inherit.
+fn base_images() -> BTreeMap<String, BaseImage> {
+    let mut bases = BTreeMap::new();
+    for (image, config) in [
+        (
+            "debian:bookworm",
+            serde_json::json!({"config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["bash"]}}),
+        ),
+        (
+            "python:3.11-slim-bookworm",
+            serde_json::json!({"config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "PYTHON_VERSION=3.11.9"], "Cmd": ["python3"], "WorkingDir": "/"}}),
+        ),
+        (
+            "nvidia/cuda:12.1.1-runtime-ubuntu22.04",
+            serde_json::json!({"config": {"Env": ["PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/bin:/bin", "NVIDIA_VISIBLE_DEVICES=all"], "Entrypoint": ["/opt/nvidia/nvidia_entrypoint.sh"], "User": "0", "Labels": {"maintainer": "NVIDIA"}}}),
+        ),
+        (
+            "strata.local/busybox:1.36",
+            serde_json::json!({"config": {"Cmd": ["sh"], "User": "nobody", "WorkingDir": "/tmp", "ExposedPorts": {"80/tcp": {}}}}),
+        ),
+    ] {
+        if let Ok(r) = strata::graph::ImageRef::parse(image) {
+            bases.insert(
+                r.normalized(),
+                BaseImage {
+                    reference: format!("{}@sha256:{}", r.name(), "b".repeat(64)),
+                    config,
+                },
+            );
+        }
+    }
+    bases
+}
+
+/// Lowers every enabled component twice: a valid definition, the same
+/// bytes both times, and errors inside the file. Returns how many lowered.
+fn lower_enabled(stack: &Stack, ctx: &BuildContext, what: &str) -> usize {
+    let mut lowered = 0;
+    let names: Vec<String> = stack.enabled().map(|c| c.name.clone()).collect();
+    for name in names {
+        let _ = lower::external_images(stack, &name);
+        let _ = lower::ignore_files(stack, &name);
+        match lower::lower(stack, &name, ctx) {
+            Ok(first) => {
+                if let Err(e) = strata_llb::validate(&first.definition) {
+                    panic!(
+                        "{what}: `{name}` gives an invalid definition: {e}\n{}",
+                        stack.file.text
+                    );
+                }
+                let again = lower::lower(stack, &name, ctx).expect("lowered once, lowers again");
+                assert_eq!(
+                    strata_llb::encode_definition(&first.definition),
+                    strata_llb::encode_definition(&again.definition),
+                    "{what}: `{name}` lowers to different bytes twice"
+                );
+                assert_eq!(first.image_config, again.image_config);
+                lowered += 1;
+            }
+            Err(e) => {
+                assert!(
+                    e.span.end <= stack.file.text.len() && e.span.start <= e.span.end,
+                    "{what}: `{name}`: error span {:?} outside the file: {}",
+                    e.span,
+                    e.message
+                );
+            }
+        }
+    }
+    lowered
+}
+
+/// How far a `lower` input got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LowerOutcome {
+    /// The stack resolved.
+    pub resolved: bool,
+    /// Components lowered to a valid definition.
+    pub lowered: usize,
+}
+
+/// `lower`: a stack file's text, resolved, then every enabled component
+/// lowered twice (the same bytes both times) and its LLB validated.
+pub fn lower_toml(text: &str) -> LowerOutcome {
+    let mut outcome = LowerOutcome::default();
+    let stack = match spec::load(FILE_NAME, text.as_bytes(), &Overrides::default()) {
+        Ok(stack) => stack,
+        Err(diags) => {
+            check_diagnostics(&diags, "lower: resolve");
+            return outcome;
+        }
+    };
+    outcome.resolved = true;
+    check_stack(&stack, "lower");
+    outcome.lowered = lower_enabled(&stack, &build_context(), "lower");
+    outcome
+}
+
+/// `frontend_opts`: bytes as BuildKit's option variables (one `key=value`
+/// per line, any bytes), through the option parser, then the options'
+/// overrides applied to [`OPTS_STACK`].
+pub fn frontend_opts(data: &[u8]) {
+    let vars = data.split(|b| *b == b'\n').enumerate().map(|(i, line)| {
+        (
+            OsString::from(format!("BUILDKIT_FRONTEND_OPT_{i}")),
+            OsString::from_vec(line.to_vec()),
+        )
+    });
+    let raw = opts::raw_from_env(vars);
+    let parsed = match FrontendOpts::parse(&raw) {
+        Ok(o) => o,
+        Err(e) => {
+            assert!(
+                !e.problems.is_empty(),
+                "frontend_opts: Err without a problem"
+            );
+            return;
+        }
+    };
+    for p in &parsed.platforms {
+        let text = opts::format_platform(p);
+        let again = opts::parse_platform(&text)
+            .unwrap_or_else(|e| panic!("frontend_opts: `{text}` does not parse again: {e}"));
+        assert_eq!(&again, p, "frontend_opts: platform round trip");
+    }
+    let platform = parsed.platforms.first().cloned().unwrap_or_default();
+    let _ = parsed.no_cache.applies_to("base");
+    let overrides = parsed.overrides(&platform);
+    let stack = match spec::load("strata.toml", OPTS_STACK.as_bytes(), &overrides) {
+        Ok(stack) => stack,
+        Err(diags) => return check_diagnostics(&diags, "frontend_opts"),
+    };
+    check_stack(&stack, "frontend_opts");
+    // The build context the gateway makes from the same options.
+    let ctx = BuildContext {
+        platform,
+        session_id: Some("fuzz-session".into()),
+        image_resolve_mode: parsed.image_resolve_mode.map(|m| m.as_str().to_owned()),
+        metadata: BuildMetadata {
+            revision: parsed.vcs_revision.clone(),
+            branch: None,
+            source: parsed.vcs_source.clone(),
+            source_date_epoch: parsed.source_date_epoch,
+        },
+        no_cache: parsed.no_cache.applies_to("base"),
+        labels: parsed.labels.clone(),
+        ignore_files: BTreeMap::new(),
+        ..BuildContext::default()
+    };
+    lower_enabled(&stack, &ctx, "frontend_opts");
+}

@@ -1,0 +1,78 @@
+//! The inputs with which the fuzzers (`fuzz/`, `scripts/fuzz.sh`) found
+//! bugs, replayed through the fuzz targets' own bodies in plain
+//! `cargo test`: `fuzz/regressions/<target>/*` (for `lower`, the stack
+//! the fuzzer's input rendered to, as `.toml`). The option seeds of
+//! `frontend_opts` are replayed too.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+#[path = "../fuzz/src/entry.rs"]
+mod entry;
+
+fn files(dir: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != "README.md"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Runs `body` on every file of `dir`; the files that panic, with why.
+fn replay(dir: &str, body: impl Fn(&[u8])) -> (usize, Vec<String>) {
+    let mut failures = Vec::new();
+    let files = files(dir);
+    for path in &files {
+        let bytes = std::fs::read(path).expect("read a regression input");
+        if let Err(e) = catch_unwind(AssertUnwindSafe(|| body(&bytes))) {
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            failures.push(format!("{}: {why}", path.display()));
+        }
+    }
+    (files.len(), failures)
+}
+
+#[test]
+fn stack_regressions() {
+    let (_, failures) = replay("fuzz/regressions/stack", entry::stack);
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn lower_regressions() {
+    let (_, failures) = replay("fuzz/regressions/lower", |bytes| {
+        let text = std::str::from_utf8(bytes).expect("a rendered stack is UTF-8");
+        entry::lower_toml(text);
+    });
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn frontend_opts_regressions_and_seeds() {
+    let (_, failures) = replay("fuzz/regressions/frontend_opts", entry::frontend_opts);
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    let (seeds, failures) = replay("fuzz/seeds/frontend_opts", entry::frontend_opts);
+    assert!(seeds > 0);
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The option stack itself is valid and lowers, so the target reaches lowering's inputs.
+#[test]
+fn the_frontend_opts_stack_loads() {
+    let stack = strata::spec::load(
+        "strata.toml",
+        entry::OPTS_STACK.as_bytes(),
+        &strata::spec::Overrides::default(),
+    )
+    .expect("OPTS_STACK loads");
+    assert_eq!(stack.components.len(), 2);
+    let outcome = entry::lower_toml(entry::OPTS_STACK);
+    assert!(outcome.resolved && outcome.lowered == 1, "{outcome:?}");
+}
