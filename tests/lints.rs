@@ -271,3 +271,61 @@ fn examples_are_clean() {
     }
     assert_eq!(seen, 4, "four examples");
 }
+
+/// Through the frontend, lints reach `docker buildx build` as BuildKit
+/// warnings with their line. Needs the engine; passes without it.
+#[test]
+fn lints_reach_buildx_as_warnings() {
+    let up = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        eprintln!("SKIPPED: `docker info` fails: no engine (start it with scripts/engine.sh)");
+        return;
+    }
+    let image = Command::new("bash")
+        .arg(root().join("scripts/frontend-image.sh"))
+        .current_dir(root())
+        .output()
+        .expect("run scripts/frontend-image.sh");
+    assert!(
+        image.status.success(),
+        "{}",
+        String::from_utf8_lossy(&image.stderr)
+    );
+    let dir = std::env::temp_dir().join(format!("strata-lints-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let stack = "# syntax=strata/frontend:latest\n[stack]\nname = \"w\"\n\n[component.x]\nfrom = \"strata.local/busybox:1.36\"\n";
+    std::fs::write(dir.join("strata.toml"), stack).expect("stack");
+    let out = Command::new("docker")
+        .current_dir(&dir)
+        .args([
+            "buildx",
+            "build",
+            "--progress=plain",
+            "-f",
+            "strata.toml",
+            "--target",
+            "x",
+            ".",
+        ])
+        .output()
+        .expect("docker runs");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "a warning does not fail the build:\n{log}"
+    );
+    assert!(log.contains("1 warning found"), "{log}");
+    assert!(
+        log.contains("strata.toml:5: [root-user] component `x` runs as root"),
+        "{log}"
+    );
+}
