@@ -352,7 +352,7 @@ fn typed_value(arg: &ArgValueDesc, which: u8) -> Value {
         ArgValueDesc::Str(_) => {
             Value::String(ARG_STRINGS.good[usize::from(which) % ARG_STRINGS.good.len()].into())
         }
-        ArgValueDesc::Bool(_) => Value::Boolean(which % 2 == 0),
+        ArgValueDesc::Bool(_) => Value::Boolean(which.is_multiple_of(2)),
         ArgValueDesc::Int(_) => Value::Integer(i64::from(which % 4)),
         ArgValueDesc::Enum(values, _) => {
             let values: Vec<String> = values.iter().take(4).map(|v| v.get(&ENUM_VALUES)).collect();
