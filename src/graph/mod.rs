@@ -41,12 +41,14 @@ pub struct Stack {
     pub default_target: Option<String>,
     /// Lint warnings found while resolving.
     pub warnings: Vec<Diagnostic>,
+    /// Position of each component in `components`, by name (built with it).
+    pub(crate) index: BTreeMap<String, usize>,
 }
 
 impl Stack {
     /// The component with this name.
     pub fn component(&self, name: &str) -> Option<&Component> {
-        self.components.iter().find(|c| c.name == name)
+        self.index.get(name).and_then(|&i| self.components.get(i))
     }
 
     /// Enabled components, dependencies first.

@@ -15,6 +15,7 @@ mod images;
 mod secrets;
 mod spans;
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use crate::graph::{Base, Component, CopySource, ImageRef, Stack, StepKind};
@@ -108,9 +109,20 @@ pub fn finish(mut stack: Stack, mut items: Vec<Diagnostic>) -> Result<Stack, Dia
 /// allow, plus an error for each `allow` entry that names no lint.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let spans = Spans::read(&stack.file.text);
+    // Each component's root image, in one pass: the stack lists bases first.
+    let mut roots: BTreeMap<&str, Option<&ImageRef>> = BTreeMap::new();
+    for c in &stack.components {
+        let root = match &c.base {
+            Base::Image(r) => Some(r),
+            Base::Scratch => None,
+            Base::Component(b) => roots.get(b.as_str()).copied().flatten(),
+        };
+        roots.insert(&c.name, root);
+    }
     let mut l = Linter {
         stack,
         spans: &spans,
+        roots,
         out: Vec::new(),
     };
     l.allow_lists();
@@ -125,6 +137,8 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
 struct Linter<'a> {
     stack: &'a Stack,
     spans: &'a Spans,
+    /// The external image at the bottom of each component's chain of bases.
+    roots: BTreeMap<&'a str, Option<&'a ImageRef>>,
     out: Vec<Diagnostic>,
 }
 
@@ -290,7 +304,13 @@ impl Linter<'_> {
     }
 
     fn alpine_python(&mut self, c: &Component) {
-        let Some(base) = root_image(self.stack, c).filter(|r| images::is_alpine(r)) else {
+        let Some(base) = self
+            .roots
+            .get(c.name.as_str())
+            .copied()
+            .flatten()
+            .filter(|r| images::is_alpine(r))
+        else {
             return;
         };
         let installs = c.steps.iter().find(|s| match &s.kind {
@@ -420,18 +440,6 @@ impl Linter<'_> {
 }
 
 /// The external image at the bottom of `c`'s chain of `from` components.
-fn root_image<'s>(stack: &'s Stack, c: &'s Component) -> Option<&'s ImageRef> {
-    let mut cur = c;
-    for _ in 0..=stack.components.len() {
-        match &cur.base {
-            Base::Image(r) => return Some(r),
-            Base::Scratch => return None,
-            Base::Component(name) => cur = stack.component(name)?,
-        }
-    }
-    None
-}
-
 /// Components whose env `c` starts from: its `from` and, for a GPU flavour, the CPU component.
 fn below(c: &Component) -> Vec<&str> {
     let mut out = Vec::new();

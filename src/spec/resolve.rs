@@ -547,6 +547,11 @@ impl Resolver<'_> {
             None => None,
         };
 
+        let components_index = components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
         Some(Stack {
             file: self.file.clone(),
             name,
@@ -560,6 +565,7 @@ impl Resolver<'_> {
             components,
             default_target,
             warnings: Vec::new(),
+            index: components_index,
         })
     }
 
