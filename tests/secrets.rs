@@ -178,6 +178,9 @@ fn a_secret_is_used_by_its_step_and_left_nowhere() {
         "buildx",
         "build",
         "--progress=plain",
+        // A secret is not part of the cache key: without this, an earlier
+        // build's result (with another secret) would be reused.
+        "--no-cache",
         "-f",
         "strata.toml",
         "--secret",
@@ -323,6 +326,7 @@ fn a_missing_secret_fails_the_step_that_needs_it() {
         "buildx",
         "build",
         "--progress=plain",
+        "--no-cache",
         "-f",
         "strata.toml",
         "--target",
