@@ -439,7 +439,6 @@ impl Linter<'_> {
     }
 }
 
-/// The external image at the bottom of `c`'s chain of `from` components.
 /// Components whose env `c` starts from: its `from` and, for a GPU flavour, the CPU component.
 fn below(c: &Component) -> Vec<&str> {
     let mut out = Vec::new();
