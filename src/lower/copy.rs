@@ -16,10 +16,9 @@ pub fn lower(
     from: Option<State>,
     loc: SourceLocation,
 ) -> State {
-    let prefix = if c.context == "." || c.context.is_empty() {
-        String::new()
-    } else {
-        format!("/{}", c.context.trim_end_matches('/'))
+    let prefix = match super::context_prefix(c).trim_end_matches('/') {
+        "" => String::new(),
+        dir => format!("/{dir}"),
     };
     let (source, base) = match from {
         Some(s) => (s, String::new()),

@@ -112,14 +112,19 @@ fn needed<'s>(stack: &'s Stack, target: &str) -> impl Iterator<Item = &'s Compon
         .filter(move |c| names.contains(&c.name))
 }
 
+/// The component's context directory inside the build context, as
+/// `dir/` (empty for the build context itself): the prefix of its paths.
+pub(crate) fn context_prefix(c: &Component) -> String {
+    match c.context.trim_end_matches('/') {
+        "" | "." => String::new(),
+        dir => format!("{dir}/"),
+    }
+}
+
 fn ignore_path(c: &Component) -> String {
-    c.ignore.clone().unwrap_or_else(|| {
-        if c.context == "." || c.context.is_empty() {
-            ".dockerignore".into()
-        } else {
-            format!("{}/.dockerignore", c.context.trim_end_matches('/'))
-        }
-    })
+    c.ignore
+        .clone()
+        .unwrap_or_else(|| format!("{}.dockerignore", context_prefix(c)))
 }
 
 /// Lowers `target` (and the components it needs) to LLB.
@@ -334,11 +339,7 @@ impl Lowerer<'_> {
 
     /// A `local://context` source holding only `include` (and never what the ignore file excludes).
     fn context(&self, c: &Component, include: &[String], exclude: &[String]) -> State {
-        let prefix = if c.context == "." || c.context.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", c.context.trim_end_matches('/'))
-        };
+        let prefix = context_prefix(c);
         let mut excludes: Vec<String> = self.ignore_patterns(c);
         excludes.extend(exclude.iter().map(|e| format!("{prefix}{e}")));
         // BuildKit matches include patterns against `dir/file` paths, so
@@ -376,11 +377,7 @@ impl Lowerer<'_> {
     /// The ignore file's patterns, relative to the `context` source (the
     /// file's are relative to the component's context directory).
     fn ignore_patterns(&self, c: &Component) -> Vec<String> {
-        let prefix = if c.context == "." || c.context.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", c.context.trim_end_matches('/'))
-        };
+        let prefix = context_prefix(c);
         let patterns = self
             .ctx
             .ignore_files

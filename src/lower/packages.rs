@@ -53,11 +53,7 @@ pub fn apt(l: &Lowerer, b: &Builder, c: &Component, a: &Apt, loc: SourceLocation
 
 /// A path of the component's context as a selector in the context source.
 fn context_path(c: &Component, p: &str) -> String {
-    if c.context == "." || c.context.is_empty() {
-        format!("/{p}")
-    } else {
-        format!("/{}/{p}", c.context.trim_end_matches('/'))
-    }
+    format!("/{}{p}", super::context_prefix(c))
 }
 
 /// pip install into a venv, requirement files mounted alone.
