@@ -119,10 +119,20 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         };
         roots.insert(&c.name, root);
     }
+    // Whether each component's final env sets PIP_NO_CACHE_DIR, in the same
+    // dependency order: one pass, not a walk down every chain per step.
+    let mut no_pip_cache: BTreeMap<&str, bool> = BTreeMap::new();
+    for c in &stack.components {
+        let inherited = below(c)
+            .iter()
+            .any(|b| no_pip_cache.get(b).copied().unwrap_or(false));
+        no_pip_cache.insert(&c.name, inherited || sets_no_pip_cache(c, c.steps.len()));
+    }
     let mut l = Linter {
         stack,
         spans: &spans,
         roots,
+        no_pip_cache,
         out: Vec::new(),
     };
     l.allow_lists();
@@ -139,6 +149,8 @@ struct Linter<'a> {
     spans: &'a Spans,
     /// The external image at the bottom of each component's chain of bases.
     roots: BTreeMap<&'a str, Option<&'a ImageRef>>,
+    /// Components whose env (their own or inherited) sets `PIP_NO_CACHE_DIR`.
+    no_pip_cache: BTreeMap<&'a str, bool>,
     out: Vec<Diagnostic>,
 }
 
@@ -337,28 +349,10 @@ impl Linter<'_> {
     /// Whether `PIP_NO_CACHE_DIR` is in the env of the step at `index`:
     /// set by the component, an env step before it, or a component below it.
     fn pip_no_cache_env(&self, c: &Component, index: usize) -> bool {
-        let set_in = |c: &Component, upto: usize| {
-            c.config.env.iter().any(|(k, _)| k == "PIP_NO_CACHE_DIR")
-                || c.steps[..upto].iter().any(|s| match &s.kind {
-                    StepKind::Env { vars } => vars.iter().any(|(k, _)| k == "PIP_NO_CACHE_DIR"),
-                    _ => false,
-                })
-        };
-        if set_in(c, index) {
-            return true;
-        }
-        let mut todo: Vec<&str> = below(c);
-        let mut seen = std::collections::BTreeSet::new();
-        while let Some(name) = todo.pop() {
-            let Some(d) = self.stack.component(name).filter(|_| seen.insert(name)) else {
-                continue;
-            };
-            if set_in(d, d.steps.len()) {
-                return true;
-            }
-            todo.extend(below(d));
-        }
-        false
+        sets_no_pip_cache(c, index)
+            || below(c)
+                .iter()
+                .any(|b| self.no_pip_cache.get(b).copied().unwrap_or(false))
     }
 
     fn apt_split(&mut self, c: &Component, s: &Script, cache: &[String], span: Range<usize>) {
@@ -449,6 +443,15 @@ fn below(c: &Component) -> Vec<&str> {
         out.push(g.of.as_str());
     }
     out
+}
+
+/// Whether `c` sets `PIP_NO_CACHE_DIR` in its config or in an env step before step `upto`.
+fn sets_no_pip_cache(c: &Component, upto: usize) -> bool {
+    c.config.env.iter().any(|(k, _)| k == "PIP_NO_CACHE_DIR")
+        || c.steps[..upto].iter().any(|s| match &s.kind {
+            StepKind::Env { vars } => vars.iter().any(|(k, _)| k == "PIP_NO_CACHE_DIR"),
+            _ => false,
+        })
 }
 
 /// A cache mount that holds pip's cache (`/root/.cache`, `~/.cache/pip`).

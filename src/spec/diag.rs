@@ -105,7 +105,7 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             code: "",
-            message: message.into(),
+            message: strata_llb::printable(&message.into()).into_owned(),
             span,
             help: None,
         }
@@ -116,7 +116,7 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             code,
-            message: message.into(),
+            message: strata_llb::printable(&message.into()).into_owned(),
             span,
             help: None,
         }
@@ -124,7 +124,7 @@ impl Diagnostic {
 
     /// Adds a hint that says how to fix the problem.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(strata_llb::printable(&help.into()).into_owned());
         self
     }
 
@@ -246,28 +246,96 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
-/// Suggests the closest of `candidates` to `word`, for "did you mean" hints.
+/// Suggests the closest of `candidates` to `word`, for "did you mean" hints
+/// (a fresh budget per call; a resolver shares one per file with [`Suggestions`]).
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
-        .min()
-        .map(|(_, c)| c)
+    Suggestions::default().closest(word, candidates)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+/// Longest word, in characters, that did-you-mean hints look at.
+pub const MAX_SUGGESTED_WORD: usize = 64;
+
+/// The edit-distance work left for did-you-mean hints, so that a file with
+/// many unknown names costs bounded time: once it is spent, hints are
+/// left out (the errors stay).
+#[derive(Debug, Clone)]
+pub struct Suggestions {
+    work_left: u64,
+}
+
+impl Default for Suggestions {
+    fn default() -> Self {
+        Suggestions {
+            work_left: 20_000_000,
         }
-        prev = cur;
     }
-    prev[b.len()]
+}
+
+impl Suggestions {
+    /// The candidate nearest to `word` within a third of its length in
+    /// edits (ties: the first in sort order), or none.
+    pub fn closest<'a>(
+        &mut self,
+        word: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        let w: Vec<char> = word.chars().collect();
+        if w.is_empty() || w.len() > MAX_SUGGESTED_WORD {
+            return None;
+        }
+        let mut best: Option<(usize, &'a str)> = None;
+        let mut buf = Vec::new();
+        for c in candidates {
+            if self.work_left == 0 {
+                return None;
+            }
+            self.work_left -= 1;
+            let clen = c.chars().count();
+            let limit = (clen.max(w.len()) / 3).max(1);
+            if clen.abs_diff(w.len()) > limit || clen > MAX_SUGGESTED_WORD * 2 {
+                continue;
+            }
+            let cells = (w.len() * (2 * limit + 1)) as u64;
+            self.work_left = self.work_left.saturating_sub(cells);
+            buf.clear();
+            buf.extend(c.chars());
+            if let Some(d) = bounded_distance(&w, &buf, limit) {
+                if best.is_none_or(|(bd, bc)| (d, c) < (bd, bc)) {
+                    best = Some((d, c));
+                }
+            }
+        }
+        best.map(|(_, c)| c)
+    }
+}
+
+/// Levenshtein distance of `a` and `b` if it is at most `limit`, computing
+/// only the band of cells within `limit` of the diagonal.
+fn bounded_distance(a: &[char], b: &[char], limit: usize) -> Option<usize> {
+    const FAR: usize = usize::MAX / 2;
+    let mut prev: Vec<usize> = (0..=b.len())
+        .map(|j| if j <= limit { j } else { FAR })
+        .collect();
+    let mut cur = vec![FAR; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        let row = i + 1;
+        let lo = row.saturating_sub(limit).max(1);
+        let hi = (row + limit).min(b.len());
+        cur.fill(FAR);
+        cur[0] = if row <= limit { row } else { FAR };
+        let mut row_min = cur[0];
+        for j in lo..=hi {
+            let cost = usize::from(*ca != b[j - 1]);
+            let v = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            cur[j] = v;
+            row_min = row_min.min(v);
+        }
+        if row_min > limit {
+            return None;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    Some(prev[b.len()]).filter(|d| *d <= limit)
 }
 
 #[cfg(test)]
@@ -312,5 +380,67 @@ mod tests {
     fn suggests_close_names() {
         assert_eq!(closest("fom", ["from", "when", "user"]), Some("from"));
         assert_eq!(closest("zzzzzz", ["from", "when"]), None);
+    }
+
+    #[test]
+    fn bounded_distance_agrees_with_the_full_table() {
+        fn full(a: &[char], b: &[char]) -> usize {
+            let mut prev: Vec<usize> = (0..=b.len()).collect();
+            for (i, ca) in a.iter().enumerate() {
+                let mut cur = vec![i + 1];
+                for (j, cb) in b.iter().enumerate() {
+                    cur.push(
+                        (prev[j] + usize::from(ca != cb))
+                            .min(prev[j + 1] + 1)
+                            .min(cur[j] + 1),
+                    );
+                }
+                prev = cur;
+            }
+            prev[b.len()]
+        }
+        let words = [
+            "",
+            "a",
+            "base",
+            "bsae",
+            "node-gpu",
+            "nodegpu",
+            "researcher",
+            "reseacher",
+            "abcdef",
+            "fedcba",
+            "x",
+        ];
+        for a in words {
+            for b in words {
+                let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+                for limit in 0..6 {
+                    let d = full(&a, &b);
+                    assert_eq!(
+                        bounded_distance(&a, &b, limit),
+                        Some(d).filter(|d| *d <= limit),
+                        "{a:?} {b:?} {limit}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn suggestions_stop_when_the_budget_is_spent() {
+        let long = "x".repeat(MAX_SUGGESTED_WORD + 1);
+        assert_eq!(closest(&long, [long.as_str()]), None);
+        let names: Vec<String> = (0..100_000).map(|i| format!("c{i:05}")).collect();
+        let mut s = Suggestions::default();
+        let mut hits = 0;
+        for i in 0..100_000 {
+            hits += usize::from(
+                s.closest(&format!("d{i:05}"), names.iter().map(String::as_str))
+                    .is_some(),
+            );
+        }
+        assert!(hits > 0 && hits < 100_000, "{hits}");
+        assert_eq!(s.work_left, 0);
     }
 }

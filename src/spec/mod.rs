@@ -5,6 +5,7 @@ pub mod expr;
 pub mod image_ref;
 pub mod raw;
 pub mod resolve;
+pub mod values;
 
 pub use diag::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use resolve::{load, resolve, Overrides};

@@ -6,10 +6,11 @@ use std::ops::Range;
 
 use serde_spanned::Spanned;
 
-use super::diag::{closest, Diagnostic, Diagnostics, SourceFile};
+use super::diag::{closest, Diagnostic, Diagnostics, SourceFile, Suggestions};
 use super::expr::{self, Expr, Literal};
 use super::image_ref::ImageRef;
 use super::raw::{self, Command, RawArg, RawComponent, RawStackFile, RawStep, SpannedString};
+use super::values;
 use crate::graph::*;
 
 /// Values that come from outside the stack file.
@@ -111,6 +112,8 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
     let mut r = Resolver {
         diags: Vec::new(),
         file: &file,
+        interpolated: 0,
+        suggestions: Suggestions::default(),
     };
     let stack = r.stack(raw, overrides);
     let mut items = r.diags;
@@ -236,6 +239,10 @@ fn toml_error(e: &toml::de::Error, span: Range<usize>, text: &str) -> Diagnostic
 struct Resolver<'a> {
     diags: Vec<Diagnostic>,
     file: &'a SourceFile,
+    /// Bytes all interpolations have produced so far (bounded by `values::MAX_INTERPOLATED`).
+    interpolated: usize,
+    /// Edit-distance work left for did-you-mean hints in this file.
+    suggestions: Suggestions,
 }
 
 /// Values `{name}` may refer to in interpolated strings.
@@ -291,6 +298,7 @@ impl Resolver<'_> {
         let mut rest = text.as_str();
         let mut offset = 0;
         let mut ok = true;
+        let mut used: Vec<&str> = Vec::new();
         while let Some(i) = rest.find(['{', '}']) {
             out.push_str(&rest[..i]);
             let c = rest.as_bytes()[i];
@@ -316,7 +324,16 @@ impl Resolver<'_> {
             };
             let name = &rest[i + 1..i + end];
             match vars.get(name) {
-                Some(v) => out.push_str(&v),
+                Some(v) => {
+                    if !used.contains(&name) {
+                        used.push(name);
+                    }
+                    if out.len() + v.len() > values::MAX_VALUE {
+                        self.too_long(s, &used);
+                        return None;
+                    }
+                    out.push_str(&v)
+                }
                 None => {
                     let span = self.inner(s, offset + i, end + 1);
                     let mut names: Vec<&str> = vars.args.keys().map(String::as_str).collect();
@@ -324,16 +341,24 @@ impl Resolver<'_> {
                     if vars.component.is_some() {
                         names.push("component");
                     }
-                    let help = match closest(name, names.iter().copied()) {
+                    let help = match self.closest(name, names.iter().copied()) {
                         Some(c) => format!("did you mean `{{{c}}}`?"),
-                        None => format!(
-                            "declare `{name}` in [args], or use one of: {}",
-                            names.join(", ")
-                        ),
+                        None => {
+                            let mut listed = names
+                                .iter()
+                                .take(20)
+                                .copied()
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            if names.len() > 20 {
+                                listed.push_str(", ...");
+                            }
+                            format!("declare `{name}` in [args], or use one of: {listed}")
+                        }
                     };
                     self.error(
                         span,
-                        format!("`{{{name}}}` is not an arg of this stack"),
+                        format!("`{{{}}}` is not an arg of this stack", values::shown(name)),
                         help,
                     );
                     ok = false;
@@ -343,7 +368,97 @@ impl Resolver<'_> {
             offset += i + end + 1;
         }
         out.push_str(rest);
+        if !used.is_empty() {
+            self.interpolated += out.len();
+            if self.interpolated > values::MAX_INTERPOLATED {
+                self.error(
+                    s.span(),
+                    format!(
+                        "interpolating args produces more than {} MiB in this stack file",
+                        values::MAX_INTERPOLATED >> 20
+                    ),
+                    "an arg is inserted too many times or is too long; keep large data in the build context",
+                );
+                // Report once: later values are not expanded at all.
+                self.interpolated = usize::MAX / 2;
+                return None;
+            }
+        }
         ok.then_some(out)
+    }
+
+    /// The error for an interpolation longer than `values::MAX_VALUE`.
+    fn too_long(&mut self, s: &Spanned<String>, used: &[&str]) {
+        let args = used
+            .iter()
+            .map(|n| format!("`{}`", values::shown(n)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.error(
+            s.span(),
+            format!(
+                "this value is longer than {} KiB once {args} are inserted",
+                values::MAX_VALUE >> 10
+            ),
+            "check the value of the build arg; keep large data in the build context, not in args",
+        );
+    }
+
+    /// Refuses an interpolated `value` for the place it lands (`what`),
+    /// naming the args it came from.
+    fn refuse(&mut self, s: &Spanned<String>, value: &str, what: &str, why: &str, help: &str) {
+        let from_args = s.get_ref().contains('{') && s.get_ref() != value;
+        let help = if from_args {
+            format!(
+                "{help} (the value comes from `{}` with its args inserted: check the build args)",
+                values::shown(s.get_ref())
+            )
+        } else {
+            help.to_owned()
+        };
+        self.error(
+            s.span(),
+            format!("{what} `{}` {why}", values::shown(value)),
+            help,
+        );
+    }
+
+    /// A bare name (no registry, tag or digest) one typo away from a
+    /// component: a misspelt component, not a Docker Hub image.
+    fn misspelt_component<'c>(
+        &mut self,
+        text: &str,
+        names: &'c BTreeSet<String>,
+    ) -> Option<&'c str> {
+        if text.contains([':', '/', '@']) {
+            return None;
+        }
+        self.closest(text, names.iter().map(String::as_str))
+    }
+
+    /// An interpolated absolute path in the image.
+    fn image_path(&mut self, s: &Spanned<String>, vars: &Vars, what: &str) -> Option<String> {
+        let p = self.interpolate(s, vars)?;
+        if let Err(why) = values::image_path(&p) {
+            self.refuse(
+                s,
+                &p,
+                what,
+                &why,
+                "write an absolute path such as `/app`, without control characters",
+            );
+            return None;
+        }
+        Some(p)
+    }
+
+    /// Did-you-mean among `candidates`, within this file's budget.
+    fn closest<'c>(
+        &mut self,
+        word: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+    ) -> Option<&'c str> {
+        self.suggestions.closest(word, candidates)
     }
 
     fn stack(&mut self, raw: RawStackFile, overrides: &Overrides) -> Option<Stack> {
@@ -378,13 +493,14 @@ impl Resolver<'_> {
         if let Some(sel) = &overrides.profile {
             if !profile_spans.contains_key(sel) {
                 let names: Vec<&str> = profile_spans.keys().map(String::as_str).collect();
-                let help = match closest(sel, names.iter().copied()) {
+                let help = match self.closest(sel, names.iter().copied()) {
                     Some(c) => format!("did you mean `{c}`?"),
                     None if names.is_empty() => "this stack declares no [profiles]".to_owned(),
                     None => format!("profiles of this stack: {}", names.join(", ")),
                 };
                 // Point at the profile meant, else at the declared ones.
-                let span = closest(sel, names.iter().copied())
+                let span = self
+                    .closest(sel, names.iter().copied())
                     .or(names.first().copied())
                     .and_then(|n| profile_spans.get(n))
                     .map_or(meta_span.start..meta_span.start, |(n, _)| n.clone());
@@ -528,7 +644,8 @@ impl Resolver<'_> {
 
         let default_target = match &meta.default {
             Some(d) if !names.contains(d.get_ref()) => {
-                let help = closest(d.get_ref(), names.iter().map(String::as_str))
+                let help = self
+                    .closest(d.get_ref(), names.iter().map(String::as_str))
                     .map(|c| format!("did you mean `{c}`?"))
                     .unwrap_or_else(|| {
                         format!(
@@ -714,7 +831,8 @@ impl Resolver<'_> {
             for (k, v) in &p.get_ref().args {
                 match args.iter().find(|a| &a.name == k.get_ref()) {
                     None => {
-                        let help = closest(k.get_ref(), args.iter().map(|a| a.name.as_str()))
+                        let help = self
+                            .closest(k.get_ref(), args.iter().map(|a| a.name.as_str()))
                             .map(|c| format!("did you mean `{c}`?"))
                             .unwrap_or_else(|| "declare it in [args] first".to_owned());
                         self.error(
@@ -745,7 +863,8 @@ impl Resolver<'_> {
                 if is_reserved_arg(k) {
                     continue;
                 }
-                let help = closest(k, args.iter().map(|a| a.name.as_str()))
+                let help = self
+                    .closest(k, args.iter().map(|a| a.name.as_str()))
                     .map(|c| format!("did you mean `{c}`?"))
                     .unwrap_or_else(|| {
                         format!(
@@ -757,7 +876,8 @@ impl Resolver<'_> {
                         )
                     });
                 // Point at the arg meant, else at the declared args.
-                let span = closest(k, args.iter().map(|a| a.name.as_str()))
+                let span = self
+                    .closest(k, args.iter().map(|a| a.name.as_str()))
                     .and_then(|c| args.iter().find(|a| a.name == c))
                     .or(args.first())
                     .map_or(fallback.clone(), |a| a.span.clone());
@@ -846,23 +966,26 @@ impl Resolver<'_> {
             Some(g) => self.id(g, "gid", vars),
             None => uid,
         };
-        let home = match &raw.home {
-            Some(h) => {
-                let h2 = self.interpolate(h, vars)?;
-                if !h2.starts_with('/') {
-                    self.error(
-                        h.span(),
-                        format!("home `{h2}` must be an absolute path"),
-                        "write it starting with `/`",
-                    );
-                    valid = false;
-                }
-                h2
+        let mut passwd_path = |r: &mut Self, s: &Spanned<String>, what: &str| {
+            let v = r.interpolate(s, vars)?;
+            if let Err(why) = values::passwd_path(&v) {
+                r.refuse(
+                    s,
+                    &v,
+                    what,
+                    &why,
+                    "write an absolute path without `:` or line breaks, e.g. `/home/app`",
+                );
+                valid = false;
             }
+            Some(v)
+        };
+        let home = match &raw.home {
+            Some(h) => passwd_path(self, h, "home")?,
             None => format!("/home/{name}"),
         };
         let shell = match &raw.shell {
-            Some(s) => self.interpolate(s, vars)?,
+            Some(s) => passwd_path(self, s, "shell")?,
             None => "/bin/sh".to_owned(),
         };
         let on_conflict = match raw.on_conflict.as_ref().map(|s| s.get_ref().as_str()) {
@@ -1049,10 +1172,12 @@ impl Resolver<'_> {
 
     fn context_path(&mut self, s: &Spanned<String>, vars: &Vars) -> Option<String> {
         let p = self.interpolate(s, vars)?;
-        if p.starts_with('/') || p.split('/').any(|c| c == "..") {
-            self.error(
-                s.span(),
-                format!("`{p}` must be a path inside the build context"),
+        if let Err(why) = values::context_path(&p) {
+            self.refuse(
+                s,
+                &p,
+                "path",
+                &why,
                 "write it relative to the context, without `..`",
             );
             return None;
@@ -1125,14 +1250,14 @@ impl Resolver<'_> {
                     Base::Component(text)
                 } else if text == "scratch" {
                     Base::Scratch
-                } else if let Some(c) = misspelt_component(&text, ctx.names) {
+                } else if let Some(c) = self.misspelt_component(&text, ctx.names) {
                     self.not_a_component(f.span(), &text, c);
                     Base::Scratch
                 } else {
                     match ImageRef::parse(&text) {
                         Ok(r) => Base::Image(apply_mirrors(r, ctx.mirrors)),
                         Err(e) => {
-                            let help = match closest(&text, ctx.names.iter().map(String::as_str)) {
+                            let help = match self.closest(&text, ctx.names.iter().map(String::as_str)) {
                                 Some(c) => format!("did you mean the component `{c}`?"),
                                 None => format!("name a component ({}) or an image such as `debian:bookworm-slim`", ctx.names.iter().cloned().collect::<Vec<_>>().join(", ")),
                             };
@@ -1146,7 +1271,8 @@ impl Resolver<'_> {
                 let gr = g.get_ref();
                 let of = gr.of.get_ref().clone();
                 if !ctx.names.contains(&of) {
-                    let help = closest(&of, ctx.names.iter().map(String::as_str))
+                    let help = self
+                        .closest(&of, ctx.names.iter().map(String::as_str))
                         .map(|c| format!("did you mean `{c}`?"))
                         .unwrap_or_else(|| {
                             "name the CPU component this is the GPU flavour of".into()
@@ -1378,7 +1504,8 @@ impl Resolver<'_> {
 
     fn unknown_arg(&mut self, n: &str, span: &Range<usize>, w: &Spanned<String>, args: &[Arg]) {
         let s = self.inner(w, span.start, span.len());
-        let help = closest(n, args.iter().map(|a| a.name.as_str()))
+        let help = self
+            .closest(n, args.iter().map(|a| a.name.as_str()))
             .map(|c| format!("did you mean `{c}`?"))
             .unwrap_or_else(|| "declare it in [args]".into());
         self.error(
@@ -1388,31 +1515,39 @@ impl Resolver<'_> {
         );
     }
 
-    fn strings(&mut self, items: &[SpannedString], vars: &Vars) -> Vec<String> {
-        items
-            .iter()
-            .filter_map(|s| self.interpolate(s, vars))
-            .collect()
+    /// Interpolated operands of a package manager, each checked by `rule`
+    /// once its args are in (so an arg can never become an option).
+    fn words(
+        &mut self,
+        items: &[SpannedString],
+        vars: &Vars,
+        rule: fn(&str) -> Result<(), values::Refusal>,
+        what: &str,
+        help: &str,
+    ) -> Vec<String> {
+        let mut out = Vec::with_capacity(items.len());
+        for s in items {
+            let Some(v) = self.interpolate(s, vars) else {
+                continue;
+            };
+            match rule(&v) {
+                Ok(()) => out.push(v),
+                Err(why) => self.refuse(s, &v, what, &why, help),
+            }
+        }
+        out
     }
 
     fn apt(&mut self, a: &Spanned<raw::Short<raw::AptSpec>>, vars: &Vars) -> Option<Step> {
         let spec = a.get_ref();
-        let packages = self.strings(&spec.packages, vars);
-        for p in &spec.packages {
-            let ok = !p.get_ref().is_empty()
-                && p.get_ref()
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || b"+-.:=~_{}".contains(&c))
-                && !p.get_ref().starts_with('-');
-            if !ok {
-                self.error(
-                    p.span(),
-                    format!("`{}` is not a Debian package name", p.get_ref()),
-                    "use names like `python3` or `libssl3=3.0.11-1`; options are set by Strata",
-                );
-            }
-        }
-        if packages.is_empty() {
+        let packages = self.words(
+            &spec.packages,
+            vars,
+            values::apt_package,
+            "package",
+            "use names like `python3` or `libssl3=3.0.11-1`; apt-get's options are set by Strata",
+        );
+        if spec.packages.is_empty() {
             self.error(
                 a.span(),
                 "apt step installs no packages",
@@ -1428,7 +1563,13 @@ impl Resolver<'_> {
 
     fn pip(&mut self, p: &Spanned<raw::Short<raw::PipSpec>>, vars: &Vars) -> Option<Step> {
         let spec = p.get_ref();
-        let packages = self.strings(&spec.packages, vars);
+        let packages = self.words(
+            &spec.packages,
+            vars,
+            values::pip_requirement,
+            "requirement",
+            "write a requirement such as `six==1.16.0`; set pip's options with the step's keys",
+        );
         let mut requirements = Vec::new();
         for r in &spec.requirements {
             requirements.extend(self.context_path(r, vars));
@@ -1501,9 +1642,15 @@ impl Resolver<'_> {
                 return None;
             }
         };
-        let packages = self.strings(&spec.packages, vars);
+        let packages = self.words(
+            &spec.packages,
+            vars,
+            values::conda_word,
+            "package",
+            "write a package spec such as `python=3.10`",
+        );
         let file = spec.file.as_ref().and_then(|f| self.context_path(f, vars));
-        if packages.is_empty() && file.is_none() {
+        if spec.packages.is_empty() && spec.file.is_none() {
             self.error(
                 c.span(),
                 format!("conda environment `{env}` has no packages and no file"),
@@ -1514,7 +1661,13 @@ impl Resolver<'_> {
             kind: StepKind::Conda(Conda {
                 env,
                 packages,
-                channels: self.strings(&spec.channels, vars),
+                channels: self.words(
+                    &spec.channels,
+                    vars,
+                    values::conda_word,
+                    "channel",
+                    "write a channel name such as `conda-forge`, a URL or an absolute path",
+                ),
                 file,
                 tool,
             }),
@@ -1547,14 +1700,15 @@ impl Resolver<'_> {
                         .entry((cname.to_owned(), text.clone()))
                         .or_insert(f.span());
                     CopySource::Component(text)
-                } else if let Some(c) = misspelt_component(&text, ctx.names) {
+                } else if let Some(c) = self.misspelt_component(&text, ctx.names) {
                     self.not_a_component(f.span(), &text, c);
                     return None;
                 } else {
                     match ImageRef::parse(&text) {
                         Ok(r) => CopySource::Image(apply_mirrors(r, ctx.mirrors)),
                         Err(e) => {
-                            let help = closest(&text, ctx.names.iter().map(String::as_str))
+                            let help = self
+                                .closest(&text, ctx.names.iter().map(String::as_str))
                                 .map(|c| format!("did you mean the component `{c}`?"))
                                 .unwrap_or_else(|| "name a component or an image reference".into());
                             self.error(f.span(), format!("`{text}` is neither a component nor a valid image reference ({e})"), help);
@@ -1580,6 +1734,16 @@ impl Resolver<'_> {
             }
         }
         let dst = self.interpolate(&spec.dst, vars)?;
+        if let Err(why) = values::destination(&dst) {
+            self.refuse(
+                &spec.dst,
+                &dst,
+                "destination",
+                &why,
+                "write a path without control characters",
+            );
+            return None;
+        }
         let owner = match spec.owner.as_ref().map(|o| o.get_ref().as_str()) {
             None => Owner::Default,
             Some("root") => Owner::Root,
@@ -1767,14 +1931,7 @@ impl Resolver<'_> {
             });
         }
         let w = raw.workdir.as_ref()?;
-        let path = self.interpolate(w, &ctx.vars)?;
-        if !path.starts_with('/') {
-            self.error(
-                w.span(),
-                format!("workdir `{path}` must be absolute"),
-                "write it starting with `/`",
-            );
-        }
+        let path = self.image_path(w, &ctx.vars, "workdir")?;
         Some(Step {
             kind: StepKind::Workdir { path },
             span: w.span(),
@@ -1808,16 +1965,7 @@ impl Resolver<'_> {
             }
         }
         if let Some(w) = &raw.workdir {
-            if let Some(p) = self.interpolate(w, vars) {
-                if !p.starts_with('/') {
-                    self.error(
-                        w.span(),
-                        format!("workdir `{p}` must be absolute"),
-                        "write it starting with `/`",
-                    );
-                }
-                cfg.workdir = Some(p);
-            }
+            cfg.workdir = self.image_path(w, vars, "workdir");
         }
         for (k, v) in &raw.labels {
             if let Some(v) = self.interpolate(v, vars) {
@@ -2003,15 +2151,6 @@ pub fn apply_mirrors(r: ImageRef, mirrors: &[(ImageRef, ImageRef)]) -> ImageRef 
         }
     }
     r
-}
-
-/// A bare name (no registry, tag or digest) one typo away from a
-/// component: a misspelt component, not a Docker Hub image.
-fn misspelt_component<'a>(text: &str, names: &'a BTreeSet<String>) -> Option<&'a str> {
-    if text.contains([':', '/', '@']) {
-        return None;
-    }
-    closest(text, names.iter().map(String::as_str))
 }
 
 fn valid_name(s: &str) -> bool {

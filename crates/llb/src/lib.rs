@@ -54,3 +54,25 @@ pub use source::{Differ, Image, Local, ResolveMode};
 pub use state::State;
 pub use strata_proto::pb;
 pub use validate::{decode_definition, validate};
+
+/// `s` with every control character escaped the way Rust writes it
+/// (`\n`, `\u{1b}`), for text shown on one line of a terminal: progress
+/// names, log lines, messages that quote user values.
+/// Bidirectional overrides are escaped too: they reorder what a terminal
+/// shows.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let hidden =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if hidden(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}

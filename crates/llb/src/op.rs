@@ -169,7 +169,11 @@ macro_rules! op_meta_methods {
     ($builder:ty) => {
         impl $builder {
             /// Names the op in progress output (description `llb.customname`).
+            /// Control characters are escaped (`\n` shows as `\\n`), so a
+            /// name built from user values is one line of progress, never
+            /// a forged one.
             pub fn custom_name(self, name: impl Into<String>) -> Self {
+                let name = $crate::printable(&name.into()).into_owned();
                 self.description($crate::op::CUSTOM_NAME, name)
             }
 
