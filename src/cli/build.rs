@@ -204,10 +204,34 @@ pub fn bake_definition(p: &BakePlan) -> Result<serde_json::Value> {
         );
     }
     let names: Vec<&str> = p.targets.iter().map(|t| t.name.as_str()).collect();
-    Ok(json!({
+    Ok(escape_definition(json!({
         "group": { "default": { "targets": names } },
         "target": targets,
-    }))
+    })))
+}
+
+/// A string as a literal of bake's HCL templates, which bake evaluates in
+/// every string (and object key) of a JSON definition: `${` becomes
+/// `$${` and `%{` becomes `%%{`; everything else is read as written.
+fn escape_template(s: &str) -> String {
+    s.replace("${", "$${").replace("%{", "%%{")
+}
+
+/// Every string and object key of a bake definition escaped, so bake
+/// passes the user's values on byte for byte. Target names are left as
+/// they are by this (bake allows only `[a-zA-Z0-9_-]` in them).
+fn escape_definition(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(escape_template(&s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(escape_definition).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (escape_template(&k), escape_definition(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// Runs `strata bake`: prints the definition.
@@ -715,6 +739,51 @@ mod tests {
         let tail = "ERROR: failed to solve: strata.toml:14:7: something is wrong";
         assert_eq!(failed_targets(&s, &not_built, tail), vec!["b"]);
         assert!(failed_targets(&s, &not_built, "ERROR: no builder").is_empty());
+    }
+
+    #[test]
+    fn template_sequences_are_escaped_for_bake() {
+        let cases = [
+            ("release-${HOME}", "release-$${HOME}"),
+            ("$${x}", "$$${x}"),
+            ("%{ if true }x%{ endif }", "%%{ if true }x%%{ endif }"),
+            ("%%{", "%%%{"),
+            ("${upper(\"x\")}", "$${upper(\"x\")}"),
+            ("$ $$ % %% {} x$", "$ $$ % %% {} x$"),
+        ];
+        for (value, escaped) in cases {
+            assert_eq!(escape_template(value), escaped, "{value}");
+        }
+    }
+
+    #[test]
+    fn every_string_of_the_definition_is_escaped() {
+        let s = stack();
+        let comps: Vec<&Component> = s.components.iter().collect();
+        let targets = target_names(&comps);
+        let args = vec![
+            ("branch".to_owned(), "a-${HOME}-%{x}".to_owned()),
+            ("k${y}".to_owned(), "v".to_owned()),
+        ];
+        let mirrors = vec![("a".to_owned(), "b${c}".to_owned())];
+        let def = bake_definition(&BakePlan {
+            file: Path::new("/src/${dir}/strata.toml"),
+            targets: &targets,
+            args: &args,
+            profile: Some("p%{x}"),
+            mirrors: &mirrors,
+            frontend: "fe:${t}",
+            marker: None,
+        })
+        .expect("definition");
+        let base = &def["target"]["base"];
+        assert_eq!(base["context"], "/src/$${dir}");
+        assert_eq!(base["args"]["branch"], "a-$${HOME}-%%{x}");
+        assert_eq!(base["args"]["k$${y}"], "v");
+        assert_eq!(base["args"]["STRATA_MIRRORS"], "a=b$${c}");
+        assert_eq!(base["args"]["STRATA_PROFILE"], "p%%{x}");
+        assert_eq!(base["args"]["BUILDKIT_SYNTAX"], "fe:$${t}");
+        assert_eq!(def["group"]["default"]["targets"][0], "base");
     }
 
     #[test]
