@@ -22,7 +22,7 @@ ROOT=$(dirname "$HERE")
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(stack lower frontend_opts)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(stack lower frontend_opts build_args)
 JOBS=${STRATA_FUZZ_JOBS:-1}
 
 log() { printf 'fuzz.sh: %s\n' "$*" >&2; }
@@ -44,7 +44,7 @@ for f in "$ROOT"/examples/*/strata.toml "$ROOT"/tests/data/bad/*.toml "$ROOT"/te
   cp "$f" "$SEEDS/stack/$(basename "$(dirname "$f")")-$(basename "$f")"
 done
 
-declare -A MAX_LEN=([stack]=65536 [lower]=4096 [frontend_opts]=2048)
+declare -A MAX_LEN=([stack]=65536 [lower]=4096 [frontend_opts]=2048 [build_args]=1024)
 status=0
 summary=()
 for t in "${TARGETS[@]}"; do
@@ -53,6 +53,7 @@ for t in "${TARGETS[@]}"; do
   case $t in
     stack) seeds=("$SEEDS/stack") ;;
     frontend_opts) seeds=("$ROOT/fuzz/seeds/frontend_opts") ;;
+    build_args) seeds=("$ROOT/fuzz/seeds/build_args") ;;
   esac
   find "artifacts/$t" -type f | sort >"$SEEDS/before"
   parallel=()

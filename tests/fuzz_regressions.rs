@@ -66,6 +66,23 @@ fn frontend_opts_regressions_and_seeds() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
+#[test]
+fn build_args_regressions_and_seeds() {
+    let (_, failures) = replay("fuzz/regressions/build_args", entry::build_args);
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    let (seeds, failures) = replay("fuzz/seeds/build_args", entry::build_args);
+    assert!(seeds >= 6);
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The hostile stack loads with its defaults and lowers every component,
+/// so the target reaches the places the args land.
+#[test]
+fn the_hostile_stack_loads() {
+    let outcome = entry::lower_toml(entry::HOSTILE_STACK);
+    assert!(outcome.resolved && outcome.lowered == 1, "{outcome:?}");
+}
+
 /// The option stack itself is valid and lowers, so the target reaches lowering's inputs.
 #[test]
 fn the_frontend_opts_stack_loads() {
