@@ -61,7 +61,17 @@ cleanup() {
 trap cleanup EXIT
 mktmp() { NEWTMP=$(mktemp -d /var/tmp/strata-rootfs.XXXXXX); TMPDIRS+=("$NEWTMP"); }
 
-have_image() { [ -z "${STRATA_REBUILD:-}" ] && docker image inspect "$1" >/dev/null 2>&1; }
+# Each import records the image id under $STRATA_STATE_DIR, stamped with
+# $STAND_IN: an image this version did not make (an older, kinder stand-in
+# under the same name) is made again.
+STAND_IN=2
+stand_in_stamp() { printf '%s/stand-in-v%s-%s.id' "$STRATA_STATE_DIR" "$STAND_IN" "$(printf '%s' "$1" | tr '/:' '__')"; }
+have_image() {
+  [ -z "${STRATA_REBUILD:-}" ] || return 1
+  local id
+  id=$(docker image inspect -f '{{.Id}}' "$1" 2>/dev/null) || return 1
+  [ "$id" = "$(cat "$(stand_in_stamp "$1")" 2>/dev/null)" ]
+}
 
 # Trim a fresh debootstrap tree like Debian's docker images do.
 trim_rootfs() {
@@ -103,6 +113,8 @@ import_tar() {  # import_tar TARBALL IMAGE [--change ...]
   local tarball=$1 image=$2; shift 2
   log "docker import $image"
   docker import "$@" "$tarball" "$image" >/dev/null
+  mkdir -p "$STRATA_STATE_DIR"
+  docker image inspect -f '{{.Id}}' "$image" >"$(stand_in_stamp "$image")"
 }
 
 # --- strata.local/debian:bookworm ----------------------------------------
@@ -263,12 +275,8 @@ fi
 # --- old names: aliases of the faithful images ---------------------------
 for pair in "$IMG_PYTHON_OLD=$IMG_PYTHON" "$IMG_CUDA_OLD=$IMG_CUDA"; do
   old=${pair%%=*}; new=${pair#*=}
-  if have_image "$old"; then
-    log "$old present"
-  else
-    log "docker tag $new $old"
-    docker tag "$new" "$old"
-  fi
+  # Always re-tagged: the old name is never a kinder image than the new one.
+  docker tag "$new" "$old"
 done
 
 # --- strata.local/micromamba:stand-in ------------------------------------
