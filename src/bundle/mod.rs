@@ -4,10 +4,10 @@
 //! with it.
 //!
 //! Verification reads the archive once, as a stream, in bounded memory:
-//! - [`members`] reads the tar members as Docker's reader sees them and
+//! - `members` reads the tar members as Docker's reader sees them and
 //!   rejects anything `docker save` does not write (links, devices, names
 //!   that differ once cleaned, duplicates, oversized headers);
-//! - [`images`] follows `manifest.json` and `index.json` to the configs and
+//! - `images` follows `manifest.json` and `index.json` to the configs and
 //!   layers `docker load` will use, and checks them against the digests and
 //!   the image ids `strata-bundle.json` records.
 
