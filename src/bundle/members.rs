@@ -445,4 +445,61 @@ mod tests {
             None
         );
     }
+
+    /// A raw header of `kind` named `name` with `size` bytes of content following.
+    fn header(name: &str, kind: u8, size: u64) -> Vec<u8> {
+        let mut h = tar::Header::new_ustar();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::new(kind));
+        h.set_cksum();
+        h.as_bytes().to_vec()
+    }
+
+    fn padded(mut v: Vec<u8>, content: &[u8]) -> Vec<u8> {
+        v.extend_from_slice(content);
+        v.resize(v.len().div_ceil(512) * 512, 0);
+        v
+    }
+
+    fn error_of(tar: Vec<u8>) -> String {
+        let mut tar = tar;
+        tar.extend_from_slice(&[0; 1024]);
+        let r = read(tar.as_slice());
+        format!("{:#}", r.error.expect("an error"))
+    }
+
+    #[test]
+    fn a_pax_size_that_differs_from_the_header_is_rejected() {
+        let pax = b"12 size=600\n";
+        let tar = padded(header("PaxHeader", b'x', pax.len() as u64), pax);
+        let tar = padded([tar, header("manifest.json", b'0', 3)].concat(), b"[]\n");
+        assert!(error_of(tar).contains("its PAX size 600 differs"));
+    }
+
+    #[test]
+    fn a_directory_with_content_is_rejected() {
+        let tar = padded(header("blobs/", b'5', 512), &[b'x'; 512]);
+        assert!(error_of(tar).contains("member `blobs/` is a link or directory with 512 bytes"));
+    }
+
+    #[test]
+    fn an_oversized_pax_header_is_rejected_before_it_is_read() {
+        // The header claims 1 GiB; none of it follows.
+        let e = error_of(header("PaxHeader", b'x', 1 << 30));
+        assert!(e.contains("its PAX header is 1073741824 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_long_name_applies_up_to_its_first_nul() {
+        let name = b"manifest.json\0ignored";
+        let tar = padded(header("././@LongLink", b'L', name.len() as u64), name);
+        let tar = padded([tar, header("x", b'0', 3)].concat(), b"[]\n");
+        let mut tar = tar;
+        tar.extend_from_slice(&[0; 1024]);
+        let r = read(tar.as_slice());
+        assert!(r.error.is_none());
+        assert!(r.members.file("manifest.json").is_some());
+    }
 }
