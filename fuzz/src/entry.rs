@@ -383,3 +383,21 @@ pub fn build_args(data: &[u8]) {
         }
     }
 }
+
+/// Any bytes as a bundle: `strata bundle verify` answers ok or an error,
+/// never a panic, in bounded memory. True when the bytes verify.
+pub fn bundle(data: &[u8]) -> bool {
+    match strata::bundle::verify_stream(data, "fuzz.bundle") {
+        Ok(v) => {
+            assert!(
+                v.manifest.format == strata::bundle::FORMAT,
+                "bundle: format"
+            );
+            true
+        }
+        Err(e) => {
+            assert!(!format!("{e:#}").is_empty(), "bundle: an empty error");
+            false
+        }
+    }
+}
