@@ -250,6 +250,19 @@ fn fedbiomed_build_tags_every_enabled_image() {
         let id = image_id(tag).unwrap_or_else(|| panic!("{tag} was not loaded into the engine"));
         assert!(id.starts_with("sha256:"));
     }
+    // The GPU flavour starts through its own entrypoint (tini on the CUDA
+    // stand-in, which has no Python of its own) and runs Python as the policy user.
+    let gpu = docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &expected[2],
+        "python",
+        "-c",
+        "import os, six, fedbiomed; print(os.getuid(), os.getgid())",
+    ]);
+    assert_eq!(gpu.trim(), "2101 2101", "{gpu}");
     // The metadata the naming rule promised: FBM_IMAGE_VERSION is the tag.
     let env = docker_ok(&[
         "image",
