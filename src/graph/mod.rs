@@ -438,9 +438,7 @@ pub enum CopySource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Owner {
-    /// The policy user when the component runs as it, else root.
-    Default,
-    /// root.
+    /// root (the default: the running user cannot rewrite what was copied).
     Root,
     /// The policy user.
     User,

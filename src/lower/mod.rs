@@ -423,16 +423,13 @@ impl Lowerer<'_> {
         env
     }
 
-    fn policy_chown(&self, c: &Component, owner: Owner) -> Option<Chown> {
-        let policy = self.stack.user.as_ref();
+    /// Who owns a copy's files: root unless the stack says `owner`, so
+    /// the running user cannot rewrite its own code.
+    fn copy_chown(&self, owner: Owner) -> Option<Chown> {
         match owner {
             Owner::Root => Some(Chown::ids(0, 0)),
             Owner::Ids(u, g) => Some(Chown::ids(u, g)),
-            Owner::User => policy.map(|p| Chown::ids(p.uid, p.gid)),
-            Owner::Default => match (c.run_as, policy) {
-                (RunAs::Policy, Some(p)) => Some(Chown::ids(p.uid, p.gid)),
-                _ => Some(Chown::ids(0, 0)),
-            },
+            Owner::User => self.stack.user.as_ref().map(|p| Chown::ids(p.uid, p.gid)),
         }
     }
 }

@@ -480,7 +480,7 @@ pub struct CopySpec {
     pub dst: SpannedString,
     /// A component or an external image to copy from (default: the context).
     pub from: Option<SpannedString>,
-    /// `user` (default for components that run as the policy user), `root`, or `uid:gid`.
+    /// `root` (default), `user` (the policy user) or `uid:gid`.
     pub owner: Option<SpannedString>,
     /// File mode, octal string such as `"0755"`.
     pub mode: Option<SpannedString>,

@@ -1745,8 +1745,7 @@ impl Resolver<'_> {
             return None;
         }
         let owner = match spec.owner.as_ref().map(|o| o.get_ref().as_str()) {
-            None => Owner::Default,
-            Some("root") => Owner::Root,
+            None | Some("root") => Owner::Root,
             Some("user") => {
                 if ctx.user.is_none() {
                     let span = spec.owner.as_ref().map_or(c.span(), Spanned::span);
@@ -1770,7 +1769,7 @@ impl Resolver<'_> {
                         format!("unknown owner `{other}`"),
                         "use `user`, `root` or numeric `uid:gid`",
                     );
-                    Owner::Default
+                    Owner::Root
                 }
             },
         };
