@@ -4,13 +4,21 @@
 # rootfs tarballs are cached under /var/cache/strata-engine, so remaking an
 # image (e.g. after `docker rmi`) takes seconds.
 #
+# Each stand-in is as hostile as the image it stands for: what a build
+# could wrongly rely on (an interpreter's path, a tool, a free uid) is
+# absent or taken where it is in the real image.
+#
 # Images:
 #   strata.local/debian:bookworm                debootstrap --variant=minbase
-#   strata.local/python:3.11-bookworm           minbase + python3, pip, venv
+#   strata.local/python:3.11-slim-bookworm      python:3.11-slim-bookworm: Python in /usr/local
+#                                               only (see below), no Debian python3 package
 #   strata.local/busybox:1.36                   busybox-static, no useradd/adduser/addgroup
 #   strata.local/micromamba:stand-in            only /usr/bin/micromamba, a recording stand-in
-#   strata.local/cuda:12.1-runtime-ubuntu22.04  python rootfs + user ubuntu (1000:1000),
-#                                               NVIDIA_REQUIRE_CUDA, CUDA_VERSION env
+#   strata.local/cuda:12.1.1-base-ubuntu22.04   nvidia/cuda:12.1.1-base-ubuntu22.04: another
+#                                               userland (bullseye), no Python, no tini,
+#                                               ubuntu at 1000:1000, NVIDIA env (see below)
+#   strata.local/python:3.11-bookworm           old name, kept for existing users: made as an
+#   strata.local/cuda:12.1-runtime-ubuntu22.04  alias (tag) of the faithful image above it
 # and pushes strata.local/debian:bookworm to the local registry as
 #   127.0.0.1:5000/strata/debian:bookworm
 #
@@ -32,9 +40,12 @@ mkdir -p "$STRATA_CACHE_DIR"
 
 PATH_ENV='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 IMG_DEBIAN=strata.local/debian:bookworm
-IMG_PYTHON=strata.local/python:3.11-bookworm
+IMG_PYTHON=strata.local/python:3.11-slim-bookworm
 IMG_BUSYBOX=strata.local/busybox:1.36
-IMG_CUDA=strata.local/cuda:12.1-runtime-ubuntu22.04
+IMG_CUDA=strata.local/cuda:12.1.1-base-ubuntu22.04
+# Old names (tags of the faithful images; made only when missing).
+IMG_PYTHON_OLD=strata.local/python:3.11-bookworm
+IMG_CUDA_OLD=strata.local/cuda:12.1-runtime-ubuntu22.04
 REG_DEBIAN=$STRATA_REGISTRY_ADDR/strata/debian:bookworm
 
 TMPDIRS=()
@@ -50,7 +61,17 @@ cleanup() {
 trap cleanup EXIT
 mktmp() { NEWTMP=$(mktemp -d /var/tmp/strata-rootfs.XXXXXX); TMPDIRS+=("$NEWTMP"); }
 
-have_image() { [ -z "${STRATA_REBUILD:-}" ] && docker image inspect "$1" >/dev/null 2>&1; }
+# Each import records the image id under $STRATA_STATE_DIR, stamped with
+# $STAND_IN: an image this version did not make (an older, kinder stand-in
+# under the same name) is made again.
+STAND_IN=2
+stand_in_stamp() { printf '%s/stand-in-v%s-%s.id' "$STRATA_STATE_DIR" "$STAND_IN" "$(printf '%s' "$1" | tr '/:' '__')"; }
+have_image() {
+  [ -z "${STRATA_REBUILD:-}" ] || return 1
+  local id
+  id=$(docker image inspect -f '{{.Id}}' "$1" 2>/dev/null) || return 1
+  [ "$id" = "$(cat "$(stand_in_stamp "$1")" 2>/dev/null)" ]
+}
 
 # Trim a fresh debootstrap tree like Debian's docker images do.
 trim_rootfs() {
@@ -66,17 +87,18 @@ trim_rootfs() {
 
 # cached_debootstrap NAME [--include=...]: sets TB to the path of a cached
 # rootfs tarball, making it with debootstrap if missing. (No $(...): the temp
-# dir must be registered for cleanup in this shell.)
+# dir must be registered for cleanup in this shell.) SUITE=bullseye picks
+# another Debian release (default bookworm).
 cached_debootstrap() {
-  local name=$1; shift
+  local name=$1 suite=${SUITE:-bookworm}; shift
   local tarball=$STRATA_CACHE_DIR/rootfs-$name.tar
   [ -n "${STRATA_REFRESH:-}" ] && rm -f "$tarball"
   if [ ! -s "$tarball" ]; then
     local uri dir t0=$SECONDS
     uri=$(debian_archive_uri)
     mktmp; dir=$NEWTMP
-    log "debootstrap $name ($*) from $uri ..."
-    debootstrap --variant=minbase "$@" bookworm "$dir" "$uri" >&2 \
+    log "debootstrap $name ($suite $*) from $uri ..."
+    debootstrap --variant=minbase "$@" "$suite" "$dir" "$uri" >&2 \
       || { tail -n 30 "$dir/debootstrap/debootstrap.log" 2>/dev/null >&2 || true; die "debootstrap $name failed"; }
     trim_rootfs "$dir"
     tar -C "$dir" --numeric-owner -cf "$tarball.tmp" .
@@ -91,6 +113,8 @@ import_tar() {  # import_tar TARBALL IMAGE [--change ...]
   local tarball=$1 image=$2; shift 2
   log "docker import $image"
   docker import "$@" "$tarball" "$image" >/dev/null
+  mkdir -p "$STRATA_STATE_DIR"
+  docker image inspect -f '{{.Id}}' "$image" >"$(stand_in_stamp "$image")"
 }
 
 # --- strata.local/debian:bookworm ----------------------------------------
@@ -101,13 +125,63 @@ else
   import_tar "$tb" "$IMG_DEBIAN" --change "$PATH_ENV" --change 'CMD ["bash"]'
 fi
 
-# --- strata.local/python:3.11-bookworm -----------------------------------
+# --- strata.local/python:3.11-slim-bookworm ------------------------------
+# Stands in for python:3.11-slim-bookworm, whose CPython is built from source
+# into /usr/local: Debian's python3.11 relocated there. Faithful:
+#   - the interpreter is /usr/local/bin/python3.11 (python3, python, pip,
+#     pip3 next to it), the stdlib /usr/local/lib/python3.11, pip in
+#     /usr/local/lib/python3.11/site-packages; a venv's pyvenv.cfg says
+#     `home = /usr/local/bin` and its bin/python links there;
+#   - no /usr/bin/python3 and no python3 package in dpkg's status (an apt
+#     step that needs Debian's python3, e.g. supervisor, installs it);
+#   - ENV PATH, LANG=C.UTF-8, PYTHON_VERSION; CMD ["python3"].
+# Not faithful: the interpreter is Debian's 3.11.2 build (prefix found from
+# its own location, no PYTHONHOME), statically linked to libpython (the
+# official one uses /usr/local/lib/libpython3.11.so); ensurepip's wheels stay
+# in /usr/share/python-wheels, where that build looks for them.
+relocate_python() {  # relocate_python ROOTFS
+  local r=$1 py=python3.11 pkgs p
+  mkdir -p "$r/usr/local/bin" "$r/usr/local/lib/$py/site-packages" "$r/var/tmp/strata-keep"
+  cp -a "$r/usr/bin/$py" "$r/usr/local/bin/$py"
+  cp -a "$r/usr/lib/$py/." "$r/usr/local/lib/$py/"
+  rm -f "$r/usr/local/lib/$py/sitecustomize.py"   # a link into /etc/python3.11
+  cp -a "$r/usr/lib/python3/dist-packages/." "$r/usr/local/lib/$py/site-packages/"
+  # Debian's site module (frozen into the binary) reads dist-packages only:
+  # a .pth there adds upstream CPython's site-packages.
+  mkdir -p "$r/usr/local/lib/$py/dist-packages"
+  echo "import site; site.addsitedir('/usr/local/lib/$py/site-packages')" \
+    >"$r/usr/local/lib/$py/dist-packages/strata-site-packages.pth"
+  cp -a "$r/usr/share/python-wheels" "$r/var/tmp/strata-keep/"
+  pkgs=$(chroot "$r" dpkg-query -W -f '${Package}\n' | grep -E '^(lib)?python3')
+  # shellcheck disable=SC2086
+  chroot "$r" dpkg --purge $pkgs >&2
+  mv "$r/var/tmp/strata-keep/python-wheels" "$r/usr/share/python-wheels"
+  rmdir "$r/var/tmp/strata-keep"
+  ln -sf "$py" "$r/usr/local/bin/python3"
+  ln -sf python3 "$r/usr/local/bin/python"
+  for p in pip pip3 pip3.11; do
+    printf '#!/usr/local/bin/%s\nimport sys\nfrom pip._internal.cli.main import main\nsys.exit(main())\n' "$py" >"$r/usr/local/bin/$p"
+    chmod 0755 "$r/usr/local/bin/$p"
+  done
+  [ ! -e "$r/usr/bin/python3" ] || die "python stand-in still has /usr/bin/python3"
+  chroot "$r" /usr/local/bin/python3 -c 'import sys, ssl, sqlite3, venv; assert sys.prefix == "/usr/local", sys.prefix' \
+    || die "relocated python does not run"
+}
 PY_INCLUDE=--include=python3,python3-pip,python3-venv
 if have_image "$IMG_PYTHON"; then
   log "$IMG_PYTHON present"
 else
-  cached_debootstrap python-bookworm "$PY_INCLUDE"; tb=$TB
-  import_tar "$tb" "$IMG_PYTHON" --change "$PATH_ENV" --change 'CMD ["bash"]'
+  tb=$STRATA_CACHE_DIR/rootfs-python-slim-standin.tar
+  cached_debootstrap python-bookworm "$PY_INCLUDE"; pytb=$TB
+  if [ ! -s "$tb" ] || [ "$tb" -ot "$pytb" ]; then
+    mktmp; r=$NEWTMP
+    tar -C "$r" --numeric-owner -xf "$pytb"
+    relocate_python "$r"
+    tar -C "$r" --numeric-owner -cf "$tb.tmp" .
+    mv -f "$tb.tmp" "$tb"
+  fi
+  import_tar "$tb" "$IMG_PYTHON" --change "$PATH_ENV" --change 'CMD ["python3"]' \
+    --change 'ENV LANG=C.UTF-8' --change 'ENV PYTHON_VERSION=3.11.2'
 fi
 
 # --- strata.local/busybox:1.36 -------------------------------------------
@@ -145,28 +219,65 @@ else
   import_tar "$tb" "$IMG_BUSYBOX" --change "$PATH_ENV" --change 'CMD ["/bin/sh"]'
 fi
 
-# --- strata.local/cuda:12.1-runtime-ubuntu22.04 --------------------------
-# Stand-in for an NVIDIA CUDA base: python rootfs + pre-existing user
-# ubuntu 1000:1000 with /home/ubuntu (as in Ubuntu 24.04 images).
+# --- strata.local/cuda:12.1.1-base-ubuntu22.04 ---------------------------
+# Stands in for nvidia/cuda:12.1.1-base-ubuntu22.04 (FROM ubuntu:22.04, the
+# CUDA runtime and compat packages, the env below). Faithful:
+#   - another userland than the CPU bases: Debian bullseye minbase (glibc
+#     2.31, older than bookworm's 2.36, as Ubuntu 22.04's 2.35 is): a binary
+#     built on bookworm may not run here;
+#   - no Python, no tini, no supervisor: only what minbase has;
+#   - uid/gid 1000 taken by `ubuntu` (home /home/ubuntu), as in Ubuntu
+#     24.04-based images: harsher than 22.04, for the user policy's clash;
+#   - the image config's env: NVARCH, NVIDIA_REQUIRE_CUDA, NV_CUDA_CUDART_VERSION,
+#     NV_CUDA_COMPAT_PACKAGE, CUDA_VERSION, PATH with /usr/local/nvidia/bin and
+#     /usr/local/cuda/bin first, LD_LIBRARY_PATH, NVIDIA_VISIBLE_DEVICES,
+#     NVIDIA_DRIVER_CAPABILITIES; /etc/ld.so.conf.d/nvidia.conf, the
+#     NGC-DL-CONTAINER-LICENSE file; no ENTRYPOINT, CMD ["bash"].
+# Not faithful: no CUDA libraries (nothing here runs on a GPU), an apt
+# userland named Debian, and NVIDIA_REQUIRE_CUDA's driver list shortened
+# (from NVIDIA's published Dockerfile for 12.1.1, as remembered).
+CUDA_ENV=(
+  'ENV NVARCH=x86_64'
+  'ENV NVIDIA_REQUIRE_CUDA="cuda>=12.1 brand=tesla,driver>=470,driver<471 brand=unknown,driver>=470,driver<471 brand=nvidia,driver>=470,driver<471 brand=geforce,driver>=470,driver<471 brand=quadro,driver>=470,driver<471 brand=titan,driver>=470,driver<471 brand=tesla,driver>=525,driver<526"'
+  'ENV NV_CUDA_CUDART_VERSION=12.1.105-1'
+  'ENV NV_CUDA_COMPAT_PACKAGE=cuda-compat-12-1'
+  'ENV CUDA_VERSION=12.1.1'
+  'ENV PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+  'ENV LD_LIBRARY_PATH=/usr/local/nvidia/lib:/usr/local/nvidia/lib64'
+  'ENV NVIDIA_VISIBLE_DEVICES=all'
+  'ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility'
+)
 if have_image "$IMG_CUDA"; then
   log "$IMG_CUDA present"
 else
-  tb=$STRATA_CACHE_DIR/rootfs-cuda-standin.tar
-  cached_debootstrap python-bookworm "$PY_INCLUDE"; pytb=$TB
-  if [ ! -s "$tb" ] || [ "$tb" -ot "$pytb" ]; then
+  tb=$STRATA_CACHE_DIR/rootfs-cuda-base-standin.tar
+  SUITE=bullseye cached_debootstrap debian-bullseye-minbase; btb=$TB
+  if [ ! -s "$tb" ] || [ "$tb" -ot "$btb" ]; then
     mktmp; r=$NEWTMP
-    tar -C "$r" --numeric-owner -xf "$pytb"
+    tar -C "$r" --numeric-owner -xf "$btb"
     chroot "$r" /usr/sbin/groupadd -g 1000 ubuntu
     chroot "$r" /usr/sbin/useradd -m -u 1000 -g 1000 -s /bin/bash -c Ubuntu ubuntu
     chroot "$r" /usr/bin/id ubuntu >&2
     rm -f "$r"/etc/passwd- "$r"/etc/group- "$r"/etc/shadow- "$r"/etc/gshadow-
+    printf '/usr/local/nvidia/lib\n/usr/local/nvidia/lib64\n' >"$r/etc/ld.so.conf.d/nvidia.conf"
+    printf 'Stand-in for the NVIDIA Deep Learning Container License file.\n' >"$r/NGC-DL-CONTAINER-LICENSE"
+    for bad in usr/bin/python3 usr/local/bin/python3 usr/bin/tini; do
+      [ ! -e "$r/$bad" ] || die "CUDA stand-in has /$bad"
+    done
     tar -C "$r" --numeric-owner -cf "$tb.tmp" .
     mv -f "$tb.tmp" "$tb"
   fi
-  import_tar "$tb" "$IMG_CUDA" --change "$PATH_ENV" --change 'CMD ["bash"]' \
-    --change 'ENV NVIDIA_REQUIRE_CUDA=cuda>=12.1' \
-    --change 'ENV CUDA_VERSION=12.1.1'
+  changes=()
+  for e in "${CUDA_ENV[@]}"; do changes+=(--change "$e"); done
+  import_tar "$tb" "$IMG_CUDA" "${changes[@]}" --change 'CMD ["bash"]'
 fi
+
+# --- old names: aliases of the faithful images ---------------------------
+for pair in "$IMG_PYTHON_OLD=$IMG_PYTHON" "$IMG_CUDA_OLD=$IMG_CUDA"; do
+  old=${pair%%=*}; new=${pair#*=}
+  # Always re-tagged: the old name is never a kinder image than the new one.
+  docker tag "$new" "$old"
+done
 
 # --- strata.local/micromamba:stand-in ------------------------------------
 # Stand-in for mambaorg/micromamba (no conda channel is reachable here): an

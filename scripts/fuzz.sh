@@ -22,7 +22,7 @@ ROOT=$(dirname "$HERE")
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(stack lower frontend_opts)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(stack lower frontend_opts build_args bundle)
 JOBS=${STRATA_FUZZ_JOBS:-1}
 
 log() { printf 'fuzz.sh: %s\n' "$*" >&2; }
@@ -36,7 +36,8 @@ log "building the targets (release, sanitizer none)"
 cargo fuzz build --sanitizer none >&2
 
 # Seeds: the examples, the malformed-stack catalogue and the lint cases for
-# `stack`; a few option sets for `frontend_opts`; `lower` starts empty.
+# `stack`; a few option sets for `frontend_opts`; a tiny real bundle (tar,
+# gzip, zstd) for `bundle`; `lower` starts empty.
 SEEDS=$(mktemp -d)
 trap 'rm -rf "$SEEDS"' EXIT
 mkdir -p "$SEEDS/stack"
@@ -44,7 +45,7 @@ for f in "$ROOT"/examples/*/strata.toml "$ROOT"/tests/data/bad/*.toml "$ROOT"/te
   cp "$f" "$SEEDS/stack/$(basename "$(dirname "$f")")-$(basename "$f")"
 done
 
-declare -A MAX_LEN=([stack]=65536 [lower]=4096 [frontend_opts]=2048)
+declare -A MAX_LEN=([stack]=65536 [lower]=4096 [frontend_opts]=2048 [build_args]=1024 [bundle]=65536)
 status=0
 summary=()
 for t in "${TARGETS[@]}"; do
@@ -53,6 +54,8 @@ for t in "${TARGETS[@]}"; do
   case $t in
     stack) seeds=("$SEEDS/stack") ;;
     frontend_opts) seeds=("$ROOT/fuzz/seeds/frontend_opts") ;;
+    build_args) seeds=("$ROOT/fuzz/seeds/build_args") ;;
+    bundle) seeds=("$ROOT/fuzz/seeds/bundle") ;;
   esac
   find "artifacts/$t" -type f | sort >"$SEEDS/before"
   parallel=()

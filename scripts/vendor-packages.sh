@@ -6,7 +6,7 @@
 #
 # Result:
 #   DEST_DIR/apt/     the .deb files of APT_PKGs and of every dependency not
-#                     already installed in strata.local/python:3.11-bookworm
+#                     already installed in strata.local/python:3.11-slim-bookworm
 #                     (resolved against that image's dpkg status, no
 #                     recommends), plus a flat `Packages` index. Use it as
 #                       deb [trusted=yes] file:/some/mount ./
@@ -16,9 +16,10 @@
 #   DEST_DIR/.stamp   the argument list; a rerun with the same arguments does
 #                     nothing.
 #
-# Needs dockerd with strata.local/python:3.11-bookworm (scripts/engine.sh),
+# Needs dockerd with strata.local/python:3.11-slim-bookworm (scripts/engine.sh),
 # apt-get, dpkg-scanpackages (dpkg-dev) and python3 -m pip on the host.
 #   Env: STRATA_VENDOR_BASE=image   resolve apt deps against another image
+#        STRATA_VENDOR_SUITE=name   that image's Debian release (default bookworm)
 set -euo pipefail
 exec 3>&1 1>&2
 
@@ -35,11 +36,12 @@ for a in "$@"; do
   if [ -z "$seen_sep" ] && [ "$a" = "--" ]; then seen_sep=1; continue; fi
   if [ -n "$seen_sep" ]; then PIP_REQS+=("$a"); else APT_PKGS+=("$a"); fi
 done
-BASE_IMAGE=${STRATA_VENDOR_BASE:-strata.local/python:3.11-bookworm}
+BASE_IMAGE=${STRATA_VENDOR_BASE:-strata.local/python:3.11-slim-bookworm}
+SUITE=${STRATA_VENDOR_SUITE:-bookworm}
 
 mkdir -p "$DEST"
 DEST=$(cd "$DEST" && pwd)
-STAMP_WANT=$(printf '%s\n' "base=$BASE_IMAGE" "apt=${APT_PKGS[*]:-}" "pip=${PIP_REQS[*]:-}")
+STAMP_WANT=$(printf '%s\n' "base=$BASE_IMAGE" "suite=$SUITE" "apt=${APT_PKGS[*]:-}" "pip=${PIP_REQS[*]:-}")
 if [ -f "$DEST/.stamp" ] && [ "$(cat "$DEST/.stamp")" = "$STAMP_WANT" ] \
    && [ -f "$DEST/apt/Packages" ] && [ -d "$DEST/wheels" ]; then
   log "$DEST up to date"
@@ -60,14 +62,15 @@ if [ ${#APT_PKGS[@]} -gt 0 ]; then
   docker rm "$cid" >/dev/null
   [ -s "$WORK/status" ] || die "no dpkg status in $BASE_IMAGE"
 
-  # Same suite as the base image (debootstrap bookworm main), so versions
+  # Same suite as the base image (debootstrap $SUITE main), so versions
   # agree with what is installed there. Lists are cached between runs.
   URI=$(debian_archive_uri)
   LISTS=$STRATA_CACHE_DIR/vendor-apt/lists
+  [ "$SUITE" = bookworm ] || LISTS=$LISTS-$SUITE
   mkdir -p "$LISTS/partial" "$WORK/cache" "$DEST/apt/partial"
   exec 8>"$STRATA_CACHE_DIR/vendor-apt/lock"   # shared lists: one run at a time
   flock -w 900 8 || die "another vendor-packages run holds $STRATA_CACHE_DIR/vendor-apt/lock"
-  printf 'deb [signed-by=%s] %s bookworm main\n' "$STRATA_KEYRING" "$URI" >"$WORK/sources.list"
+  printf 'deb [signed-by=%s] %s %s main\n' "$STRATA_KEYRING" "$URI" "$SUITE" >"$WORK/sources.list"
   : >"$WORK/extended_states"
   APT_OPTS=(-o "Dir::Etc::SourceList=$WORK/sources.list"
             -o Dir::Etc::SourceParts=/dev/null

@@ -3,6 +3,8 @@
 //! Data flows one way: text -> [`spec`] (spanned, raw) -> [`graph`]
 //! (resolved) -> LLB -> frontend result or CLI output.
 
+#[cfg(feature = "bundle")]
+pub mod bundle;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod frontend;

@@ -13,7 +13,11 @@ use serde_json::Value;
 use strata::graph::{RunAs, Stack};
 use strata::spec::{self, Overrides};
 
-const FRONTEND: &str = "strata/frontend:latest";
+/// The frontend image: `STRATA_TEST_FRONTEND`, default `strata/frontend:latest`
+/// (the examples' `# syntax=` line names that one).
+fn frontend() -> String {
+    std::env::var("STRATA_TEST_FRONTEND").unwrap_or_else(|_| "strata/frontend:latest".into())
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -37,17 +41,22 @@ fn docker(args: &[&str]) -> std::process::Output {
 }
 
 fn require_engine() {
-    let out = docker(&["image", "inspect", FRONTEND]);
+    let fe = frontend();
+    let out = docker(&["image", "inspect", &fe]);
     assert!(
         out.status.success(),
-        "the frontend image {FRONTEND} is missing: run `bash scripts/test.sh` (it starts the engine and builds the image)"
+        "the frontend image {fe} is missing: run `bash scripts/test.sh` (it starts the engine and builds the image)"
     );
 }
 
 /// The overrides that let an example build offline here.
 fn offline_args(stack: &Stack) -> Vec<(String, String)> {
     let mut args = Vec::new();
-    for (name, value) in [("apt_repo", "vendor/apt"), ("wheels", "vendor/wheels")] {
+    for (name, value) in [
+        ("apt_repo", "vendor/apt"),
+        ("wheels", "vendor/wheels"),
+        ("gpu_apt_repo", "vendor/gpu/apt"),
+    ] {
         if stack.args.iter().any(|a| a.name == name) {
             args.push((name.to_owned(), value.to_owned()));
         }
@@ -110,9 +119,10 @@ fn build(
     .arg(&file)
     .arg("--build-arg")
     .arg(format!("STRATA_MIRRORS={}", mirrors()));
-    if !via_syntax_line {
-        cmd.arg("--build-arg")
-            .arg(format!("BUILDKIT_SYNTAX={FRONTEND}"));
+    // The syntax line names the default frontend: another one is passed as an arg.
+    let fe = frontend();
+    if !via_syntax_line || fe != "strata/frontend:latest" {
+        cmd.arg("--build-arg").arg(format!("BUILDKIT_SYNTAX={fe}"));
     }
     if let Some(p) = profile {
         cmd.arg("--build-arg").arg(format!("STRATA_PROFILE={p}"));
@@ -272,14 +282,42 @@ fn build_example(example: &str) {
 #[test]
 fn fedbiomed_every_component() {
     build_example("fedbiomed");
-    // One user everywhere: base, FROM-base components and the GPU stage on
-    // the CUDA stand-in (which has `ubuntu` at uid 1000 of its own).
-    let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "sh", "strata-test/fedbiomed-node-gpu:latest", "-c", "ls -ldn /fbm-node /home/fedbiomed | awk '{print $3\":\"$4}'; python -c 'import six, fedbiomed; print(fedbiomed.__version__)'"]);
+    // One user everywhere: base, FROM-base components and the GPU flavour on
+    // the CUDA stand-in (no Python, no tini, `ubuntu` at uid 1000).
+    let gpu = "strata-test/fedbiomed-node-gpu:latest";
+    let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "sh", gpu, "-c", "ls -ldn /fbm-node /home/fedbiomed | awk '{print $3\":\"$4}'; python -c 'import six, fedbiomed; print(fedbiomed.__version__)'"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text.lines().collect::<Vec<_>>(),
         ["2101:2101", "2101:2101", "6.3.3"],
-        "GPU graft keeps owners and the environment works"
+        "the replayed node keeps owners and its environment works"
+    );
+    // Through the image's own entrypoint (tini) as the policy user.
+    for (args, want) in [
+        (&["id", "-un"][..], "fedbiomed"),
+        (
+            &["python", "-c", "import six; print(six.__version__)"][..],
+            "1.16.0",
+        ),
+    ] {
+        let out = docker(&[&["run", "--rm", "--network", "none", gpu][..], args].concat());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            want,
+            "{args:?}"
+        );
+    }
+    // Its default entrypoint and cmd start (the node's entrypoint prints and exits).
+    let out = docker(&["run", "--rm", "--network", "none", gpu]);
+    assert!(
+        out.status.success(),
+        "node-gpu starts: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -2,7 +2,7 @@
 //! bugs, replayed through the fuzz targets' own bodies in plain
 //! `cargo test`: `fuzz/regressions/<target>/*` (for `lower`, the stack
 //! the fuzzer's input rendered to, as `.toml`). The option seeds of
-//! `frontend_opts` are replayed too.
+//! `frontend_opts` are replayed too, and the bundle seeds (which must verify).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -64,6 +64,37 @@ fn frontend_opts_regressions_and_seeds() {
     let (seeds, failures) = replay("fuzz/seeds/frontend_opts", entry::frontend_opts);
     assert!(seeds > 0);
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn build_args_regressions_and_seeds() {
+    let (_, failures) = replay("fuzz/regressions/build_args", entry::build_args);
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    let (seeds, failures) = replay("fuzz/seeds/build_args", entry::build_args);
+    assert!(seeds >= 6);
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The hostile stack loads with its defaults and lowers every component,
+/// so the target reaches the places the args land.
+#[test]
+fn the_hostile_stack_loads() {
+    let outcome = entry::lower_toml(entry::HOSTILE_STACK);
+    assert!(outcome.resolved && outcome.lowered == 1, "{outcome:?}");
+}
+
+#[test]
+fn bundle_regressions_and_seeds() {
+    let (_, failures) = replay("fuzz/regressions/bundle", |b| {
+        entry::bundle(b);
+    });
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    let seeds = files("fuzz/seeds/bundle");
+    assert!(seeds.len() >= 3);
+    for path in &seeds {
+        let bytes = std::fs::read(path).expect("read a seed");
+        assert!(entry::bundle(&bytes), "{} does not verify", path.display());
+    }
 }
 
 /// The option stack itself is valid and lowers, so the target reaches lowering's inputs.

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 const STRATA: &str = env!("CARGO_BIN_EXE_strata");
 const REGISTRY: &str = "127.0.0.1:5000";
-const FEDBIOMED_MIRRORS: &str = "python:3.11-slim-bookworm=strata.local/python:3.11-bookworm,nvidia/cuda:12.1.1-base-ubuntu22.04=strata.local/cuda:12.1-runtime-ubuntu22.04";
+const FEDBIOMED_MIRRORS: &str = "python:3.11-slim-bookworm=strata.local/python:3.11-slim-bookworm,nvidia/cuda:12.1.1-base-ubuntu22.04=strata.local/cuda:12.1.1-base-ubuntu22.04";
 
 /// Tests that read the registry's catalogue or move a tag in it run one at a time.
 static REGISTRY_LOCK: Mutex<()> = Mutex::new(());
@@ -73,12 +73,16 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Runs strata with no mirrors from the environment.
+/// Runs strata with no mirrors from the environment (and the frontend
+/// `STRATA_TEST_FRONTEND` names, if set).
 fn strata(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(STRATA);
     cmd.args(args)
         .env_remove("STRATA_MIRRORS")
         .env_remove("STRATA_FRONTEND");
+    if let Some(fe) = std::env::var_os("STRATA_TEST_FRONTEND") {
+        cmd.env("STRATA_FRONTEND", fe);
+    }
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -225,6 +229,8 @@ fn fedbiomed_build_tags_every_enabled_image() {
             "apt_repo=vendor/apt",
             "--arg",
             "wheels=vendor/wheels",
+            "--arg",
+            "gpu_apt_repo=vendor/gpu/apt",
             "--arg",
             &version_arg,
         ],

@@ -270,3 +270,134 @@ pub fn frontend_opts(data: &[u8]) {
     };
     lower_enabled(&stack, &ctx, "frontend_opts");
 }
+
+/// A stack whose every interpolated place takes a build arg: the
+/// `build_args` target fills `a`..`f` with hostile values.
+pub const HOSTILE_STACK: &str = r#"[stack]
+name = "hostile"
+image = "fuzz/{component}:{a}"
+
+[args]
+a = "1"
+b = "b"
+c = "c"
+d = "d"
+e = "e"
+f = "f"
+
+[user]
+name = "app"
+uid = 1000
+home = "/home/{a}"
+shell = "/bin/{b}"
+
+[component.base]
+from = "debian:bookworm"
+workdir = "/srv/{c}"
+env = { X = "{d}" }
+labels = { "org.opencontainers.image.version" = "{e}" }
+steps = [
+  { apt = ["{a}", "tini={b}"] },
+  { pip = ["{c}", "six=={d}"] },
+  { conda = { env = "e{e}", packages = ["{f}"], channels = ["{a}"] } },
+  { copy = { src = "app", dst = "/app/{f}" } },
+  { workdir = "/w/{b}" },
+  { run = { cmd = "true", name = "step {c}", network = "none" } },
+]
+"#;
+
+/// `build_args`: bytes split at 0xff into the values of `a`..`f` of
+/// [`HOSTILE_STACK`]. Either the stack is refused with located diagnostics
+/// that show on one line each, or every value landed where it is safe:
+/// account fields without `:` or line breaks, package operands that are
+/// not options, paths and step names without control characters.
+pub fn build_args(data: &[u8]) {
+    let overrides = Overrides {
+        args: data
+            .split(|b| *b == 0xff)
+            .zip(["a", "b", "c", "d", "e", "f"])
+            .map(|(v, k)| (k.to_owned(), String::from_utf8_lossy(v).into_owned()))
+            .collect(),
+        ..Overrides::default()
+    };
+    let stack = match spec::load(FILE_NAME, HOSTILE_STACK.as_bytes(), &overrides) {
+        Ok(stack) => stack,
+        Err(diags) => {
+            check_diagnostics(&diags, "build_args");
+            for d in &diags.items {
+                let shown = d.shown_message();
+                assert!(
+                    !shown.chars().any(char::is_control),
+                    "build_args: a message shows a control character: {shown:?}"
+                );
+            }
+            return;
+        }
+    };
+    let unsafe_text = |s: &str| s.chars().any(char::is_control);
+    if let Some(p) = &stack.user {
+        for field in [&p.home, &p.shell] {
+            assert!(
+                field.starts_with('/') && !field.contains(':') && !unsafe_text(field),
+                "build_args: passwd field {field:?}"
+            );
+        }
+    }
+    for c in &stack.components {
+        if let Some(w) = &c.config.workdir {
+            assert!(!unsafe_text(w), "build_args: workdir {w:?}");
+        }
+        for step in &c.steps {
+            use strata::graph::StepKind;
+            let operands: Vec<&String> = match &step.kind {
+                StepKind::Apt(a) => a.packages.iter().collect(),
+                StepKind::Pip(p) => p.packages.iter().collect(),
+                StepKind::Conda(cd) => cd.packages.iter().chain(&cd.channels).collect(),
+                StepKind::Copy(cp) => {
+                    assert!(!unsafe_text(&cp.dst), "build_args: dst {:?}", cp.dst);
+                    Vec::new()
+                }
+                StepKind::Workdir { path } => {
+                    assert!(!unsafe_text(path), "build_args: workdir {path:?}");
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+            for o in operands {
+                assert!(
+                    !o.starts_with('-') && !unsafe_text(o),
+                    "build_args: operand {o:?}"
+                );
+            }
+        }
+    }
+    let ctx = build_context();
+    for c in stack.enabled() {
+        let Ok(lowered) = lower::lower(&stack, &c.name, &ctx) else {
+            panic!("build_args: `{}` resolved but does not lower", c.name);
+        };
+        for op in &lowered.definition.metadata {
+            for (k, v) in &op.1.description {
+                assert!(!unsafe_text(v), "build_args: op description {k} = {v:?}");
+            }
+        }
+    }
+}
+
+/// Any bytes as a bundle: `strata bundle verify` answers ok or an error,
+/// never a panic, in bounded memory. True when the bytes verify.
+pub fn bundle(data: &[u8]) -> bool {
+    match strata::bundle::verify_stream(data, "fuzz.bundle") {
+        Ok(v) => {
+            assert!(
+                v.manifest.format == strata::bundle::FORMAT,
+                "bundle: format"
+            );
+            true
+        }
+        Err(e) => {
+            assert!(!format!("{e:#}").is_empty(), "bundle: an empty error");
+            false
+        }
+    }
+}

@@ -1,33 +1,30 @@
 //! `strata bundle`: one offline archive (gzip or zstd) with every published
 //! image of the stack, its third-party images and optionally the frontend
 //! image, that `docker load -i` restores with every tag; and `strata bundle
-//! verify`, which recomputes the digest of every member.
+//! verify`, which checks one ([`crate::bundle::verify`]).
 //!
 //! The archive is `docker save`'s tar stream, copied member by member as it
 //! arrives from the engine (never whole in memory), with one more member at
 //! the end: `strata-bundle.json`, the images and tags it holds and the
 //! sha256 of every member. `docker load` ignores that member.
 
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Digest;
+
+use crate::bundle::{
+    hex, repo_tags, same_tag, verify, BundleImage, BundleManifest, Hashing, Member,
+    BUNDLE_MANIFEST, FORMAT, MAX_JSON_MEMBER,
+};
 
 use super::build::FrontendImage;
 use super::engine::Engine;
 use super::StackArgs;
-
-/// The member that describes the bundle.
-pub const BUNDLE_MANIFEST: &str = "strata-bundle.json";
-const FORMAT: &str = "strata-bundle/1";
-/// Largest member read into memory (`manifest.json`, `strata-bundle.json`).
-const SMALL_MEMBER: u64 = 64 << 20;
 
 /// `strata bundle`.
 #[derive(Args)]
@@ -55,7 +52,7 @@ pub struct BundleArgs {
 
 #[derive(Subcommand)]
 enum BundleAction {
-    /// Check every member of a bundle against its recorded sha256.
+    /// Check a bundle: every member against its sha256, and that `docker load` loads exactly the images and ids it lists.
     #[command(after_help = "Examples:\n  strata bundle verify stack.tar.gz")]
     Verify {
         /// The bundle.
@@ -70,45 +67,6 @@ pub enum Compression {
     Gzip,
     /// zstd, with frame checksums.
     Zstd,
-}
-
-/// One image in a bundle.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BundleImage {
-    /// `component`, `third-party` or `frontend`.
-    pub kind: String,
-    /// The component or third-party name.
-    pub name: String,
-    /// The tag `docker load` restores.
-    pub image: String,
-    /// The image id.
-    pub id: String,
-}
-
-/// One member of the archive.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Member {
-    /// Its path in the tar.
-    pub path: String,
-    /// Its size in bytes.
-    pub size: u64,
-    /// The sha256 of its content (hex).
-    pub sha256: String,
-}
-
-/// `strata-bundle.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BundleManifest {
-    /// `strata-bundle/1`.
-    pub format: String,
-    /// The stack's name.
-    pub stack: String,
-    /// The Strata version that wrote it.
-    pub strata: String,
-    /// The images and their tags.
-    pub images: Vec<BundleImage>,
-    /// Every regular member but this one.
-    pub members: Vec<Member>,
 }
 
 /// Runs `strata bundle` or `strata bundle verify`.
@@ -264,26 +222,6 @@ impl Sink {
     }
 }
 
-/// Reads through, hashing and counting.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-}
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Streams `docker save` of the images into the archive, then appends
 /// `strata-bundle.json`; the file appears under its name only when whole.
 fn write_bundle(
@@ -329,12 +267,8 @@ fn write_bundle(
                 builder.append_data(&mut header, &path, io::empty())?;
                 continue;
             }
-            let mut hashing = Hashing {
-                inner: &mut entry,
-                hasher: Sha256::new(),
-                size: 0,
-            };
-            if path == "manifest.json" && header.size()? <= SMALL_MEMBER {
+            let mut hashing = Hashing::new(&mut entry);
+            if path == "manifest.json" && header.size()? <= MAX_JSON_MEMBER {
                 let mut data = Vec::new();
                 hashing.read_to_end(&mut data)?;
                 builder.append_data(&mut header, &path, data.as_slice())?;
@@ -395,186 +329,6 @@ fn write_bundle(
     }
 }
 
-/// Every `RepoTags` entry of docker save's `manifest.json`.
-fn repo_tags(data: &[u8]) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Entry {
-        #[serde(rename = "RepoTags", default)]
-        repo_tags: Option<Vec<String>>,
-    }
-    let entries: Vec<Entry> =
-        serde_json::from_slice(data).context("manifest.json is not docker save's manifest")?;
-    Ok(entries
-        .into_iter()
-        .flat_map(|e| e.repo_tags.unwrap_or_default())
-        .collect())
-}
-
-/// Docker writes `docker.io/library/x:t` as `x:t`; compare normalised.
-fn same_tag(a: &str, b: &str) -> bool {
-    use crate::graph::ImageRef;
-    match (ImageRef::parse(a), ImageRef::parse(b)) {
-        (Ok(x), Ok(y)) => x.normalized() == y.normalized(),
-        _ => a == b,
-    }
-}
-
-/// What `verify` found.
-#[derive(Debug)]
-pub struct Verified {
-    /// The bundle's description.
-    pub manifest: BundleManifest,
-    /// Bytes of content checked.
-    pub bytes: u64,
-}
-
-/// Reads the whole archive, recomputing every member's sha256 and checking
-/// it against `strata-bundle.json`, blob names and the tags.
-pub fn verify(path: &Path) -> Result<Verified> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut input = BufReader::with_capacity(1 << 20, file);
-    let magic = input.fill_buf()?.to_vec();
-    let decoder: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::bufread::MultiGzDecoder::new(input))
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::Decoder::with_buffer(input)?)
-    } else {
-        Box::new(input)
-    };
-    let mut archive = tar::Archive::new(decoder);
-    let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    let mut bundle_json: Option<Vec<u8>> = None;
-    let mut docker_manifest: Option<Vec<u8>> = None;
-    let mut last = String::from("(the start)");
-    let mut bytes = 0u64;
-    let display = path.display();
-    // A corrupt stream stops the reading; what was read is still checked,
-    // so the report can name the member whose content changed.
-    let mut stream_error: Option<String> = None;
-    let read_all = (|| -> Result<()> {
-        let entries = archive
-            .entries()
-            .with_context(|| format!("{display} is not a tar archive"))?;
-        for entry in entries {
-            let mut entry = entry.with_context(|| {
-                format!("the archive is corrupt or truncated after member `{last}`")
-            })?;
-            let name = entry
-                .path()
-                .with_context(|| format!("a member name after `{last}` is corrupt"))?
-                .to_string_lossy()
-                .into_owned();
-            last.clone_from(&name);
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let keep = (name == BUNDLE_MANIFEST || name == "manifest.json")
-                && entry.header().size().unwrap_or(u64::MAX) <= SMALL_MEMBER;
-            let mut hashing = Hashing {
-                inner: &mut entry,
-                hasher: Sha256::new(),
-                size: 0,
-            };
-            let read = if keep {
-                let mut data = Vec::new();
-                let r = hashing.read_to_end(&mut data).map(|_| ());
-                if name == BUNDLE_MANIFEST {
-                    bundle_json = Some(data);
-                } else {
-                    docker_manifest = Some(data);
-                }
-                r
-            } else {
-                io::copy(&mut hashing, &mut io::sink()).map(|_| ())
-            };
-            read.with_context(|| format!("member `{name}` is corrupt or truncated"))?;
-            bytes += hashing.size;
-            seen.insert(name, (hashing.size, hex(&hashing.hasher.finalize())));
-        }
-        Ok(())
-    })();
-    match read_all {
-        Err(e) => stream_error = Some(format!("{e:#}")),
-        Ok(()) => {
-            // Read to the end of the compressed stream: its checksum covers the tail.
-            let mut rest = archive.into_inner();
-            if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
-                stream_error = Some(format!(
-                    "the compressed stream is corrupt or truncated (after member `{last}`): {e}"
-                ));
-            }
-        }
-    }
-    let Some(json) = bundle_json else {
-        match stream_error {
-            Some(e) => bail!("{display}: {e}"),
-            None => bail!(
-                "{display}: no {BUNDLE_MANIFEST}: the archive is truncated, or was not written by `strata bundle`"
-            ),
-        }
-    };
-    let manifest: BundleManifest = serde_json::from_slice(&json)
-        .with_context(|| format!("{display}: {BUNDLE_MANIFEST} is corrupt"))?;
-    if manifest.format != FORMAT {
-        bail!(
-            "{display}: unknown bundle format `{}` (this Strata reads {FORMAT})",
-            manifest.format
-        );
-    }
-    let mut problems: Vec<String> = stream_error.into_iter().collect();
-    let mut listed = std::collections::BTreeSet::new();
-    for m in &manifest.members {
-        listed.insert(m.path.as_str());
-        match seen.get(&m.path) {
-            None => problems.push(format!("member `{}` is missing", m.path)),
-            Some((size, sha)) if *size != m.size || *sha != m.sha256 => problems.push(format!(
-                "member `{}` is corrupt: sha256 {sha} ({size} bytes), recorded {} ({} bytes)",
-                m.path, m.sha256, m.size
-            )),
-            Some(_) => {}
-        }
-        if let Some(h) = m.path.strip_prefix("blobs/sha256/") {
-            if h != m.sha256 {
-                problems.push(format!(
-                    "member `{}` is corrupt: its content has sha256 {}",
-                    m.path, m.sha256
-                ));
-            }
-        }
-    }
-    for name in seen.keys() {
-        if name != BUNDLE_MANIFEST && !listed.contains(name.as_str()) {
-            problems.push(format!(
-                "member `{name}` is not listed in {BUNDLE_MANIFEST}"
-            ));
-        }
-    }
-    match docker_manifest.as_deref().map(repo_tags) {
-        Some(Ok(tags)) => {
-            for i in &manifest.images {
-                if !tags.iter().any(|t| same_tag(t, &i.image)) {
-                    problems.push(format!("manifest.json does not tag {}", i.image));
-                }
-            }
-        }
-        Some(Err(e)) => problems.push(format!("{e:#}")),
-        None => {
-            problems.push("manifest.json is missing: docker load cannot read the archive".into())
-        }
-    }
-    if !problems.is_empty() {
-        let n = problems.len();
-        let shown: Vec<String> = problems.into_iter().take(20).collect();
-        bail!(
-            "{}: {n} problem{}:\n  {}",
-            path.display(),
-            if n == 1 { "" } else { "s" },
-            shown.join("\n  ")
-        );
-    }
-    Ok(Verified { manifest, bytes })
-}
-
 fn run_verify(path: &Path) -> Result<ExitCode> {
     let v = verify(path)?;
     let mut out = io::stdout().lock();
@@ -595,15 +349,6 @@ fn run_verify(path: &Path) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tags_compare_normalised() {
-        assert!(same_tag(
-            "debian:bookworm",
-            "docker.io/library/debian:bookworm"
-        ));
-        assert!(!same_tag("debian:bookworm", "debian:bullseye"));
-    }
 
     #[test]
     fn compression_follows_the_file_name() {

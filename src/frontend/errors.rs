@@ -179,9 +179,15 @@ impl From<Diagnostics> for FrontendError {
 fn describe(file: &SourceFile, d: &Diagnostic) -> String {
     let mut s = if located(&d.span) {
         let at = file.line_col(d.span.start);
-        format!("{}:{}:{}: {}", file.name, at.line, at.col, d.message)
+        format!(
+            "{}:{}:{}: {}",
+            file.name,
+            at.line,
+            at.col,
+            d.shown_message()
+        )
     } else {
-        d.message.clone()
+        d.shown_message()
     };
     if let Some(help) = &d.help {
         s.push_str("\n  help: ");
@@ -269,9 +275,15 @@ fn source_detail(file: &SourceFile, span: &Range<usize>) -> Option<Any> {
 pub fn warning(file: &SourceFile, d: &Diagnostic, digest: &str) -> gateway::WarnRequest {
     let at = file.line_col(d.span.start);
     let short = if d.code.is_empty() {
-        format!("{}:{}: {}", file.name, at.line, d.message)
+        format!("{}:{}: {}", file.name, at.line, d.shown_message())
     } else {
-        format!("{}:{}: [{}] {}", file.name, at.line, d.code, d.message)
+        format!(
+            "{}:{}: [{}] {}",
+            file.name,
+            at.line,
+            d.code,
+            d.shown_message()
+        )
     };
     gateway::WarnRequest {
         digest: digest.to_owned(),

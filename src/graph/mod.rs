@@ -241,14 +241,34 @@ pub enum Base {
 }
 
 /// A GPU flavour of a CPU component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Gpu {
     /// The CPU component.
     pub of: String,
-    /// Paths copied from it.
+    /// How the CPU component's environment reaches the CUDA base.
+    pub mode: GpuMode,
+    /// Steps run on the CUDA base before the replay or the copy.
+    pub steps: Vec<Step>,
+    /// Offline apt repository for the flavour's apt steps (replayed ones included).
+    pub apt_repo: Option<String>,
+    /// Paths copied from it (`copy` mode).
     pub copy: Vec<String>,
     /// `NVIDIA_DRIVER_CAPABILITIES`.
     pub capabilities: String,
+    /// Where `gpu = ...` is written: build-time checks point here.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// How a GPU flavour gets the CPU component's environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuMode {
+    /// Re-run the steps of the CPU component and of its component
+    /// ancestors (up to their external base) on the CUDA base.
+    Replay,
+    /// Copy listed paths from the built CPU image.
+    Copy,
 }
 
 /// Who the image runs as.

@@ -304,9 +304,15 @@ impl Lowerer<'_> {
         path.push(name.to_owned());
         let mut b = Builder::start(self, c, path)?;
         for step in &c.steps {
-            b = self.step(b, c, step, path)?;
+            b = match &c.gpu {
+                Some(g) => self.step(b, c, &gpu::flavoured(step, g), path)?,
+                None => self.step(b, c, step, path)?,
+            };
         }
-        let b = metadata::finish(self, c, b);
+        let mut b = metadata::finish(self, c, b);
+        if let Some(g) = &c.gpu {
+            b = gpu::check(self, c, g, b);
+        }
         path.pop();
         self.built.insert(name.to_owned(), b.built.clone());
         Ok(b.built)
@@ -545,7 +551,7 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
-    /// The base, the user policy, a GPU flavour's graft, the component's env and workdir.
+    /// The base, the user policy, a GPU flavour's environment, the component's env and workdir.
     fn start(
         l: &mut Lowerer,
         c: &Component,
@@ -591,13 +597,20 @@ impl Builder {
                             "[{}] user policy: {} ({}:{})",
                             c.name, p.name, p.uid, p.gid
                         ))
-                        .location(loc.clone()),
+                        .location(loc),
                 );
             }
         }
         if let Some(g) = &c.gpu {
-            b = gpu::graft(l, c, g, b, loc.clone(), path)?;
+            b = gpu::flavour(l, c, g, b, path)?;
         }
+        Ok(b.declare(l, c))
+    }
+
+    /// The component's own env and workdir, from here on.
+    fn declare(self, l: &Lowerer, c: &Component) -> Builder {
+        let loc = l.location(&c.span);
+        let mut b = self;
         for (k, v) in &c.config.env {
             b.built.config.set_env_expanded(k, v);
         }
@@ -614,7 +627,7 @@ impl Builder {
                     .location(loc),
             );
         }
-        Ok(b)
+        b
     }
 
     fn cwd(&self) -> String {

@@ -105,7 +105,7 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             code: "",
-            message: strata_llb::printable(&message.into()).into_owned(),
+            message: one_line(message.into(), 400),
             span,
             help: None,
         }
@@ -116,15 +116,20 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             code,
-            message: strata_llb::printable(&message.into()).into_owned(),
+            message: one_line(message.into(), 400),
             span,
             help: None,
         }
     }
 
+    /// The message as shown on one line: escaped and at most 400 characters.
+    pub fn shown_message(&self) -> String {
+        one_line(self.message.clone(), 400)
+    }
+
     /// Adds a hint that says how to fix the problem.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(strata_llb::printable(&help.into()).into_owned());
+        self.help = Some(one_line(help.into(), 1000));
         self
     }
 
@@ -145,8 +150,8 @@ impl fmt::Display for Rendered<'_> {
         let start = self.file.line_col(d.span.start);
         let end = self.file.line_col(d.span.end.max(d.span.start));
         match d.severity {
-            Severity::Error => write!(f, "error: {}", d.message)?,
-            Severity::Warning => write!(f, "warning[{}]: {}", d.code, d.message)?,
+            Severity::Error => write!(f, "error: {}", d.shown_message())?,
+            Severity::Warning => write!(f, "warning[{}]: {}", d.code, d.shown_message())?,
         }
         writeln!(f)?;
         let gutter = start.line.to_string().len();
@@ -187,11 +192,14 @@ impl fmt::Display for Rendered<'_> {
             "^".repeat(width.min(200))
         )?;
         if let Some(help) = &d.help {
-            writeln!(f, "{:gutter$} = help: {}", "", help)?;
+            writeln!(f, "{:gutter$} = help: {}", "", one_line(help.clone(), 1000))?;
         }
         Ok(())
     }
 }
+
+/// How many diagnostics [`Diagnostics::render`] shows; the count covers all.
+pub const MAX_RENDERED: usize = 200;
 
 /// Every diagnostic found in one file.
 #[derive(Debug, Clone)]
@@ -213,12 +221,18 @@ impl Diagnostics {
         self.items.iter().find(|d| d.severity == Severity::Error)
     }
 
-    /// All of them rendered, followed by a count.
+    /// The first [`MAX_RENDERED`] rendered, followed by a count of all.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for d in &self.items {
+        for d in self.items.iter().take(MAX_RENDERED) {
             out.push_str(&d.render(&self.file));
             out.push('\n');
+        }
+        if self.items.len() > MAX_RENDERED {
+            out.push_str(&format!(
+                "... and {} more not shown\n",
+                self.items.len() - MAX_RENDERED
+            ));
         }
         let errors = self
             .items
@@ -245,6 +259,21 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// A message as shown: control characters escaped (a value quoted in it
+/// cannot forge lines), at most `max` characters.
+fn one_line(text: String, max: usize) -> String {
+    let text = match strata_llb::printable(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(escaped) => escaped,
+    };
+    if text.chars().count() <= max {
+        return text;
+    }
+    let mut cut: String = text.chars().take(max - 3).collect();
+    cut.push_str("...");
+    cut
+}
 
 /// Suggests the closest of `candidates` to `word`, for "did you mean" hints
 /// (a fresh budget per call; a resolver shares one per file with [`Suggestions`]).

@@ -240,7 +240,7 @@ pub struct RawComponent {
     pub test: Vec<Spanned<Short<TestSpec>>>,
 }
 
-/// `gpu = { of = "node", base = "nvidia/cuda:...", copy = [...] }`.
+/// `gpu = { of = "node", base = "nvidia/cuda:...", steps = [...] }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGpu {
@@ -248,7 +248,18 @@ pub struct RawGpu {
     pub of: SpannedString,
     /// The CUDA base image.
     pub base: SpannedString,
-    /// Paths copied from the CPU component (its environment).
+    /// `replay` (re-run the CPU component's steps on the CUDA base) or
+    /// `copy` (graft `copy` paths from the CPU image); default `replay`,
+    /// or `copy` when `copy` lists paths.
+    pub mode: Option<SpannedString>,
+    /// Steps run on the CUDA base first, before the replay or the copy.
+    #[serde(default)]
+    pub steps: Vec<Spanned<RawStep>>,
+    /// Offline apt repository for this flavour's apt steps (the CUDA base's
+    /// distribution needs its own packages), relative to each step's context.
+    #[serde(rename = "apt-repo")]
+    pub apt_repo: Option<SpannedString>,
+    /// Paths copied from the CPU component (its environment), `copy` mode.
     #[serde(default)]
     pub copy: Vec<SpannedString>,
     /// `NVIDIA_DRIVER_CAPABILITIES` (default `compute,utility`).

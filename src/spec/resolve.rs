@@ -13,6 +13,8 @@ use super::raw::{self, Command, RawArg, RawComponent, RawStackFile, RawStep, Spa
 use super::values;
 use crate::graph::*;
 
+mod gpu;
+
 /// Values that come from outside the stack file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -1268,51 +1270,8 @@ impl Resolver<'_> {
                 }
             }
             (None, Some(g)) => {
-                let gr = g.get_ref();
-                let of = gr.of.get_ref().clone();
-                if !ctx.names.contains(&of) {
-                    let help = self
-                        .closest(&of, ctx.names.iter().map(String::as_str))
-                        .map(|c| format!("did you mean `{c}`?"))
-                        .unwrap_or_else(|| {
-                            "name the CPU component this is the GPU flavour of".into()
-                        });
-                    self.error(
-                        gr.of.span(),
-                        format!("`gpu.of = \"{of}\"` is not a component"),
-                        help,
-                    );
-                } else if of == cname {
-                    self.error(
-                        gr.of.span(),
-                        format!("component `{cname}` is the GPU flavour of itself"),
-                        "name the CPU component",
-                    );
-                }
-                ref_spans.insert((cname.clone(), of.clone()), gr.of.span());
-                let base = self
-                    .image_ref(&gr.base, vars, ctx.mirrors)
-                    .map_or(Base::Scratch, Base::Image);
-                let mut copy = Vec::new();
-                for p in &gr.copy {
-                    if !p.get_ref().starts_with('/') {
-                        self.error(
-                            p.span(),
-                            format!("`{}` must be an absolute path in `{of}`", p.get_ref()),
-                            "write the path starting with `/`",
-                        );
-                    } else {
-                        copy.push(p.get_ref().clone());
-                    }
-                }
-                gpu = Some(Gpu {
-                    of,
-                    copy,
-                    capabilities: gr
-                        .capabilities
-                        .as_ref()
-                        .map_or_else(|| "compute,utility".to_owned(), |c| c.get_ref().clone()),
-                });
+                let (base, g) = self.gpu(g, &cname, ctx, ref_spans);
+                gpu = g;
                 base
             }
         };

@@ -1,0 +1,569 @@
+//! `strata bundle verify` against tampered bundles: a real bundle of two
+//! small images, changed the way someone who rewrites the archive (and its
+//! `strata-bundle.json`) would change it so `docker load` loads something
+//! else. Each variant must fail with exit code 1, naming the member.
+//!
+//! Needs the engine (`scripts/engine.sh`) and its `strata.local/busybox:1.36`
+//! base; the images it builds are removed once the bundle is written.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+const STRATA: &str = env!("CARGO_BIN_EXE_strata");
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs")
+}
+
+fn sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A per-run directory and name prefix.
+fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("r{}{}", std::process::id(), nanos % 1_000_000_000)
+    })
+}
+
+/// Removes the images it names when dropped, even when a test panics.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            let _ = docker(&["rmi", "--no-prune", t]);
+        }
+    }
+}
+
+/// The untampered bundle: its directory, its tar (uncompressed) and the two images' tags.
+struct Fixture {
+    dir: PathBuf,
+    tar: Vec<u8>,
+    tags: [String; 2],
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("secbundle-{}", run_id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let tags = ["one", "two"].map(|c| format!("secbundle-{}/{c}:1", run_id()));
+        let images = Images(tags.to_vec());
+        for (c, tag) in ["one", "two"].iter().zip(&images.0) {
+            let dockerfile = format!("FROM strata.local/busybox:1.36\nRUN echo {c} > /{c}\n");
+            let mut child = Command::new("docker")
+                .args(["build", "-q", "-t", tag, "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("docker build runs");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(dockerfile.as_bytes())
+                .expect("write the Dockerfile");
+            let out = child.wait_with_output().expect("docker build");
+            assert!(
+                out.status.success(),
+                "docker build (is strata.local/busybox:1.36 there? run scripts/engine.sh):\n{}",
+                text(&out.stderr)
+            );
+        }
+        let stack = format!(
+            "[stack]\nname = \"secbundle\"\nimage = \"secbundle-{}/{{component}}:1\"\n\n\
+             [component.one]\nfrom = \"strata.local/busybox:1.36\"\nuser = \"root\"\nrun = [{{ cmd = \"echo one > /one\", network = \"none\" }}]\n\n\
+             [component.two]\nfrom = \"strata.local/busybox:1.36\"\nuser = \"root\"\nrun = [{{ cmd = \"echo two > /two\", network = \"none\" }}]\n",
+            run_id()
+        );
+        let file = dir.join("strata.toml");
+        std::fs::write(&file, stack).expect("stack file");
+        let archive = dir.join("stack.tar.gz");
+        let out = Command::new(STRATA)
+            .arg("bundle")
+            .arg(&file)
+            .arg("-o")
+            .arg(&archive)
+            .env_remove("STRATA_MIRRORS")
+            .output()
+            .expect("strata runs");
+        assert!(out.status.success(), "strata bundle:\n{}", text(&out.stderr));
+        drop(images);
+        let mut tar = Vec::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&archive).expect("bundle"))
+            .read_to_end(&mut tar)
+            .expect("gunzip");
+        Fixture { dir, tar, tags }
+    })
+}
+
+/// One member: its header and content.
+#[derive(Clone)]
+struct Entry {
+    header: tar::Header,
+    data: Vec<u8>,
+}
+
+impl Entry {
+    fn name(&self) -> String {
+        text(&self.header.path_bytes())
+    }
+}
+
+fn entries(tar: &[u8]) -> Vec<Entry> {
+    let mut a = tar::Archive::new(tar);
+    a.entries()
+        .expect("entries")
+        .map(|e| {
+            let mut e = e.expect("entry");
+            let header = e.header().clone();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).expect("content");
+            Entry { header, data }
+        })
+        .collect()
+}
+
+fn regular(name: &str, data: &[u8]) -> Entry {
+    let mut header = tar::Header::new_ustar();
+    // Written as given: `set_path` would drop a leading `./`.
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    Entry {
+        header,
+        data: data.to_vec(),
+    }
+}
+
+fn link(kind: tar::EntryType, name: &str, target: &str) -> Entry {
+    let mut header = tar::Header::new_ustar();
+    header.set_path(name).expect("name");
+    header.set_link_name(target).expect("target");
+    header.set_size(0);
+    header.set_mode(0o644);
+    header.set_entry_type(kind);
+    header.set_cksum();
+    Entry {
+        header,
+        data: Vec::new(),
+    }
+}
+
+fn write_tar(entries: &[Entry]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        b.append(&e.header, e.data.as_slice()).expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+fn json_of(entries: &[Entry], name: &str) -> serde_json::Value {
+    let e = entries.iter().find(|e| e.name() == name).expect(name);
+    serde_json::from_slice(&e.data).expect("json")
+}
+
+fn set_json(entries: &mut [Entry], name: &str, v: &serde_json::Value) {
+    let e = entries.iter_mut().find(|e| e.name() == name).expect(name);
+    *e = regular(name, &serde_json::to_vec(v).expect("json"));
+}
+
+/// Rewrites `strata-bundle.json`'s member list from the members themselves,
+/// as someone who rewrites the archive would.
+fn relist(entries: &mut [Entry]) {
+    let members: Vec<serde_json::Value> = entries
+        .iter()
+        .filter(|e| e.header.entry_type().is_file() && e.name() != "strata-bundle.json")
+        .map(|e| {
+            serde_json::json!({ "path": e.name(), "size": e.data.len(), "sha256": sha256(&e.data) })
+        })
+        .collect();
+    let mut b = json_of(entries, "strata-bundle.json");
+    b["members"] = members.into();
+    set_json(entries, "strata-bundle.json", &b);
+}
+
+/// The `manifest.json` entry of a tag.
+fn manifest_entry<'v>(manifest: &'v serde_json::Value, tag: &str) -> &'v serde_json::Value {
+    manifest
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|e| e["RepoTags"][0] == tag)
+        .expect("entry of the tag")
+}
+
+fn verify(path: &Path, limit_memory: bool) -> Output {
+    let mut cmd = if limit_memory {
+        let mut c = Command::new("prlimit");
+        c.arg(format!("--as={}", 512u64 << 20))
+            .arg("--")
+            .arg(STRATA);
+        c
+    } else {
+        Command::new(STRATA)
+    };
+    cmd.args(["bundle", "verify"])
+        .arg(path)
+        .output()
+        .expect("strata runs")
+}
+
+/// Writes the variant, verifies it: exit code 1 and an error with every one of `needles`.
+fn rejected(name: &str, tar: &[u8], needles: &[&str]) -> String {
+    let path = fixture().dir.join(format!("{name}.tar"));
+    std::fs::write(&path, tar).expect("write the variant");
+    let out = verify(&path, false);
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{name}: verify should fail:\n{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{name}: verify printed ids:\n{}",
+        text(&out.stdout)
+    );
+    for n in needles {
+        assert!(
+            err.contains(n),
+            "{name}: the error should contain `{n}`:\n{err}"
+        );
+    }
+    err
+}
+
+#[test]
+fn the_untampered_bundle_verifies_and_lists_the_ids_of_manifest_json() {
+    let f = fixture();
+    let path = f.dir.join("untampered.tar");
+    std::fs::write(&path, write_tar(&entries(&f.tar))).expect("write");
+    let out = verify(&path, true);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let manifest = json_of(&entries(&f.tar), "manifest.json");
+    for tag in &f.tags {
+        let config = manifest_entry(&manifest, tag)["Config"]
+            .as_str()
+            .expect("config");
+        let id = format!("sha256:{}", config.trim_start_matches("blobs/sha256/"));
+        assert!(
+            text(&out.stdout).contains(&format!("{tag}\t{id}")),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn an_appended_duplicate_member_is_rejected() {
+    let f = fixture();
+    let mut e = entries(&f.tar);
+    let mut manifest = json_of(&e, "manifest.json");
+    manifest[0]["RepoTags"] = serde_json::json!([]);
+    e.push(regular(
+        "manifest.json",
+        &serde_json::to_vec(&manifest).expect("json"),
+    ));
+    rejected(
+        "duplicate",
+        &write_tar(&e),
+        &["member `manifest.json` is a second `manifest.json`"],
+    );
+
+    let mut e = entries(&f.tar);
+    e.push(regular(
+        "./manifest.json",
+        &serde_json::to_vec(&manifest).expect("json"),
+    ));
+    rejected(
+        "duplicate-dot",
+        &write_tar(&e),
+        &["member `./manifest.json` is a second `manifest.json`"],
+    );
+}
+
+#[test]
+fn hard_links_are_rejected() {
+    let f = fixture();
+    let manifest = json_of(&entries(&f.tar), "manifest.json");
+    let config = |t: &str| {
+        manifest_entry(&manifest, t)["Config"]
+            .as_str()
+            .expect("config")
+            .to_owned()
+    };
+    let (one, two) = (config(&f.tags[0]), config(&f.tags[1]));
+
+    // Appended after the real member, so docker load would take image two's config for one.
+    let mut e = entries(&f.tar);
+    e.push(link(tar::EntryType::Link, &one, &two));
+    rejected(
+        "hardlink-appended",
+        &write_tar(&e),
+        &[&format!("member `{one}`")],
+    );
+
+    // In place of the real member.
+    let mut e = entries(&f.tar);
+    let at = e
+        .iter()
+        .position(|x| x.name() == one)
+        .expect("config member");
+    e[at] = link(tar::EntryType::Link, &one, &two);
+    relist(&mut e);
+    rejected(
+        "hardlink",
+        &write_tar(&e),
+        &[&format!("member `{one}` is a hard link to `{two}`")],
+    );
+}
+
+#[test]
+fn symbolic_links_are_rejected() {
+    let f = fixture();
+    let manifest = json_of(&entries(&f.tar), "manifest.json");
+    let one = manifest_entry(&manifest, &f.tags[0])["Config"]
+        .as_str()
+        .expect("config")
+        .to_owned();
+    let two = manifest_entry(&manifest, &f.tags[1])["Config"]
+        .as_str()
+        .expect("config")
+        .to_owned();
+    let mut e = entries(&f.tar);
+    let at = e
+        .iter()
+        .position(|x| x.name() == one)
+        .expect("config member");
+    let target = format!("../../{two}");
+    e[at] = link(tar::EntryType::Symlink, &one, &target);
+    relist(&mut e);
+    rejected(
+        "symlink",
+        &write_tar(&e),
+        &[&format!("member `{one}` is a symbolic link")],
+    );
+}
+
+#[test]
+fn manifest_json_giving_a_tag_another_config_is_rejected() {
+    let f = fixture();
+    let mut e = entries(&f.tar);
+    let mut manifest = json_of(&e, "manifest.json");
+    let two = manifest_entry(&manifest, &f.tags[1]).clone();
+    for entry in manifest.as_array_mut().expect("list") {
+        if entry["RepoTags"][0] == f.tags[0].as_str() {
+            entry["Config"] = two["Config"].clone();
+            entry["Layers"] = two["Layers"].clone();
+            entry["LayerSources"] = two["LayerSources"].clone();
+        }
+    }
+    set_json(&mut e, "manifest.json", &manifest);
+    relist(&mut e);
+    rejected(
+        "manifest-config",
+        &write_tar(&e),
+        &[
+            &format!("gives {} the id", f.tags[0]),
+            "but docker load gives it",
+            "manifest.json",
+        ],
+    );
+}
+
+#[test]
+fn a_modified_layer_is_rejected_even_under_its_new_digest() {
+    let f = fixture();
+    let mut e = entries(&f.tar);
+    let mut manifest = json_of(&e, "manifest.json");
+    let layer = manifest_entry(&manifest, &f.tags[0])["Layers"][1]
+        .as_str()
+        .expect("layer")
+        .to_owned();
+    let at = e
+        .iter()
+        .position(|x| x.name() == layer)
+        .expect("layer member");
+    let mut data = e[at].data.clone();
+    data[600] ^= 0x01;
+
+    // Under its old name: the blob no longer hashes to its name.
+    let mut same = e.clone();
+    same[at] = regular(&layer, &data);
+    relist(&mut same);
+    rejected(
+        "layer-in-place",
+        &write_tar(&same),
+        &[&format!("member `{layer}` is corrupt")],
+    );
+
+    // Under its new digest, manifest.json pointing at it: the config's diff_ids disagree.
+    let renamed = format!("blobs/sha256/{}", sha256(&data));
+    e[at] = regular(&renamed, &data);
+    for entry in manifest.as_array_mut().expect("list") {
+        for l in entry["Layers"].as_array_mut().expect("layers") {
+            if *l == layer.as_str() {
+                *l = renamed.clone().into();
+            }
+        }
+    }
+    set_json(&mut e, "manifest.json", &manifest);
+    relist(&mut e);
+    rejected(
+        "layer-renamed",
+        &write_tar(&e),
+        &[
+            "member `manifest.json`",
+            &format!("(member `{renamed}`) has sha256"),
+            "expects",
+        ],
+    );
+}
+
+#[test]
+fn a_config_that_does_not_hash_to_its_name_is_rejected() {
+    let f = fixture();
+    let mut e = entries(&f.tar);
+    let manifest = json_of(&e, "manifest.json");
+    let config = manifest_entry(&manifest, &f.tags[0])["Config"]
+        .as_str()
+        .expect("config")
+        .to_owned();
+    let mut c = json_of(&e, &config);
+    c["config"]["Env"] = serde_json::json!(["PATH=/tmp/evil:/bin"]);
+    set_json(&mut e, &config, &c);
+    relist(&mut e);
+    rejected(
+        "config",
+        &write_tar(&e),
+        &[&format!(
+            "member `{config}` is corrupt: its content has sha256"
+        )],
+    );
+}
+
+#[test]
+fn strata_bundle_json_listing_ids_or_tags_manifest_json_does_not_give_is_rejected() {
+    let f = fixture();
+    let mut e = entries(&f.tar);
+    let mut b = json_of(&e, "strata-bundle.json");
+    let forged = format!("sha256:{}", "0".repeat(64));
+    b["images"][0]["id"] = forged.clone().into();
+    set_json(&mut e, "strata-bundle.json", &b);
+    rejected(
+        "bundle-id",
+        &write_tar(&e),
+        &[&format!(
+            "strata-bundle.json gives {} the id {forged}",
+            b["images"][0]["image"].as_str().expect("tag")
+        )],
+    );
+
+    let mut e = entries(&f.tar);
+    let mut b = json_of(&e, "strata-bundle.json");
+    let extra = format!("secbundle-{}/three:1", run_id());
+    b["images"].as_array_mut().expect("images").push(
+        serde_json::json!({ "kind": "component", "name": "three", "image": extra, "id": forged }),
+    );
+    set_json(&mut e, "strata-bundle.json", &b);
+    rejected(
+        "bundle-extra",
+        &write_tar(&e),
+        &[&format!("manifest.json does not tag {extra}")],
+    );
+
+    // And the other way: manifest.json tags an image strata-bundle.json does not list.
+    let mut e = entries(&f.tar);
+    let mut b = json_of(&e, "strata-bundle.json");
+    b["images"].as_array_mut().expect("images").remove(1);
+    set_json(&mut e, "strata-bundle.json", &b);
+    rejected(
+        "bundle-missing",
+        &write_tar(&e),
+        &[
+            &format!("manifest.json tags {}", f.tags[1]),
+            "does not list",
+        ],
+    );
+}
+
+#[test]
+fn a_huge_long_name_header_fails_fast_in_bounded_memory() {
+    let f = fixture();
+    let path = f.dir.join("longname.tar.zst");
+    let size: u64 = 2 << 30;
+    let mut header = tar::Header::new_gnu();
+    header.as_gnu_mut().expect("gnu").name[..13].copy_from_slice(b"././@LongLink");
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::GNULongName);
+    header.set_cksum();
+    let mut z = zstd::Encoder::new(std::fs::File::create(&path).expect("create"), 1).expect("zstd");
+    z.write_all(header.as_bytes()).expect("write");
+    let zeros = vec![b'a'; 1 << 20];
+    for _ in 0..(size >> 20) {
+        z.write_all(&zeros).expect("write");
+    }
+    z.finish().expect("finish");
+    assert!(std::fs::metadata(&path).expect("file").len() < 1 << 20);
+
+    let started = Instant::now();
+    let out = verify(&path, true);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("its GNU long name header is {size} bytes")),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_truncated_archive_is_rejected_naming_the_member() {
+    let f = fixture();
+    let e = entries(&f.tar);
+    let tar = write_tar(&e);
+    // Cut inside the largest member's content.
+    let big = e.iter().max_by_key(|x| x.data.len()).expect("a member");
+    let name = big.name();
+    let start = tar
+        .windows(name.len())
+        .position(|w| w == name.as_bytes())
+        .expect("its header")
+        + 512;
+    rejected(
+        "truncated",
+        &tar[..start + big.data.len() / 2],
+        &[&format!("member `{name}` is corrupt or truncated")],
+    );
+}
