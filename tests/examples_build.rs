@@ -1,16 +1,19 @@
 //! Every component of every example, built on the real engine through the
 //! Strata frontend with `docker buildx build`, then inspected: user (by
 //! running `id`), env, workdir, entrypoint, cmd, ports and labels as the
-//! stack declares them.
+//! stack declares them. Every component declares `test`s: the frontend runs
+//! them before it returns the image, and the build's progress must show
+//! each one.
 //!
 //! Needs what `scripts/test.sh` sets up first: the engine, the base images,
 //! `examples/*/vendor` and the frontend image `strata/frontend:latest`.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use strata::graph::{RunAs, Stack};
+use strata::graph::{MetadataField, RunAs, Stack};
 use strata::spec::{self, Overrides};
 
 /// The frontend image: `STRATA_TEST_FRONTEND`, default `strata/frontend:latest`
@@ -102,7 +105,7 @@ fn build(
     target: &str,
     tag: &str,
     via_syntax_line: bool,
-) {
+) -> String {
     let file = dir.join("strata.toml");
     let mut cmd = Command::new("docker");
     cmd.args([
@@ -132,12 +135,23 @@ fn build(
     }
     cmd.arg(dir);
     let out = cmd.output().expect("docker buildx runs");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success(),
-        "building {} / {target} failed:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
+        "building {} / {target} failed:\n{log}",
+        dir.display()
     );
+    log
+}
+
+/// The names of `target`'s tests that the build's progress shows (run or
+/// cached): `#N [target] TEST <name>`.
+fn tests_in_progress(log: &str, target: &str) -> BTreeSet<String> {
+    let marker = format!(" [{target}] TEST ");
+    log.lines()
+        .filter(|l| l.starts_with('#'))
+        .filter_map(|l| l.split_once(&marker).map(|(_, name)| name.to_owned()))
+        .collect()
 }
 
 fn inspect(tag: &str) -> Value {
@@ -253,6 +267,34 @@ fn check_image(stack: &Stack, name: &str, tag: &str) {
             "{name}: title label"
         );
     }
+    for (k, v) in &stack.metadata.labels {
+        assert_eq!(
+            cfg["Labels"][k],
+            Value::from(v.as_str()),
+            "{name}: stack label {k}"
+        );
+    }
+    // The commit reaches the image as ENV and, with OCI labels, as a label.
+    for (k, field) in &stack.metadata.env {
+        if *field != MetadataField::Revision {
+            continue;
+        }
+        let revision = env
+            .iter()
+            .find_map(|e| e.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("{name}: env {k} (the git revision) missing: {env:?}"));
+        assert!(
+            revision.len() >= 40 && revision[..40].bytes().all(|b| b.is_ascii_hexdigit()),
+            "{name}: {k}={revision} is not a commit"
+        );
+        if stack.metadata.oci_labels {
+            assert_eq!(
+                cfg["Labels"]["org.opencontainers.image.revision"],
+                Value::from(revision),
+                "{name}: revision label and {k}"
+            );
+        }
+    }
     if let Some(g) = &c.gpu {
         assert!(
             env.contains(&"NVIDIA_VISIBLE_DEVICES=all".to_owned()),
@@ -270,13 +312,50 @@ fn build_example(example: &str) {
     let dir = root().join("examples").join(example);
     let (profile, stack) = widest(&dir);
     let names: Vec<String> = stack.enabled().map(|c| c.name.clone()).collect();
-    assert!(!names.is_empty());
+    let disabled: Vec<&str> = stack
+        .components
+        .iter()
+        .filter(|c| !c.enabled)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        disabled.is_empty(),
+        "{example}: no profile enables {disabled:?}, so they are never built here"
+    );
     for (i, name) in names.iter().enumerate() {
         let tag = format!("strata-test/{example}-{name}:latest");
-        build(&dir, &stack, profile.as_deref(), name, &tag, i % 2 == 0);
+        let log = build(&dir, &stack, profile.as_deref(), name, &tag, i % 2 == 0);
+        let declared = stack.component(name).expect("component").tests.len();
+        let shown = tests_in_progress(&log, name);
+        assert_eq!(
+            shown.len(),
+            declared,
+            "{example} / {name}: the build shows tests {shown:?}, the stack declares {declared}:\n{log}"
+        );
         check_image(&stack, name, &tag);
     }
     eprintln!("{example}: built and checked {} components", names.len());
+}
+
+/// Every component of every example, enabled or not, declares a test.
+#[test]
+fn every_example_component_declares_a_test() {
+    for example in ["fedbiomed", "fate", "application101", "data-science"] {
+        let bytes = std::fs::read(root().join("examples").join(example).join("strata.toml"))
+            .expect("stack file");
+        let stack =
+            spec::load("strata.toml", &bytes, &Overrides::default()).expect("example loads");
+        let untested: Vec<&str> = stack
+            .components
+            .iter()
+            .filter(|c| c.tests.is_empty())
+            .map(|c| c.name.as_str())
+            .collect();
+        assert!(
+            untested.is_empty(),
+            "{example}: components without a test: {untested:?}"
+        );
+    }
 }
 
 #[test]

@@ -142,7 +142,7 @@ fn cases() -> Vec<Case> {
             file: None,
             args: args(&["--build-arg", "STRATA_PROFILES=big"]),
             says: vec![
-                "build-arg STRATA_PROFILES: Strata reads only STRATA_MIRRORS and STRATA_PROFILE"
+                "build-arg STRATA_PROFILES: Strata reads only STRATA_MIRRORS, STRATA_PROFILE and STRATA_SKIP_TESTS"
                     .into(),
             ],
         },

@@ -1,7 +1,7 @@
 //! The LLB of every component of every `examples/*/strata.toml`, lowered
 //! with a fixed build context and kept as insta snapshots named
-//! `<example>__<component>` (the readable dump of the Definition plus the
-//! image config). Also: the bytes are the same every time, in this process
+//! `<example>__<component>` (the readable dump of the Definition, the
+//! image config, and each test's own ops). Also: the bytes are the same every time, in this process
 //! and from `strata llb` run as separate processes; they decode and
 //! validate as buildkitd would load them; and the order of the tables in
 //! the stack file does not matter.
@@ -11,11 +11,11 @@
 //! `cargo insta review`). A component disabled by default is lowered with
 //! the first profile that enables it, or else with every bool arg on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use strata::graph::{ArgType, Stack};
 use strata::lower::{self, BuildContext, BuildMetadata, Lowered};
 use strata::spec::{self, Overrides};
@@ -179,6 +179,32 @@ fn bytes(l: &Lowered) -> Vec<u8> {
     encode_definition(&l.definition)
 }
 
+/// The target's tests, each as its name and the ops it adds to the image's
+/// graph (its exec on the finished image; the rest is the image's own).
+fn tests_json(l: &Lowered) -> Value {
+    let image = strata_llb::dump::to_json(&l.definition);
+    let in_image: BTreeSet<&str> = image["ops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|op| op["digest"].as_str())
+        .collect();
+    l.tests
+        .iter()
+        .map(|t| {
+            let dump = strata_llb::dump::to_json(&t.definition);
+            let ops: Vec<&Value> = dump["ops"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|op| op["kind"] != "terminal")
+                .filter(|op| !op["digest"].as_str().is_some_and(|d| in_image.contains(d)))
+                .collect();
+            json!({ "name": t.name, "ops": ops })
+        })
+        .collect()
+}
+
 /// The Definition without its source map (the stack file's text and the
 /// lines of each op): what the build depends on.
 fn without_source(def: &pb::Definition) -> Vec<u8> {
@@ -206,6 +232,7 @@ fn every_component_of_every_example() {
             "overrides": overrides,
             "definition": strata_llb::dump::to_json(&lowered.definition),
             "image_config": lowered.image_config,
+            "tests": tests_json(&lowered),
         });
         let text = serde_json::to_string_pretty(&doc).expect("JSON") + "\n";
         insta::assert_snapshot!(t.snapshot(), text);
@@ -247,6 +274,23 @@ fn marshalling_twice_gives_the_same_bytes() {
         assert!(
             bytes(&a) == bytes(&cli),
             "{}: metadata reached the ops",
+            t.snapshot()
+        );
+        // Nor the tests: a new commit does not run them again.
+        let tests = |l: &Lowered| -> Vec<Vec<u8>> {
+            l.tests
+                .iter()
+                .map(|t| encode_definition(&t.definition))
+                .collect()
+        };
+        assert!(
+            tests(&a) == tests(&b),
+            "{}: tests, same stack",
+            t.snapshot()
+        );
+        assert!(
+            tests(&a) == tests(&cli),
+            "{}: metadata reached the tests",
             t.snapshot()
         );
     }

@@ -534,7 +534,11 @@ copy = [
     for ((a, c), src) in actions.iter().zip(["/src", "/README.md"]) {
         assert_eq!(c.src, src);
         assert_eq!(c.dest, "/app/");
-        assert_eq!(owner(c), (1234, 1234), "the policy user by default");
+        assert_eq!(
+            owner(c),
+            (0, 0),
+            "root by default, even as the policy user runs"
+        );
         let local = source(l.input(op, a.secondary_input));
         assert_eq!(local.identifier, "local://context");
         assert_eq!(
@@ -581,7 +585,7 @@ copy = [
 }
 
 #[test]
-fn copy_owner_follows_the_component_user() {
+fn copies_belong_to_root_unless_the_owner_says_user() {
     let s = stack(&format!(
         r#"
 [stack]
@@ -589,19 +593,24 @@ name = "t"
 {POLICY}
 [component.app]
 from = "debian:bookworm-slim"
+copy = [{{ src = "a", dst = "/a" }}, {{ src = "b", dst = "/b", owner = "user" }}]
+[component.tool]
+from = "debian:bookworm-slim"
 user = "root"
 copy = [{{ src = "a", dst = "/a" }}, {{ src = "b", dst = "/b", owner = "user" }}]
 "#
     ));
-    let l = Llb::of(&lower(&s, "app"));
-    let (_, f) = l.file("[app] COPY a");
-    assert_eq!(
-        owner(copies(f)[0].1),
-        (0, 0),
-        "a root component copies as root"
-    );
-    let (_, f) = l.file("[app] COPY b");
-    assert_eq!(owner(copies(f)[0].1), (1234, 1234));
+    for name in ["app", "tool"] {
+        let l = Llb::of(&lower(&s, name));
+        let (_, f) = l.file(&format!("[{name}] COPY a"));
+        assert_eq!(
+            owner(copies(f)[0].1),
+            (0, 0),
+            "{name}: root by default, whoever the image runs as"
+        );
+        let (_, f) = l.file(&format!("[{name}] COPY b"));
+        assert_eq!(owner(copies(f)[0].1), (1234, 1234), "{name}: owner = user");
+    }
 }
 
 #[test]
@@ -704,7 +713,7 @@ copy = [{{ from = "builder", src = "/out/app", dst = "/usr/local/bin/app" }}]
         builder.result()
     );
     assert_eq!(c.src, "/out/app");
-    assert_eq!(owner(c), (1234, 1234));
+    assert_eq!(owner(c), (0, 0));
     for d in builder.digests().iter().take(builder.ops.len() - 1) {
         assert!(
             l.digests().contains(d),

@@ -28,7 +28,7 @@ use serde_spanned::de::{is_spanned, SpannedDeserializer};
 use strata::graph::{CopySource, StepKind};
 use strata::spec::raw::{
     AptSpec, Command, CondaSpec, CopySpec, Paths, PipSpec, RawArg, RawArgTable, RawStackFile,
-    RunSpec, Short, Shorthand,
+    RunSpec, Short, Shorthand, TestSpec,
 };
 use strata::spec::{self, Overrides, SourceFile};
 
@@ -54,6 +54,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("PipSpec", "### `pip`", "pip"),
     ("CopySpec", "### `copy`", "copy"),
     ("CondaSpec", "### `conda`", "conda"),
+    ("TestSpec", "### `test`", "test"),
 ];
 
 fn root() -> PathBuf {
@@ -474,6 +475,7 @@ fn registry() -> Vec<AnyType> {
         short::<PipSpec>(),
         short::<CopySpec>(),
         short::<CondaSpec>(),
+        short::<TestSpec>(),
         any_type::<Command>(None),
         any_type::<Paths>(None),
         AnyType {

@@ -59,6 +59,9 @@ pub struct BuildArgs {
     /// Run every step again, ignoring BuildKit's cache (bake --no-cache).
     #[arg(long)]
     no_cache: bool,
+    /// Return the images without running their `test` entries (STRATA_SKIP_TESTS=1).
+    #[arg(long)]
+    skip_tests: bool,
 }
 
 /// `strata bake`.
@@ -70,6 +73,9 @@ pub struct BakeArgs {
     select: Selection,
     #[command(flatten)]
     frontend: FrontendImage,
+    /// Return the images without running their `test` entries (STRATA_SKIP_TESTS=1).
+    #[arg(long)]
+    skip_tests: bool,
 }
 
 /// One bake target: a component and its image.
@@ -164,6 +170,8 @@ pub struct BakePlan<'a> {
     pub frontend: &'a str,
     /// A second tag per target (`strata build` uses it to see what was built).
     pub marker: Option<&'a str>,
+    /// Pass `STRATA_SKIP_TESTS=1`: the frontend does not run the components' tests.
+    pub skip_tests: bool,
 }
 
 /// The bake definition (JSON): one target per component, a `default`
@@ -184,6 +192,9 @@ pub fn bake_definition(p: &BakePlan) -> Result<serde_json::Value> {
     }
     if let Some(profile) = p.profile {
         args.insert("STRATA_PROFILE".into(), profile.to_owned());
+    }
+    if p.skip_tests {
+        args.insert("STRATA_SKIP_TESTS".into(), "1".into());
     }
     let mut targets = serde_json::Map::new();
     for t in p.targets {
@@ -251,6 +262,7 @@ pub fn run_bake(a: BakeArgs) -> Result<ExitCode> {
         mirrors: &mirrors,
         frontend: &a.frontend.frontend,
         marker: None,
+        skip_tests: a.skip_tests,
     })?;
     writeln!(std::io::stdout().lock(), "{def:#}")?;
     Ok(ExitCode::SUCCESS)
@@ -282,6 +294,7 @@ pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
         mirrors: &mirrors,
         frontend: &a.frontend.frontend,
         marker: Some(&marker),
+        skip_tests: a.skip_tests,
     })?;
     eprintln!(
         "strata: building {} components of `{}` in one BuildKit session: {}",
@@ -774,6 +787,7 @@ mod tests {
             mirrors: &mirrors,
             frontend: "fe:${t}",
             marker: None,
+            skip_tests: true,
         })
         .expect("definition");
         let base = &def["target"]["base"];
@@ -783,6 +797,7 @@ mod tests {
         assert_eq!(base["args"]["STRATA_MIRRORS"], "a=b$${c}");
         assert_eq!(base["args"]["STRATA_PROFILE"], "p%%{x}");
         assert_eq!(base["args"]["BUILDKIT_SYNTAX"], "fe:$${t}");
+        assert_eq!(base["args"]["STRATA_SKIP_TESTS"], "1");
         assert_eq!(def["group"]["default"]["targets"][0], "base");
     }
 

@@ -6,6 +6,7 @@ use std::fmt;
 use std::ops::Range;
 
 use base64::Engine as _;
+use prost::Message as _;
 use prost_types::Any;
 use serde_json::{json, Value};
 use strata_proto::{gateway, pb, rpc};
@@ -35,12 +36,29 @@ pub enum FrontendError {
         /// BuildKit's answer.
         status: tonic::Status,
     },
+    /// A `test` entry of the target failed.
+    Test(Box<TestFailure>),
     /// A subrequest (`requestid`) this frontend does not answer.
     UnsupportedSubrequest(String),
     /// Anything else the user can act on.
     Other(String),
     /// A panic: always a Strata bug.
     Bug(String),
+}
+
+/// A failed `test` entry: BuildKit's error, located at the entry.
+#[derive(Debug)]
+pub struct TestFailure {
+    /// The stack file.
+    pub file: SourceFile,
+    /// Where the test is written.
+    pub span: Range<usize>,
+    /// The component tested.
+    pub component: String,
+    /// The test's name.
+    pub name: String,
+    /// BuildKit's answer to the solve that ran it.
+    pub status: tonic::Status,
 }
 
 impl FrontendError {
@@ -95,6 +113,27 @@ impl FrontendError {
             }
             FrontendError::Engine { doing, status } => {
                 format!("{doing}: {}", status.message())
+            }
+            FrontendError::Test(t) => {
+                // BuildKit's own details (the failing vertex, its exit code,
+                // its location) go through as they came.
+                details.extend(
+                    rpc::Status::decode(t.status.details())
+                        .map(|s| s.details)
+                        .unwrap_or_default(),
+                );
+                if !details.iter().any(|d| d.type_url == SOURCE_TYPE_URL) {
+                    details.extend(source_detail(&t.file, &t.span));
+                }
+                let at = t.file.line_col(t.span.start);
+                format!(
+                    "{}:{}: test `{}` of component `{}` failed: {}",
+                    t.file.name,
+                    at.line,
+                    t.name,
+                    t.component,
+                    t.status.message()
+                )
             }
             FrontendError::UnsupportedSubrequest(name) => {
                 details.push(Any {
@@ -302,6 +341,46 @@ mod tests {
             v["ranges"],
             json!([{"start": {"line": 3}, "end": {"line": 3, "character": 10}}])
         );
+    }
+
+    #[test]
+    fn a_failed_test_keeps_buildkits_details_and_is_located() {
+        let f = file();
+        let at = f.text.find("from").expect("present");
+        let failure = |status| {
+            FrontendError::Test(Box::new(TestFailure {
+                file: f.clone(),
+                span: at..at + 4,
+                component: "x".into(),
+                name: "imports".into(),
+                status,
+            }))
+            .to_status()
+        };
+        // No details from BuildKit: the test's own location is attached.
+        let s = failure(tonic::Status::unknown("exit code: 1"));
+        assert_eq!(
+            s.message,
+            "strata.toml:5: test `imports` of component `x` failed: exit code: 1"
+        );
+        assert_eq!(s.details.len(), 1);
+        assert_eq!(detail_json(&s.details[0])["ranges"][0]["start"]["line"], 5);
+        // BuildKit's details (its own Source among them) go through alone.
+        let theirs = rpc::Status {
+            code: 2,
+            message: "exit code: 1".into(),
+            details: vec![Any {
+                type_url: SOURCE_TYPE_URL.into(),
+                value: b"{}".to_vec(),
+            }],
+        };
+        let status = tonic::Status::with_details(
+            tonic::Code::Unknown,
+            "exit code: 1",
+            theirs.encode_to_vec().into(),
+        );
+        let s = failure(status);
+        assert_eq!(s.details, theirs.details);
     }
 
     #[test]

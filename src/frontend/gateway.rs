@@ -179,25 +179,29 @@ pub(crate) async fn build<B: Bridge>(
         .map_err(|e| FrontendError::at(&stack.file, e.span, e.message))?;
     check_caps(&lowered.definition, &pong)?;
 
+    let cache_imports: Vec<gw::CacheOptionsEntry> = opts
+        .cache_imports
+        .iter()
+        .map(|c| gw::CacheOptionsEntry {
+            r#type: c.kind.clone(),
+            attrs: c.attrs.clone(),
+        })
+        .collect();
     let solved = bridge
         .solve(gw::SolveRequest {
             definition: Some(lowered.definition),
             allow_result_return: true,
             allow_result_array_ref: true,
-            cache_imports: opts
-                .cache_imports
-                .iter()
-                .map(|c| gw::CacheOptionsEntry {
-                    r#type: c.kind.clone(),
-                    attrs: c.attrs.clone(),
-                })
-                .collect(),
+            cache_imports: cache_imports.clone(),
             ..Default::default()
         })
         .await
         .map_err(|s| FrontendError::engine(format!("solving component `{target}`"), s))?;
     let id = result_ref(&solved)
         .ok_or_else(|| FrontendError::Other("BuildKit's Solve answered without a result".into()))?;
+    if !opts.skip_tests {
+        run_tests(bridge, &stack, &target, lowered.tests, &cache_imports).await?;
+    }
 
     let mut config = lowered.image_config;
     set_platform(&mut config, &platform);
@@ -208,6 +212,39 @@ pub(crate) async fn build<B: Bridge>(
         metadata: BTreeMap::from([(IMAGE_CONFIG_KEY.to_owned(), config)]),
         attestations: BTreeMap::new(),
     })
+}
+
+/// Runs the target's tests one after another, each a Solve that BuildKit
+/// evaluates at once (a plain Solve is lazy); the first failure ends the build.
+async fn run_tests<B: Bridge>(
+    bridge: &mut B,
+    stack: &Stack,
+    target: &str,
+    tests: Vec<lower::LoweredTest>,
+    cache_imports: &[gw::CacheOptionsEntry],
+) -> Result<(), FrontendError> {
+    for t in tests {
+        bridge
+            .solve(gw::SolveRequest {
+                definition: Some(t.definition),
+                allow_result_return: true,
+                allow_result_array_ref: true,
+                evaluate: true,
+                cache_imports: cache_imports.to_vec(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|status| {
+                FrontendError::Test(Box::new(errors::TestFailure {
+                    file: stack.file.clone(),
+                    span: t.span,
+                    component: target.to_owned(),
+                    name: t.name,
+                    status,
+                }))
+            })?;
+    }
+    Ok(())
 }
 
 /// The ref id of a Solve answer (new-style `result.ref`, or the deprecated fields).
@@ -923,6 +960,40 @@ when = "gpu"
         assert_eq!(config["config"]["Labels"]["org.example"], "yes");
         let env = config["config"]["Env"].to_string();
         assert!(env.contains("GREETING=hello"), "{env}");
+    }
+
+    #[test]
+    fn tests_are_evaluated_apart_before_the_image_returns_unless_skipped() {
+        let text = STACK.replace(
+            "entrypoint = [\"sh\", \"-c\", \"echo $GREETING\"]",
+            "entrypoint = [\"sh\", \"-c\", \"echo $GREETING\"]\ntest = [\"true\", { cmd = \"false\", name = \"f\" }]",
+        );
+        let mut b = StubBridge {
+            images: stub().images,
+            ..StubBridge::with_stack(&text)
+        };
+        let res = run(&mut b, &launch(&[("target", "x")])).expect("builds");
+        let evaluated: Vec<usize> = (0..b.solves.len())
+            .filter(|i| b.solves[*i].evaluate)
+            .collect();
+        assert_eq!(evaluated.len(), 2, "one solve per test");
+        let image = evaluated[0] - 1;
+        assert!(!b.solves[image].evaluate, "the image solve stays lazy");
+        let Some(result::Result::Ref(r)) = &res.result else {
+            panic!("no ref")
+        };
+        assert_eq!(r.id, format!("ref-{}", image + 1), "the image is returned");
+
+        let mut b = StubBridge {
+            images: stub().images,
+            ..StubBridge::with_stack(&text)
+        };
+        run(
+            &mut b,
+            &launch(&[("target", "x"), ("build-arg:STRATA_SKIP_TESTS", "1")]),
+        )
+        .expect("builds");
+        assert!(b.solves.iter().all(|s| !s.evaluate), "skipped");
     }
 
     #[test]

@@ -26,6 +26,8 @@ const OPT_PREFIX: &str = "BUILDKIT_FRONTEND_OPT_";
 /// Build args that Strata itself reads (everything else named `STRATA_*` is a typo).
 const STRATA_MIRRORS: &str = "STRATA_MIRRORS";
 const STRATA_PROFILE: &str = "STRATA_PROFILE";
+/// The build arg that skips the target's `test` entries.
+pub const STRATA_SKIP_TESTS: &str = "STRATA_SKIP_TESTS";
 
 /// How BuildKit resolves image references (`image-resolve-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +164,8 @@ pub struct FrontendOpts {
     pub mirrors: Vec<(String, String)>,
     /// `build-arg:SOURCE_DATE_EPOCH`.
     pub source_date_epoch: Option<i64>,
+    /// `build-arg:STRATA_SKIP_TESTS`: return the image without running its tests.
+    pub skip_tests: bool,
     /// `label:*`.
     pub labels: BTreeMap<String, String>,
     /// `platform`, empty when not given.
@@ -198,6 +202,7 @@ impl Default for FrontendOpts {
             profile: None,
             mirrors: Vec::new(),
             source_date_epoch: None,
+            skip_tests: false,
             labels: BTreeMap::new(),
             platforms: Vec::new(),
             no_cache: NoCache::Off,
@@ -393,6 +398,13 @@ impl FrontendOpts {
             STRATA_PROFILE => {
                 self.profile = Some(value.trim().to_owned()).filter(|p| !p.is_empty());
             }
+            STRATA_SKIP_TESTS => match value.trim() {
+                "" => {}
+                v => match crate::spec::resolve::parse_bool(v) {
+                    Ok(skip) => self.skip_tests = skip,
+                    Err(why) => problems.push(format!("build-arg {STRATA_SKIP_TESTS}: {why}")),
+                },
+            },
             "SOURCE_DATE_EPOCH" => {
                 if value.trim().is_empty() {
                     return;
@@ -405,7 +417,7 @@ impl FrontendOpts {
                 }
             }
             n if n.starts_with("STRATA_") => problems.push(format!(
-                "build-arg {n}: Strata reads only {STRATA_MIRRORS} and {STRATA_PROFILE}"
+                "build-arg {n}: Strata reads only {STRATA_MIRRORS}, {STRATA_PROFILE} and {STRATA_SKIP_TESTS}"
             )),
             // BUILDKIT_* and proxy variables belong to BuildKit, never to the stack.
             n if is_reserved_arg(n) => {}

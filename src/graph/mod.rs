@@ -315,6 +315,9 @@ pub struct Component {
     pub config: ConfigSpec,
     /// Lints silenced.
     pub allow: Vec<String>,
+    /// Commands run in the finished image before it is returned.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<Test>,
 }
 
 impl Component {
@@ -442,6 +445,22 @@ pub struct Run {
     pub name: Option<String>,
 }
 
+/// A command run in the finished image: the image is returned only if it passes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Test {
+    /// The command as exec args.
+    pub args: Vec<String>,
+    /// Progress name (default: the command).
+    pub name: Option<String>,
+    /// Network access (default none).
+    pub network: Network,
+    /// Run as the policy user (default: as the image runs).
+    pub as_user: bool,
+    /// Where it is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
 /// Where a copy reads from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "ref")]
@@ -458,9 +477,7 @@ pub enum CopySource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Owner {
-    /// The policy user when the component runs as it, else root.
-    Default,
-    /// root.
+    /// root (the default: the running user cannot rewrite what was copied).
     Root,
     /// The policy user.
     User,

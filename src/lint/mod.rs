@@ -12,6 +12,7 @@
 
 mod commands;
 mod images;
+mod ownership;
 mod secrets;
 mod spans;
 
@@ -49,6 +50,8 @@ pub const PIP_CACHE: &str = "pip-cache";
 pub const COPY_EVERYTHING: &str = "copy-everything";
 /// A GPU flavour whose CUDA tag is not `<version>-<flavour>-<os>`.
 pub const CUDA_TAG: &str = "cuda-tag";
+/// An entrypoint or cmd program the user the image runs as can rewrite.
+pub const USER_WRITABLE_ENTRYPOINT: &str = "user-writable-entrypoint";
 
 /// Every lint, in the order of `docs/lints.md`.
 pub const LINTS: &[Lint] = &[
@@ -83,6 +86,10 @@ pub const LINTS: &[Lint] = &[
     Lint {
         id: CUDA_TAG,
         summary: "a GPU flavour whose CUDA tag is not <major>.<minor>[.<patch>]-<flavour>-<os>",
+    },
+    Lint {
+        id: USER_WRITABLE_ENTRYPOINT,
+        summary: "an entrypoint or cmd program that the user the image runs as can rewrite",
     },
 ];
 
@@ -202,6 +209,7 @@ impl Linter<'_> {
         self.root_user(c);
         self.alpine_python(c);
         self.env(c);
+        self.writable_start(c);
         for (i, step) in c.steps.iter().enumerate() {
             match &step.kind {
                 StepKind::Run(run) => {
@@ -295,6 +303,33 @@ impl Linter<'_> {
     fn unpinned(&mut self, c: &Component, r: &ImageRef, what: &str, span: Range<usize>) {
         if let Some(why) = images::unpinned(r) {
             self.warn(c, unpinned_warning(r, what, why, span));
+        }
+    }
+
+    fn writable_start(&mut self, c: &Component) {
+        for (start, copy) in ownership::writable_starts(self.stack, c) {
+            let (span, whose) = if copy.component == c.name {
+                (copy.span, String::new())
+            } else {
+                (
+                    c.span.clone(),
+                    format!(" in component `{}`", copy.component),
+                )
+            };
+            let under = if start == copy.dst {
+                String::new()
+            } else {
+                format!(", under `{}`", copy.dst)
+            };
+            self.warn(
+                c,
+                Diagnostic::warning(
+                    USER_WRITABLE_ENTRYPOINT,
+                    span,
+                    format!("component `{}` starts `{start}`, which the user it runs as can rewrite: it is copied with a user owner{under}{whose}", c.name),
+                )
+                .with_help("leave `owner` out (root-owned, readable by everyone) for programs and code; give the user only the directories it writes, such as a data directory"),
+            );
         }
     }
 

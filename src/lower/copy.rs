@@ -1,6 +1,7 @@
 //! `copy` steps: from the context (only the named paths are sent, the
 //! ignore file applies), from another component, or from an image; owned
-//! by the policy user through the copy itself, not a later chown layer.
+//! by root unless `owner` says otherwise, set by the copy itself, not a
+//! later chown layer.
 
 use strata_llb::{CopyOptions, FileActions, SourceLocation, State};
 
@@ -42,7 +43,7 @@ pub fn lower(
             _ => src.clone(),
         };
         let options = CopyOptions {
-            owner: l.policy_chown(c, cp.owner),
+            owner: l.copy_chown(cp.owner),
             mode: cp.mode,
             follow_symlinks: true,
             copy_dir_contents: true,

@@ -69,6 +69,20 @@ pub struct Lowered {
     pub definition: strata_proto::pb::Definition,
     /// The image config JSON to return as `containerimage.config`.
     pub image_config: serde_json::Value,
+    /// The target's tests, in the stack's order: each solved on its own,
+    /// and the image returned only when every one passed.
+    pub tests: Vec<LoweredTest>,
+}
+
+/// One `test` entry of the target, lowered.
+#[derive(Debug, Clone)]
+pub struct LoweredTest {
+    /// Its name in progress and messages.
+    pub name: String,
+    /// The LLB running it on the finished image, terminal op last.
+    pub definition: strata_proto::pb::Definition,
+    /// Where it is written in the stack file.
+    pub span: Range<usize>,
 }
 
 /// A problem found while lowering, located in the stack file.
@@ -173,6 +187,21 @@ fn lower_here(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered
         message: format!("could not encode the LLB of `{target}`: {e}"),
         span: 0..0,
     })?;
+    let mut tests = Vec::new();
+    if let Some(c) = stack.component(target) {
+        for t in &c.tests {
+            let state = test::lower(&l, c, &built, t);
+            let definition = state.marshal(&options).map_err(|e| LowerError {
+                message: format!("could not encode the LLB of a test of `{target}`: {e}"),
+                span: t.span.clone(),
+            })?;
+            tests.push(LoweredTest {
+                name: test::name(t),
+                definition,
+                span: t.span.clone(),
+            });
+        }
+    }
     let created = ctx.metadata.source_date_epoch.map(crate::image::rfc3339);
     let image_config = built.config.to_document(
         &ctx.platform.os,
@@ -183,6 +212,7 @@ fn lower_here(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered
     Ok(Lowered {
         definition,
         image_config,
+        tests,
     })
 }
 
@@ -404,13 +434,7 @@ impl Lowerer<'_> {
     /// component FROM another inherits them), and a new commit or
     /// SOURCE_DATE_EPOCH must not invalidate any layer.
     fn exec_env(&self, config: &ImageConfig) -> Vec<(String, String)> {
-        let metadata = &self.stack.metadata.env;
-        let mut env: Vec<(String, String)> = config
-            .env
-            .iter()
-            .filter(|(k, _)| !metadata.iter().any(|(name, _)| name == k))
-            .cloned()
-            .collect();
+        let mut env = self.image_env(config);
         if let Some(p) = &self.stack.user {
             for (k, v) in [
                 ("STRATA_USER", p.name.clone()),
@@ -423,22 +447,32 @@ impl Lowerer<'_> {
                 env.push((k.to_owned(), v));
             }
         }
+        env
+    }
+
+    /// The image's env as a container of it sees it (PATH always set),
+    /// less the `[metadata].env` names, which change with every commit.
+    fn image_env(&self, config: &ImageConfig) -> Vec<(String, String)> {
+        let metadata = &self.stack.metadata.env;
+        let mut env: Vec<(String, String)> = config
+            .env
+            .iter()
+            .filter(|(k, _)| !metadata.iter().any(|(name, _)| name == k))
+            .cloned()
+            .collect();
         if !env.iter().any(|(k, _)| k == "PATH") {
             env.insert(0, ("PATH".into(), DEFAULT_PATH.into()));
         }
         env
     }
 
-    fn policy_chown(&self, c: &Component, owner: Owner) -> Option<Chown> {
-        let policy = self.stack.user.as_ref();
+    /// Who owns a copy's files: root unless the stack says `owner`, so
+    /// the running user cannot rewrite its own code.
+    fn copy_chown(&self, owner: Owner) -> Option<Chown> {
         match owner {
             Owner::Root => Some(Chown::ids(0, 0)),
             Owner::Ids(u, g) => Some(Chown::ids(u, g)),
-            Owner::User => policy.map(|p| Chown::ids(p.uid, p.gid)),
-            Owner::Default => match (c.run_as, policy) {
-                (RunAs::Policy, Some(p)) => Some(Chown::ids(p.uid, p.gid)),
-                _ => Some(Chown::ids(0, 0)),
-            },
+            Owner::User => self.stack.user.as_ref().map(|p| Chown::ids(p.uid, p.gid)),
         }
     }
 }
@@ -610,6 +644,7 @@ mod gpu;
 mod metadata;
 mod packages;
 mod run;
+mod test;
 
 use strata_llb::{
     Chown, FileActions, Image, Local, MarshalOptions, Network, ResolveMode, Run, SourceInfo,

@@ -235,6 +235,9 @@ pub struct RawComponent {
     /// Signal that stops the container.
     #[serde(rename = "stop-signal")]
     pub stop_signal: Option<SpannedString>,
+    /// Commands run in the finished image; the image is returned only if they pass.
+    #[serde(default)]
+    pub test: Vec<Spanned<Short<TestSpec>>>,
 }
 
 /// `gpu = { of = "node", base = "nvidia/cuda:...", steps = [...] }`.
@@ -430,6 +433,42 @@ impl RunSpec {
     }
 }
 
+/// `test = "cmd"` or `test = { cmd = ..., name = ..., network = ..., as = ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    /// The command: a shell string or an exec-form list.
+    pub cmd: Spanned<Command>,
+    /// Name shown in the build progress.
+    pub name: Option<SpannedString>,
+    /// `none` (default), `default` or `host`.
+    pub network: Option<SpannedString>,
+    /// `user` or `root` (default: the user the image runs as).
+    #[serde(rename = "as")]
+    pub run_as: Option<SpannedString>,
+}
+
+impl Shorthand for TestSpec {
+    const EXPECTING: &'static str =
+        "a command string, a list of strings, or a table { cmd = ..., name = ..., network = ..., as = ... }";
+    fn from_string(s: String) -> Option<Self> {
+        Some(TestSpec {
+            cmd: Spanned::new(0..0, Command::Shell(s)),
+            name: None,
+            network: None,
+            run_as: None,
+        })
+    }
+    fn from_list(items: Vec<SpannedString>) -> Option<Self> {
+        let mut spec = Self::from_string(String::new())?;
+        spec.cmd = Spanned::new(
+            0..0,
+            Command::Exec(items.into_iter().map(Spanned::into_inner).collect()),
+        );
+        Some(spec)
+    }
+}
+
 /// `apt = ["pkg", ...]` or `apt = { packages = [...], repo = "..." }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -491,7 +530,7 @@ pub struct CopySpec {
     pub dst: SpannedString,
     /// A component or an external image to copy from (default: the context).
     pub from: Option<SpannedString>,
-    /// `user` (default for components that run as the policy user), `root`, or `uid:gid`.
+    /// `root` (default), `user` (the policy user) or `uid:gid`.
     pub owner: Option<SpannedString>,
     /// File mode, octal string such as `"0755"`.
     pub mode: Option<SpannedString>,

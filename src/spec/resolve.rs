@@ -1342,6 +1342,7 @@ impl Resolver<'_> {
         }
 
         let config = self.config(raw, vars);
+        let tests = self.tests(raw, run_as, ctx);
         let publish = raw.publish.as_ref().is_none_or(|p| *p.get_ref());
         let allow = raw.allow.iter().map(|a| a.get_ref().clone()).collect();
 
@@ -1367,6 +1368,7 @@ impl Resolver<'_> {
             steps,
             config,
             allow,
+            tests,
         })
     }
 
@@ -1704,8 +1706,7 @@ impl Resolver<'_> {
             return None;
         }
         let owner = match spec.owner.as_ref().map(|o| o.get_ref().as_str()) {
-            None => Owner::Default,
-            Some("root") => Owner::Root,
+            None | Some("root") => Owner::Root,
             Some("user") => {
                 if ctx.user.is_none() {
                     let span = spec.owner.as_ref().map_or(c.span(), Spanned::span);
@@ -1729,7 +1730,7 @@ impl Resolver<'_> {
                         format!("unknown owner `{other}`"),
                         "use `user`, `root` or numeric `uid:gid`",
                     );
-                    Owner::Default
+                    Owner::Root
                 }
             },
         };
@@ -1773,33 +1774,8 @@ impl Resolver<'_> {
                 "give the command to run",
             );
         }
-        let network = match spec.network.as_ref().map(|n| n.get_ref().as_str()) {
-            None | Some("default") | Some("sandbox") => Network::Default,
-            Some("none") => Network::None,
-            Some("host") => Network::Host,
-            Some(other) => {
-                let span = spec.network.as_ref().map_or(r.span(), Spanned::span);
-                self.error(
-                    span,
-                    format!("unknown network `{other}`"),
-                    "use none, default or host",
-                );
-                Network::Default
-            }
-        };
-        let as_user = match spec.run_as.as_ref().map(|a| a.get_ref().as_str()) {
-            None | Some("root") => false,
-            Some("user") => true,
-            Some(other) => {
-                let span = spec.run_as.as_ref().map_or(r.span(), Spanned::span);
-                self.error(
-                    span,
-                    format!("unknown `as = \"{other}\"`"),
-                    "use `root` or `user`",
-                );
-                false
-            }
-        };
+        let network = self.network(spec.network.as_ref(), Network::Default);
+        let as_user = self.as_user(spec.run_as.as_ref(), false);
         let mut cache = Vec::new();
         for c in &spec.cache {
             if !c.get_ref().starts_with('/') {
@@ -1828,6 +1804,89 @@ impl Resolver<'_> {
             }),
             span: r.span(),
         })
+    }
+
+    /// A `network` setting; `default` when it is not written.
+    fn network(&mut self, n: Option<&SpannedString>, default: Network) -> Network {
+        let Some(n) = n else { return default };
+        match n.get_ref().as_str() {
+            "default" | "sandbox" => Network::Default,
+            "none" => Network::None,
+            "host" => Network::Host,
+            other => {
+                self.error(
+                    n.span(),
+                    format!("unknown network `{other}`"),
+                    "use none, default or host",
+                );
+                default
+            }
+        }
+    }
+
+    /// An `as` setting (true for the policy user); `default` when it is not written.
+    fn as_user(&mut self, a: Option<&SpannedString>, default: bool) -> bool {
+        let Some(a) = a else { return default };
+        match a.get_ref().as_str() {
+            "root" => false,
+            "user" => true,
+            other => {
+                self.error(
+                    a.span(),
+                    format!("unknown `as = \"{other}\"`"),
+                    "use `root` or `user`",
+                );
+                default
+            }
+        }
+    }
+
+    /// A component's `test` entries: run in the finished image, as its
+    /// user unless `as` says otherwise, without network unless asked.
+    fn tests(&mut self, raw: &RawComponent, run_as: RunAs, ctx: &Ctx) -> Vec<Test> {
+        let mut tests = Vec::new();
+        for t in &raw.test {
+            let spec = t.get_ref();
+            let args = match spec.cmd.get_ref() {
+                Command::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+                Command::Exec(a) => a.clone(),
+            };
+            if args.first().is_none_or(|a| a.trim().is_empty())
+                || args.last().is_none_or(|a| a.trim().is_empty())
+            {
+                self.error(
+                    t.span(),
+                    "test has an empty command",
+                    "give a command that fails when the image is broken, e.g. `python -c 'import six'`",
+                );
+                continue;
+            }
+            let network = self.network(spec.network.as_ref(), Network::None);
+            let as_user = self.as_user(spec.run_as.as_ref(), run_as == RunAs::Policy);
+            if let (Some(a), None, true) = (&spec.run_as, ctx.user, as_user) {
+                self.error(
+                    a.span(),
+                    "`as = \"user\"` but the stack has no [user] policy",
+                    "declare [user], or leave `as` out to test as the image's user",
+                );
+            }
+            let name = spec.name.as_ref().map(|n| n.get_ref().clone());
+            if let Some(n) = spec.name.as_ref().filter(|n| n.get_ref().trim().is_empty()) {
+                self.error(
+                    n.span(),
+                    "test name is empty",
+                    "name it, or leave `name` out to show the command",
+                );
+            }
+            tests.push(Test {
+                args,
+                name,
+                network,
+                as_user,
+                span: t.span(),
+            });
+        }
+        tests
     }
 
     fn step(
