@@ -4,7 +4,7 @@
 //! fail, and can be skipped; copies belong to root unless `owner = "user"`.
 //!
 //! Needs the engine and the frontend image (`bash scripts/test.sh`):
-//! `strata/frontend:latest`, or the image named by `STRATA_FRONTEND`.
+//! `strata/frontend:latest`, or the image named by `STRATA_TEST_FRONTEND`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,7 +59,7 @@ entrypoint = ["/app/run.sh"]
 
 /// The frontend image under test.
 fn frontend() -> String {
-    std::env::var("STRATA_FRONTEND").unwrap_or_else(|_| "strata/frontend:latest".into())
+    std::env::var("STRATA_TEST_FRONTEND").unwrap_or_else(|_| "strata/frontend:latest".into())
 }
 
 /// A per-run id for image names.
