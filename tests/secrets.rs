@@ -24,6 +24,17 @@ const TAG: &str = "strata-test/secrets-app:1";
 /// The stack: one component whose steps use the secret `token` (tests/data/stacks/secrets.toml).
 const STACK: &str = include_str!("data/stacks/secrets.toml");
 
+/// The tests build the same steps: BuildKit merges identical steps that
+/// run at the same time, even across builds, and the merged step would
+/// see the other build's secret. They take turns.
+static ONE_BUILD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_build_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_BUILD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -93,6 +104,7 @@ fn is_tar(data: &[u8]) -> bool {
 #[test]
 fn a_secret_is_used_by_its_step_and_left_nowhere() {
     frontend_image();
+    let _turn = one_build_at_a_time();
     let secret = secret_value();
     let digest = format!("{:x}", Sha256::digest(secret.as_bytes()));
 
@@ -218,6 +230,7 @@ fn a_secret_is_used_by_its_step_and_left_nowhere() {
 #[test]
 fn a_missing_secret_fails_the_step_that_needs_it() {
     frontend_image();
+    let _turn = one_build_at_a_time();
     let project = project("secrets-missing", STACK);
     let (ok, log) = buildx(&project, &["--no-cache", "--target", "app"]);
     assert!(!ok, "built without the secret:\n{log}");
