@@ -30,6 +30,14 @@ fn load(name: &str, path: &Path, profile: Option<&str>) -> Stack {
 }
 
 fn snapshot_all(snapshot: &str, stack: &Stack) {
+    // What `strata graph` prints ends with a line break in every format.
+    for shown in [
+        render::text(stack),
+        render::mermaid(stack),
+        render::dot(stack),
+    ] {
+        assert!(shown.ends_with('\n'), "{snapshot}: no final newline");
+    }
     insta::assert_snapshot!(format!("{snapshot}-text"), render::text(stack));
     insta::assert_snapshot!(format!("{snapshot}-mermaid"), render::mermaid(stack));
     insta::assert_snapshot!(format!("{snapshot}-dot"), render::dot(stack));
