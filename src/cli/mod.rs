@@ -1,5 +1,6 @@
 //! The `strata` command line: whole-stack work on a stack file.
 
+mod bake;
 mod build;
 mod bundle;
 mod check;
@@ -60,7 +61,7 @@ enum Cmd {
     #[command(
         after_help = "Examples:\n  strata bake > docker-bake.json && docker buildx bake -f docker-bake.json\n  strata bake --profile basic | jq '.group.default.targets'"
     )]
-    Bake(build::BakeArgs),
+    Bake(bake::BakeArgs),
     /// Write one offline archive of the stack's images (`docker load -i` restores them); `bundle verify FILE` checks one.
     #[command(
         after_help = "Examples:\n  strata bundle -o stack.tar.gz\n  strata bundle -o stack.tar.zst --with-third-party --with-frontend\n  strata bundle verify stack.tar.gz"
@@ -200,8 +201,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Graph(a) => graph::run(a),
         Cmd::Llb(a) => llb::run(a),
         Cmd::Targets(a) => targets::run(a),
-        Cmd::Build(a) => build::run_build(a),
-        Cmd::Bake(a) => build::run_bake(a),
+        Cmd::Build(a) => build::run(a),
+        Cmd::Bake(a) => bake::run(a),
         Cmd::Bundle(a) => bundle::run(a),
         Cmd::Lock(a) => lock::run(a),
         Cmd::Sources(a) => sources::run(a),
