@@ -1,6 +1,5 @@
-//! The inputs with which the fuzzers (`fuzz/`, `scripts/fuzz.sh`) found
-//! bugs, replayed through the fuzz targets' own bodies in plain
-//! `cargo test`: `fuzz/regressions/<target>/*` (for `lower`, the stack
+//! Inputs that made a fuzz target (`fuzz/`, `scripts/fuzz.sh`) fail,
+//! replayed through the targets' own bodies in plain `cargo test`: `fuzz/regressions/<target>/*` (for `lower`, the stack
 //! the fuzzer's input rendered to, as `.toml`). The option seeds of
 //! `frontend_opts` are replayed too, and the bundle seeds (which must verify).
 

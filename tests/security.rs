@@ -1,7 +1,7 @@
 //! Hostile input: build args, stack files and ignore files written by an
 //! attacker (a branch name in CI, a contributed stack file) never become a
 //! root account, a command, a forged progress line, a leaked file or a
-//! hang. Each case reproduces an attack and asserts that it now fails with
+//! hang. Each case is an attack, and it fails with
 //! a located error, or is harmless.
 //!
 //! The stack-level cases run `strata check`/`strata llb` (no engine); the
