@@ -76,7 +76,7 @@ if ! docker image inspect "$FRONTEND" >/dev/null 2>&1; then
   bash "$ROOT/scripts/frontend-image.sh" >&2
 fi
 
-WORK=$(mktemp -d /tmp/strata-bench.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-bench.XXXXXX")
 cleanup() {
   # Images replaced by later runs keep the bench label: remove those only.
   docker image prune -f --filter label=strata.bench=1 >/dev/null 2>&1 || true

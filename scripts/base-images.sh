@@ -59,7 +59,7 @@ cleanup() {
   done
 }
 trap cleanup EXIT
-mktmp() { NEWTMP=$(mktemp -d /var/tmp/strata-rootfs.XXXXXX); TMPDIRS+=("$NEWTMP"); }
+mktmp() { NEWTMP=$(mktemp -d "${TMPDIR:-/var/tmp}/strata-rootfs.XXXXXX"); TMPDIRS+=("$NEWTMP"); }
 
 # Each import records the image id under $STRATA_STATE_DIR, stamped with
 # $STAND_IN: an image this version did not make (an older, kinder stand-in

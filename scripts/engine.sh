@@ -10,7 +10,6 @@
 #
 # Nothing is printed on stdout; progress goes to stderr. Uses the default
 # socket /var/run/docker.sock (no DOCKER_HOST needed).
-# See docs: /work/shared/docs/ENGINE.md (the recipe this follows).
 set -euo pipefail
 exec 3>&1 1>&2   # everything (apt, docker, ...) to stderr
 

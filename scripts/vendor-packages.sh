@@ -50,7 +50,7 @@ fi
 rm -rf "$DEST/apt" "$DEST/wheels" "$DEST/.stamp"
 mkdir -p "$DEST/apt" "$DEST/wheels"
 
-WORK=$(mktemp -d /var/tmp/strata-vendor.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/strata-vendor.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 # ---------------------------------------------------------------- apt ----

@@ -7,70 +7,33 @@
 //! Needs what `scripts/test.sh` sets up first: the engine, the base image
 //! `strata.local/busybox:1.36` and the frontend image `strata/frontend:latest`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const STRATA: &str = env!("CARGO_BIN_EXE_strata");
+use common::{docker, frontend_image, lossy, project, remove_images, strata_ok};
 const LABEL: &str = "org.example.branch";
 
 /// A value with every template form bake knows, and its escape.
 const VALUE: &str = r#"release-${HOME}-$${x}-%{ if true }x%{ endif }-%%{y}-${upper("x")}-$"#;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// A stack whose one component labels its image with the `branch` arg,
 /// in a directory whose name bake would evaluate too.
 fn stack_dir(name: &str, image: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "secsrc-{}-{name}-${{HOME}}-%{{x}}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
     let stack = format!(
         "[stack]\nname = \"secsrc\"\nimage = \"{image}\"\n\n[args]\nbranch = \"main\"\n\n\
          [component.app]\nfrom = \"strata.local/busybox:1.36\"\nuser = \"root\"\n\
          labels = {{ \"{LABEL}\" = \"{{branch}}\" }}\n"
     );
-    std::fs::write(dir.join("strata.toml"), stack).expect("stack file");
-    dir
+    project(&format!("bake-{name}-${{HOME}}-%{{x}}"), stack)
 }
 
+/// `strata ARGS FILE --arg branch=VALUE`, which must succeed.
 fn strata(args: &[&str], file: &Path) -> Output {
-    let out = Command::new(STRATA)
-        .args(args)
-        .arg(file)
-        .args(["--arg", &format!("branch={VALUE}")])
-        .env_remove("STRATA_MIRRORS")
-        .env_remove("STRATA_FRONTEND")
-        .output()
-        .expect("strata runs");
-    assert!(
-        out.status.success(),
-        "strata {} failed:\n{}",
-        args.join(" "),
-        text(&out.stderr)
-    );
-    out
-}
-
-fn require_engine() {
-    let out = Command::new("docker")
-        .args([
-            "image",
-            "inspect",
-            "strata/frontend:latest",
-            "--format",
-            "{{.Id}}",
-        ])
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "the frontend image strata/frontend:latest is missing: run scripts/test.sh first"
-    );
+    let file = file.to_str().expect("a UTF-8 path");
+    let branch = format!("branch={VALUE}");
+    strata_ok(&[args, &[file, "--arg", &branch]].concat())
 }
 
 #[test]
@@ -90,7 +53,7 @@ fn bake_reads_back_every_value_as_written() {
         stdin.write_all(&def.stdout).expect("definition written");
     }
     let out = bake.wait_with_output().expect("bake --print");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", lossy(&out.stderr));
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bake JSON");
     let app = &printed["target"]["app"];
     assert_eq!(app["args"]["branch"], VALUE);
@@ -100,30 +63,25 @@ fn bake_reads_back_every_value_as_written() {
 
 #[test]
 fn the_built_label_is_the_literal_value_and_matches_strata_llb() {
-    require_engine();
+    frontend_image();
     let repo = format!("secsrc-bake-{}", std::process::id());
     let dir = stack_dir("build", &format!("{repo}/{{component}}:1"));
     let file = dir.join("strata.toml");
     let llb = strata(&["llb", "--target", "app", "--format", "json"], &file);
     let llb: serde_json::Value = serde_json::from_slice(&llb.stdout).expect("llb JSON");
     let built = strata(&["build"], &file);
-    let image = text(&built.stdout).trim().to_owned();
-    let inspect = Command::new("docker")
-        .args([
-            "image",
-            "inspect",
-            &image,
-            "--format",
-            "{{json .Config.Labels}}",
-        ])
-        .output()
-        .expect("docker runs");
-    let _ = Command::new("docker")
-        .args(["rmi", "--no-prune", &image])
-        .output();
+    let image = lossy(&built.stdout).trim().to_owned();
+    let inspect = docker(&[
+        "image",
+        "inspect",
+        &image,
+        "--format",
+        "{{json .Config.Labels}}",
+    ]);
+    remove_images(&[&image]);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(image, format!("{repo}/app:1"));
-    assert!(inspect.status.success(), "{}", text(&inspect.stderr));
+    assert!(inspect.status.success(), "{}", lossy(&inspect.stderr));
     let labels: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("labels JSON");
     assert_eq!(labels[LABEL], VALUE);
     assert_eq!(llb["image_config"]["config"]["Labels"][LABEL], VALUE);

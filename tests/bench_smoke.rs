@@ -7,38 +7,19 @@
 //! Needs what `scripts/test.sh` sets up first: `scripts/engine.sh` and
 //! `scripts/frontend-image.sh`.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{frontend_image, root};
 
-fn engine_ready() -> Result<(), String> {
-    let info = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .map_err(|e| format!("cannot run `docker info` ({e}): run scripts/engine.sh first"))?;
-    if !info.status.success() {
-        return Err(format!(
-            "`docker info` failed: the engine is not running. Run scripts/engine.sh first (scripts/test.sh does).\n{}",
-            String::from_utf8_lossy(&info.stderr)
-        ));
-    }
-    let fe = Command::new("docker")
-        .args([
-            "image",
-            "inspect",
-            "strata/frontend:latest",
-            "--format",
-            "{{.Id}}",
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !fe.status.success() {
-        return Err("the frontend image strata/frontend:latest is missing: run scripts/frontend-image.sh first".into());
-    }
-    Ok(())
+/// The `strata build` row, `(c)`, of a part, and its cells.
+fn strata_build_row<'a>(table: &'a str, heading: &str) -> (&'a str, Vec<&'a str>) {
+    let row = part(table, heading)
+        .into_iter()
+        .find(|l| l.starts_with("| (c) "))
+        .unwrap_or_else(|| panic!("no (c) row under `{heading}`"));
+    (row, cells(row))
 }
 
 /// The lines of the part whose heading starts with `heading`, up to the next `## `.
@@ -59,9 +40,7 @@ fn cells(row: &str) -> Vec<&str> {
 
 #[test]
 fn quick_bench_has_every_part_and_runs_the_shared_base_once() {
-    if let Err(e) = engine_ready() {
-        panic!("{e}");
-    }
+    frontend_image();
     let out = std::env::temp_dir().join(format!("strata-bench-smoke-{}.md", std::process::id()));
     let run = Command::new("bash")
         .arg(root().join("bench/run.sh"))
@@ -107,12 +86,7 @@ fn quick_bench_has_every_part_and_runs_the_shared_base_once() {
     }
 
     // Part 2: the base step of `strata build` ran once for its five images.
-    let shared = part(&table, "## 2.");
-    let row = shared
-        .iter()
-        .find(|l| l.starts_with("| (c) "))
-        .expect("a (c) row in part 2");
-    let c = cells(row);
+    let (row, c) = strata_build_row(&table, "## 2.");
     assert_eq!(
         c.get(1).copied(),
         Some("1"),
@@ -121,12 +95,7 @@ fn quick_bench_has_every_part_and_runs_the_shared_base_once() {
     assert_eq!(c.get(3).copied(), Some("5"), "five images: {row}");
 
     // Part 3: an edit of node's file re-runs node's and node-gpu's steps, not the base's.
-    let incremental = part(&table, "## 3.");
-    let row = incremental
-        .iter()
-        .find(|l| l.starts_with("| (c) "))
-        .expect("a (c) row in part 3");
-    let c = cells(row);
+    let (row, c) = strata_build_row(&table, "## 3.");
     let ran = c.get(3).copied().unwrap_or_default();
     assert!(
         ran.contains("node RUN") && !ran.contains("base"),

@@ -6,43 +6,24 @@
 //! Needs the engine (`scripts/engine.sh`) and its `strata.local/busybox:1.36`
 //! base; the images it builds are removed once the bundle is written.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::{docker, lossy, require_engine, run_id, strata_ok, temp_dir};
 use sha2::{Digest, Sha256};
 
 const STRATA: &str = env!("CARGO_BIN_EXE_strata");
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs")
-}
 
 fn sha256(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// A per-run directory and name prefix.
-fn run_id() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("r{}{}", std::process::id(), nanos % 1_000_000_000)
-    })
 }
 
 /// Removes the images it names when dropped, even when a test panics.
@@ -66,9 +47,8 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("secbundle-{}", run_id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        require_engine();
+        let dir = temp_dir("secbundle");
         let tags = ["one", "two"].map(|c| format!("secbundle-{}/{c}:1", run_id()));
         let images = Images(tags.to_vec());
         for (c, tag) in ["one", "two"].iter().zip(&images.0) {
@@ -90,7 +70,7 @@ fn fixture() -> &'static Fixture {
             assert!(
                 out.status.success(),
                 "docker build (is strata.local/busybox:1.36 there? run scripts/engine.sh):\n{}",
-                text(&out.stderr)
+                lossy(&out.stderr)
             );
         }
         let stack = format!(
@@ -102,15 +82,12 @@ fn fixture() -> &'static Fixture {
         let file = dir.join("strata.toml");
         std::fs::write(&file, stack).expect("stack file");
         let archive = dir.join("stack.tar.gz");
-        let out = Command::new(STRATA)
-            .arg("bundle")
-            .arg(&file)
-            .arg("-o")
-            .arg(&archive)
-            .env_remove("STRATA_MIRRORS")
-            .output()
-            .expect("strata runs");
-        assert!(out.status.success(), "strata bundle:\n{}", text(&out.stderr));
+        strata_ok(&[
+            "bundle",
+            file.to_str().expect("a UTF-8 path"),
+            "-o",
+            archive.to_str().expect("a UTF-8 path"),
+        ]);
         drop(images);
         let mut tar = Vec::new();
         flate2::read::MultiGzDecoder::new(std::fs::File::open(&archive).expect("bundle"))
@@ -129,7 +106,7 @@ struct Entry {
 
 impl Entry {
     fn name(&self) -> String {
-        text(&self.header.path_bytes())
+        lossy(&self.header.path_bytes())
     }
 }
 
@@ -234,12 +211,33 @@ fn verify(path: &Path, limit_memory: bool) -> Output {
         .expect("strata runs")
 }
 
+/// The config members of the fixture's two images.
+fn configs(f: &Fixture) -> (String, String) {
+    let manifest = json_of(&entries(&f.tar), "manifest.json");
+    let config = |t: &str| {
+        manifest_entry(&manifest, t)["Config"]
+            .as_str()
+            .expect("config")
+            .to_owned()
+    };
+    (config(&f.tags[0]), config(&f.tags[1]))
+}
+
+/// The fixture's bundle with the member `name` replaced by a link to `target`.
+fn replaced_by_link(f: &Fixture, kind: tar::EntryType, name: &str, target: &str) -> Vec<u8> {
+    let mut e = entries(&f.tar);
+    let at = e.iter().position(|x| x.name() == name).expect("the member");
+    e[at] = link(kind, name, target);
+    relist(&mut e);
+    write_tar(&e)
+}
+
 /// Writes the variant, verifies it: exit code 1 and an error with every one of `needles`.
 fn rejected(name: &str, tar: &[u8], needles: &[&str]) -> String {
     let path = fixture().dir.join(format!("{name}.tar"));
     std::fs::write(&path, tar).expect("write the variant");
     let out = verify(&path, false);
-    let err = text(&out.stderr);
+    let err = lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -248,7 +246,7 @@ fn rejected(name: &str, tar: &[u8], needles: &[&str]) -> String {
     assert!(
         out.stdout.is_empty(),
         "{name}: verify printed ids:\n{}",
-        text(&out.stdout)
+        lossy(&out.stdout)
     );
     for n in needles {
         assert!(
@@ -265,7 +263,7 @@ fn the_untampered_bundle_verifies_and_lists_the_ids_of_manifest_json() {
     let path = f.dir.join("untampered.tar");
     std::fs::write(&path, write_tar(&entries(&f.tar))).expect("write");
     let out = verify(&path, true);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", lossy(&out.stderr));
     let manifest = json_of(&entries(&f.tar), "manifest.json");
     for tag in &f.tags {
         let config = manifest_entry(&manifest, tag)["Config"]
@@ -273,9 +271,9 @@ fn the_untampered_bundle_verifies_and_lists_the_ids_of_manifest_json() {
             .expect("config");
         let id = format!("sha256:{}", config.trim_start_matches("blobs/sha256/"));
         assert!(
-            text(&out.stdout).contains(&format!("{tag}\t{id}")),
+            lossy(&out.stdout).contains(&format!("{tag}\t{id}")),
             "{}",
-            text(&out.stdout)
+            lossy(&out.stdout)
         );
     }
 }
@@ -311,14 +309,7 @@ fn an_appended_duplicate_member_is_rejected() {
 #[test]
 fn hard_links_are_rejected() {
     let f = fixture();
-    let manifest = json_of(&entries(&f.tar), "manifest.json");
-    let config = |t: &str| {
-        manifest_entry(&manifest, t)["Config"]
-            .as_str()
-            .expect("config")
-            .to_owned()
-    };
-    let (one, two) = (config(&f.tags[0]), config(&f.tags[1]));
+    let (one, two) = configs(f);
 
     // Appended after the real member, so docker load would take image two's config for one.
     let mut e = entries(&f.tar);
@@ -330,16 +321,9 @@ fn hard_links_are_rejected() {
     );
 
     // In place of the real member.
-    let mut e = entries(&f.tar);
-    let at = e
-        .iter()
-        .position(|x| x.name() == one)
-        .expect("config member");
-    e[at] = link(tar::EntryType::Link, &one, &two);
-    relist(&mut e);
     rejected(
         "hardlink",
-        &write_tar(&e),
+        &replaced_by_link(f, tar::EntryType::Link, &one, &two),
         &[&format!("member `{one}` is a hard link to `{two}`")],
     );
 }
@@ -347,26 +331,11 @@ fn hard_links_are_rejected() {
 #[test]
 fn symbolic_links_are_rejected() {
     let f = fixture();
-    let manifest = json_of(&entries(&f.tar), "manifest.json");
-    let one = manifest_entry(&manifest, &f.tags[0])["Config"]
-        .as_str()
-        .expect("config")
-        .to_owned();
-    let two = manifest_entry(&manifest, &f.tags[1])["Config"]
-        .as_str()
-        .expect("config")
-        .to_owned();
-    let mut e = entries(&f.tar);
-    let at = e
-        .iter()
-        .position(|x| x.name() == one)
-        .expect("config member");
+    let (one, two) = configs(f);
     let target = format!("../../{two}");
-    e[at] = link(tar::EntryType::Symlink, &one, &target);
-    relist(&mut e);
     rejected(
         "symlink",
-        &write_tar(&e),
+        &replaced_by_link(f, tar::EntryType::Symlink, &one, &target),
         &[&format!("member `{one}` is a symbolic link")],
     );
 }
@@ -535,7 +504,7 @@ fn a_huge_long_name_header_fails_fast_in_bounded_memory() {
 
     let started = Instant::now();
     let out = verify(&path, true);
-    let err = text(&out.stderr);
+    let err = lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!("its GNU long name header is {size} bytes")),

@@ -8,23 +8,16 @@
 //! Needs what `scripts/test.sh` sets up first: the engine, the base images,
 //! `examples/*/vendor` and the frontend image `strata/frontend:latest`.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use common::{docker_ok, frontend, frontend_image, inspect_config, root, run_in, succeeded};
 use serde_json::Value;
 use strata::graph::{MetadataField, RunAs, Stack};
 use strata::spec::{self, Overrides};
-
-/// The frontend image: `STRATA_TEST_FRONTEND`, default `strata/frontend:latest`
-/// (the examples' `# syntax=` line names that one).
-fn frontend() -> String {
-    std::env::var("STRATA_TEST_FRONTEND").unwrap_or_else(|_| "strata/frontend:latest".into())
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn mirrors() -> String {
     let text = std::fs::read_to_string(root().join("examples/offline.mirrors"))
@@ -34,22 +27,6 @@ fn mirrors() -> String {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs")
-}
-
-fn require_engine() {
-    let fe = frontend();
-    let out = docker(&["image", "inspect", &fe]);
-    assert!(
-        out.status.success(),
-        "the frontend image {fe} is missing: run `bash scripts/test.sh` (it starts the engine and builds the image)"
-    );
 }
 
 /// The overrides that let an example build offline here.
@@ -135,13 +112,12 @@ fn build(
     }
     cmd.arg(dir);
     let out = cmd.output().expect("docker buildx runs");
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "building {} / {target} failed:\n{log}",
-        dir.display()
+    let out = succeeded(
+        out,
+        "docker buildx build --target",
+        &[target, &dir.to_string_lossy()],
     );
-    log
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The names of `target`'s tests that the build's progress shows (run or
@@ -154,62 +130,23 @@ fn tests_in_progress(log: &str, target: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn inspect(tag: &str) -> Value {
-    let out = docker(&["image", "inspect", tag]);
-    assert!(out.status.success(), "inspect {tag}");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("inspect json");
-    v[0]["Config"].clone()
-}
-
-fn id(tag: &str, flag: &str) -> u32 {
-    let out = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "id",
-        tag,
-        flag,
-    ]);
-    assert!(
-        out.status.success(),
-        "id in {tag}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a number")
+fn id(tag: &str, flag: &str) -> String {
+    run_in(tag, "id", &[flag]).trim().to_owned()
 }
 
 fn check_image(stack: &Stack, name: &str, tag: &str) {
     let c = stack.component(name).expect("component");
-    let cfg = inspect(tag);
+    let cfg = inspect_config(tag);
     // The user policy, checked by running the image.
     let (uid, gid) = match (&stack.user, c.run_as) {
         (Some(p), RunAs::Policy) => (p.uid, p.gid),
         _ => (0, 0),
     };
-    assert_eq!(id(tag, "-u"), uid, "{name}: uid");
-    assert_eq!(id(tag, "-g"), gid, "{name}: gid");
+    assert_eq!(id(tag, "-u"), uid.to_string(), "{name}: uid");
+    assert_eq!(id(tag, "-g"), gid.to_string(), "{name}: gid");
     if let Some(p) = &stack.user {
         if c.run_as == RunAs::Policy {
-            let out = docker(&[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--entrypoint",
-                "id",
-                tag,
-                "-un",
-            ]);
-            assert_eq!(
-                String::from_utf8_lossy(&out.stdout).trim(),
-                p.name,
-                "{name}: user name"
-            );
+            assert_eq!(id(tag, "-un"), p.name, "{name}: user name");
         }
     }
     let env: Vec<String> = cfg["Env"]
@@ -308,7 +245,7 @@ fn check_image(stack: &Stack, name: &str, tag: &str) {
 }
 
 fn build_example(example: &str) {
-    require_engine();
+    frontend_image();
     let dir = root().join("examples").join(example);
     let (profile, stack) = widest(&dir);
     let names: Vec<String> = stack.enabled().map(|c| c.name.clone()).collect();
@@ -364,8 +301,7 @@ fn fedbiomed_every_component() {
     // One user everywhere: base, FROM-base components and the GPU flavour on
     // the CUDA stand-in (no Python, no tini, `ubuntu` at uid 1000).
     let gpu = "strata-test/fedbiomed-node-gpu:latest";
-    let out = docker(&["run", "--rm", "--network", "none", "--entrypoint", "sh", gpu, "-c", "ls -ldn /fbm-node /home/fedbiomed | awk '{print $3\":\"$4}'; python -c 'import six, fedbiomed; print(fedbiomed.__version__)'"]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = run_in(gpu, "sh", &["-c", "ls -ldn /fbm-node /home/fedbiomed | awk '{print $3\":\"$4}'; python -c 'import six, fedbiomed; print(fedbiomed.__version__)'"]);
     assert_eq!(
         text.lines().collect::<Vec<_>>(),
         ["2101:2101", "2101:2101", "6.3.3"],
@@ -379,25 +315,11 @@ fn fedbiomed_every_component() {
             "1.16.0",
         ),
     ] {
-        let out = docker(&[&["run", "--rm", "--network", "none", gpu][..], args].concat());
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            want,
-            "{args:?}"
-        );
+        let out = docker_ok(&[&["run", "--rm", "--network", "none", gpu][..], args].concat());
+        assert_eq!(out, want, "{args:?}");
     }
     // Its default entrypoint and cmd start (the node's entrypoint prints and exits).
-    let out = docker(&["run", "--rm", "--network", "none", gpu]);
-    assert!(
-        out.status.success(),
-        "node-gpu starts: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    docker_ok(&["run", "--rm", "--network", "none", gpu]);
 }
 
 #[test]
@@ -413,18 +335,11 @@ fn application101_every_component() {
 #[test]
 fn data_science_every_component() {
     build_example("data-science");
-    let out = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "sh",
+    let envs = run_in(
         "strata-test/data-science-data-science-ai:latest",
-        "-c",
-        "ls /opt/conda/envs",
-    ]);
-    let envs = String::from_utf8_lossy(&out.stdout);
+        "sh",
+        &["-c", "ls /opt/conda/envs"],
+    );
     for e in ["python_deps", "R", "python_ai"] {
         assert!(
             envs.split_whitespace().any(|x| x == e),

@@ -10,32 +10,16 @@
 //!
 //! Needs the engine (scripts/engine.sh) and the frontend image, which the
 //! test builds with scripts/frontend-image.sh. When `docker info` fails,
-//! the test says so and passes without checking.
+//! the test fails and says so.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-const STACK: &str = r#"# syntax=strata/frontend:latest
-[stack]
-name = "opts"
-image = "strata-test/opts-{component}:{tag}"
+use std::path::PathBuf;
 
-[args]
-tag = "1"
-n = 3
-gpu = false
+use common::{buildx, frontend_image, line_of, project};
 
-[profiles.big]
-args = { n = 10 }
-
-[user]
-name = "app"
-uid = 1000
-
-[component.base]
-from = "strata.local/busybox:1.36"
-run = [{ cmd = "echo {n}", network = "none" }]
-"#;
+/// The stack the cases start from (tests/data/stacks/bad-options.toml).
+const STACK: &str = include_str!("data/stacks/bad-options.toml");
 
 /// One bad build: what is given, and what the failure must say.
 struct Case {
@@ -47,49 +31,12 @@ struct Case {
     says: Vec<String>,
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn engine() -> bool {
-    let up = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        eprintln!("SKIPPED: `docker info` fails: no engine (start it with scripts/engine.sh)");
-    }
-    up
-}
-
-fn frontend_image() {
-    let out = Command::new("bash")
-        .arg(root().join("scripts/frontend-image.sh"))
-        .current_dir(root())
-        .output()
-        .expect("run scripts/frontend-image.sh");
-    assert!(
-        out.status.success(),
-        "scripts/frontend-image.sh failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The 1-based line of `STACK` that is exactly `text`.
-fn line_of(text: &str) -> usize {
-    STACK
-        .lines()
-        .position(|l| l == text)
-        .unwrap_or_else(|| panic!("no line `{text}`"))
-        + 1
-}
-
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
 fn cases() -> Vec<Case> {
-    let at = |text: &str| format!("strata.toml:{}", line_of(text));
+    let at = |text: &str| format!("strata.toml:{}", line_of(STACK, text));
     let mut huge = STACK.as_bytes().to_vec();
     let filler = format!("# {}\n", "x".repeat(1021));
     while huge.len() <= (4 << 20) + 4096 {
@@ -196,23 +143,17 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn project(name: &str, bytes: &[u8]) -> PathBuf {
+/// A project for one case, named after it.
+fn case_project(name: &str, bytes: &[u8]) -> PathBuf {
     let slug: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    let dir = std::env::temp_dir().join(format!("strata-badopts-{slug}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("strata.toml"), bytes).expect("write stack");
-    dir
+    project(&format!("badopts-{slug}"), bytes)
 }
 
 #[test]
 fn bad_options_and_inputs_fail_with_located_messages() {
-    if !engine() {
-        return;
-    }
     frontend_image();
     let cases = cases();
     assert!(cases.len() >= 10);
@@ -222,24 +163,15 @@ fn bad_options_and_inputs_fail_with_located_messages() {
             .file
             .clone()
             .unwrap_or_else(|| STACK.as_bytes().to_vec());
-        let dir = project(case.name, &bytes);
-        let mut cmd = Command::new("docker");
-        cmd.current_dir(&dir)
-            .args(["buildx", "build", "--progress=plain", "-f", "strata.toml"])
-            .args(&case.args)
-            .arg(".");
-        if !case.args.iter().any(|a| a == "--target") {
-            cmd.args(["--target", "base"]);
+        let dir = case_project(case.name, &bytes);
+        let mut args: Vec<&str> = case.args.iter().map(String::as_str).collect();
+        if !args.contains(&"--target") {
+            args.extend(["--target", "base"]);
         }
-        let out = cmd.output().expect("docker runs");
-        let log = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (ok, log) = buildx(&dir, &args);
         let _ = std::fs::remove_dir_all(&dir);
         let mut problems = Vec::new();
-        if out.status.success() {
+        if ok {
             problems.push("it built".to_owned());
         }
         for part in &case.says {

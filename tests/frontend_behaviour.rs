@@ -5,57 +5,17 @@
 //!
 //! Needs the engine and `strata/frontend:latest` (`bash scripts/test.sh`).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-const STACK: &str = r#"# syntax=strata/frontend:latest
-[stack]
-name = "behaviour"
-image = "behaviour/{component}:{tag}"
+use std::path::PathBuf;
 
-[args]
-tag = "1.0"
-uid = 1500
-extra = { type = "bool", default = false }
+use common::{assert_located, buildx, docker_ok, frontend_image, vertices};
 
-[profiles.full]
-args = { extra = true }
-
-[user]
-name = "app"
-uid = "{uid}"
-home = "/home/app"
-
-[component.base]
-from = "strata.local/busybox:1.36"
-run = [{ cmd = "echo base > /base.txt", network = "none" }]
-
-[component.app]
-from = "base"
-workdir = "/app"
-steps = [
-  { copy = { src = "conf.txt", dst = "/app/conf.txt" } },
-  { run = { cmd = "cat /app/conf.txt > /app/conf.out", network = "none", name = "use conf" } },
-  { copy = { src = "app.txt", dst = "/app/app.txt" } },
-  { run = { cmd = "cat /app/app.txt > /app/app.out", network = "none", name = "use app" } },
-]
-cmd = ["cat", "/app/app.out"]
-
-[component.extra]
-from = "app"
-when = "extra"
-
-[component.broken]
-from = "base"
-run = [{ cmd = "echo about to fail; exit 3", network = "none" }]
-"#;
+/// The stack every test here builds (tests/data/stacks/behaviour.toml).
+const STACK: &str = include_str!("data/stacks/behaviour.toml");
 
 fn project(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-behaviour-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("strata.toml"), STACK).expect("stack");
+    let dir = common::project(&format!("behaviour-{name}"), STACK);
     std::fs::write(dir.join("conf.txt"), "conf v1\n").expect("conf");
     std::fs::write(
         dir.join("app.txt"),
@@ -65,80 +25,18 @@ fn project(name: &str) -> PathBuf {
     dir
 }
 
-fn require_frontend() {
-    let ok = Command::new("docker")
-        .args(["image", "inspect", "strata/frontend:latest"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "strata/frontend:latest is missing: run `bash scripts/test.sh` first"
-    );
-}
-
-/// `docker buildx build` in `dir`; (success, stdout+stderr).
-fn build(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .current_dir(dir)
-        .args(["buildx", "build", "--progress=plain", "-f", "strata.toml"])
-        .args(args)
-        .arg(".")
-        .output()
-        .expect("docker runs");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
+/// `docker run` of `tag` with `args[0]` as entrypoint: its stdout, trimmed.
 fn run_in(tag: &str, args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(["run", "--rm", "--network", "none"])
-        .args(
-            args.first()
-                .map(|e| ["--entrypoint", e])
-                .unwrap_or(["--entrypoint", "id"]),
-        )
-        .arg(tag)
-        .args(args.get(1..).unwrap_or(&[]))
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Named vertices of a plain progress log and whether each was CACHED.
-fn vertices(log: &str) -> BTreeMap<String, bool> {
-    let mut names = BTreeMap::new();
-    let mut cached = std::collections::BTreeSet::new();
-    for line in log.lines() {
-        let Some(rest) = line.strip_prefix('#') else {
-            continue;
-        };
-        let Some((num, text)) = rest.split_once(' ') else {
-            continue;
-        };
-        if text == "CACHED" {
-            cached.insert(num.to_owned());
-        } else if text.starts_with('[') && !names.contains_key(num) {
-            names.insert(num.to_owned(), text.to_owned());
-        }
-    }
-    names
-        .into_iter()
-        .map(|(n, name)| (name, cached.contains(&n)))
-        .collect()
+    let (entrypoint, rest) = args.split_first().expect("an entrypoint");
+    common::run_in(tag, entrypoint, rest).trim().to_owned()
 }
 
 #[test]
 fn user_policy_on_a_base_without_useradd_and_uid_override() {
-    require_frontend();
+    frontend_image();
     let dir = project("user");
     let tag = "strata-test/behaviour-app:user";
-    let (ok, log) = build(&dir, &["--target", "app", "--load", "-t", tag]);
+    let (ok, log) = buildx(&dir, &["--target", "app", "--load", "-t", tag]);
     assert!(ok, "{log}");
     assert_eq!(run_in(tag, &["id", "-u"]), "1500");
     assert_eq!(run_in(tag, &["id", "-un"]), "app");
@@ -160,7 +58,7 @@ fn user_policy_on_a_base_without_useradd_and_uid_override() {
         "0:0"
     );
 
-    let (ok, log) = build(
+    let (ok, log) = buildx(
         &dir,
         &[
             "--target",
@@ -182,15 +80,15 @@ fn user_policy_on_a_base_without_useradd_and_uid_override() {
 
 #[test]
 fn build_args_and_profiles_change_what_is_built() {
-    require_frontend();
+    frontend_image();
     let dir = project("args");
     let tag = "strata-test/behaviour-extra:args";
     // `extra` is off by default: building it explains why and where.
-    let (ok, log) = build(&dir, &["--target", "extra", "-t", tag]);
+    let (ok, log) = buildx(&dir, &["--target", "extra", "-t", tag]);
     assert!(!ok);
     assert!(log.contains("component `extra` is switched off"), "{log}");
     // A flag switches it on; so does the profile that sets the flag.
-    let (ok, log) = build(
+    let (ok, log) = buildx(
         &dir,
         &[
             "--target",
@@ -205,50 +103,34 @@ fn build_args_and_profiles_change_what_is_built() {
         ],
     );
     assert!(ok, "{log}");
-    let out = Command::new("docker")
-        .args([
-            "image",
-            "inspect",
-            "-f",
-            "{{index .Config.Labels \"org.opencontainers.image.version\"}}",
-            tag,
-        ])
-        .output()
-        .expect("docker");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "2.0",
-        "the tag arg reaches the image"
-    );
-    let (ok, log) = build(
+    let version = docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"org.opencontainers.image.version\"}}",
+        tag,
+    ]);
+    assert_eq!(version, "2.0", "the tag arg reaches the image");
+    let (ok, log) = buildx(
         &dir,
         &["--target", "extra", "--build-arg", "STRATA_PROFILE=full"],
     );
     assert!(ok, "{log}");
     // A bad value is an error at the arg's declaration, never a silent false.
-    let (ok, log) = build(&dir, &["--target", "extra", "--build-arg", "extra=maybe"]);
+    let (ok, log) = buildx(&dir, &["--target", "extra", "--build-arg", "extra=maybe"]);
     assert!(!ok);
-    let line = STACK
-        .lines()
-        .position(|l| l.starts_with("extra ="))
-        .expect("line")
-        + 1;
-    assert!(log.contains(&format!("strata.toml:{line}")), "{log}");
-    assert!(
-        log.contains(">>> extra = { type = \"bool\", default = false }"),
-        "{log}"
-    );
+    assert_located(&log, STACK, "extra =");
 }
 
 #[test]
 fn cached_rebuild_and_one_changed_file_reruns_only_what_follows_its_copy() {
-    require_frontend();
+    frontend_image();
     let dir = project("cache");
     let tag = "strata-test/behaviour-app:cache";
-    let (ok, log) = build(&dir, &["--target", "app", "--load", "-t", tag]);
+    let (ok, log) = buildx(&dir, &["--target", "app", "--load", "-t", tag]);
     assert!(ok, "{log}");
 
-    let (ok, log) = build(&dir, &["--target", "app", "--load", "-t", tag]);
+    let (ok, log) = buildx(&dir, &["--target", "app", "--load", "-t", tag]);
     assert!(ok, "{log}");
     let v = vertices(&log);
     let steps: Vec<_> = v
@@ -270,7 +152,7 @@ fn cached_rebuild_and_one_changed_file_reruns_only_what_follows_its_copy() {
         .unwrap_or(0);
     let v2 = format!("app v2 {nanos}");
     std::fs::write(dir.join("app.txt"), format!("{v2}\n")).expect("change");
-    let (ok, log) = build(&dir, &["--target", "app", "--load", "-t", tag]);
+    let (ok, log) = buildx(&dir, &["--target", "app", "--load", "-t", tag]);
     assert!(ok, "{log}");
     let v = vertices(&log);
     let cached = |prefix: &str| {
@@ -288,19 +170,10 @@ fn cached_rebuild_and_one_changed_file_reruns_only_what_follows_its_copy() {
 
 #[test]
 fn a_failing_run_points_at_its_line() {
-    require_frontend();
+    frontend_image();
     let dir = project("fail");
-    let (ok, log) = build(&dir, &["--target", "broken"]);
+    let (ok, log) = buildx(&dir, &["--target", "broken"]);
     assert!(!ok);
-    let line = STACK
-        .lines()
-        .position(|l| l.contains("exit 3"))
-        .expect("line")
-        + 1;
-    assert!(log.contains(&format!("strata.toml:{line}")), "{log}");
-    assert!(
-        log.contains(">>> run = [{ cmd = \"echo about to fail; exit 3\""),
-        "{log}"
-    );
+    assert_located(&log, STACK, "exit 3");
     assert!(log.contains("exit code: 3"), "{log}");
 }

@@ -2,16 +2,22 @@
 //! `# syntax=` and `BUILDKIT_SYNTAX`, subrequests, located errors, named
 //! contexts. Builds the frontend image once (scripts/frontend-image.sh).
 //!
-//! Needs the engine (scripts/engine.sh; the test command starts it). When
-//! `docker info` fails, each test says so and passes without checking.
+//! Needs the engine (scripts/engine.sh; the test command starts it): when
+//! `docker info` fails, each test fails and says so.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use common::{
+    buildx, docker, docker_ok, frontend_image, inspect_config, project, remove_images, run_in,
+    text, BUSYBOX,
+};
+
 const FRONTEND: &str = "strata/frontend:latest";
-const BUSYBOX: &str = "strata.local/busybox:1.36";
 
 /// The tiny stack every test starts from; `{syntax}` becomes the first line.
 const STACK: &str = r#"{syntax}[stack]
@@ -40,86 +46,11 @@ fn stack(syntax_line: bool) -> String {
     STACK.replace("{syntax}", &first)
 }
 
-/// Whether the engine answers; tests print why they skip when it does not.
-fn engine() -> bool {
-    static UP: OnceLock<bool> = OnceLock::new();
-    *UP.get_or_init(|| {
-        let up = Command::new("docker")
-            .arg("info")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !up {
-            eprintln!("SKIPPED: `docker info` fails: no engine (start it with scripts/engine.sh)");
-        }
-        up
-    })
-}
-
-/// Builds and tags the frontend image, once per test binary (the script
-/// holds a file lock, so concurrent test binaries take turns).
-fn frontend_image() {
-    static BUILT: OnceLock<Result<String, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new("bash")
-            .arg(root.join("scripts/frontend-image.sh"))
-            .current_dir(root)
-            .output()
-            .map_err(|e| format!("cannot run scripts/frontend-image.sh: {e}"))?;
-        if out.status.success() {
-            let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            eprintln!("frontend image: {line}");
-            Ok(line)
-        } else {
-            Err(format!(
-                "scripts/frontend-image.sh failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
-    if let Err(e) = built {
-        panic!("{e}");
-    }
-}
-
-/// A fresh directory holding `strata.toml`.
-fn project(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-frontend-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("strata.toml"), text).expect("write stack");
-    dir
-}
-
-fn run(cmd: &mut Command) -> (bool, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("docker runs");
-    let mut text = String::from_utf8_lossy(&stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&stderr));
-    (status.success(), text)
-}
-
-/// `docker buildx build --progress=plain -f strata.toml <args> .` in `dir`.
-fn buildx(dir: &Path, args: &[&str]) -> (bool, String) {
-    let mut cmd = Command::new("docker");
-    cmd.current_dir(dir)
-        .args(["buildx", "build", "--progress=plain", "-f", "strata.toml"])
-        .args(args)
-        .arg(".");
-    run(&mut cmd)
-}
-
 /// A subrequest: `--call=<name>` on newer buildx, `--print=<name>` (experimental) on 0.13.
 fn subrequest(dir: &Path, name: &str, args: &[&str]) -> (bool, String) {
     static HAS_CALL: OnceLock<bool> = OnceLock::new();
-    let has_call = *HAS_CALL.get_or_init(|| {
-        run(Command::new("docker").args(["buildx", "build", "--help"]))
-            .1
-            .contains("--call")
-    });
+    let has_call =
+        *HAS_CALL.get_or_init(|| text(&docker(&["buildx", "build", "--help"])).contains("--call"));
     let flag = if has_call {
         format!("--call={name}")
     } else {
@@ -131,31 +62,14 @@ fn subrequest(dir: &Path, name: &str, args: &[&str]) -> (bool, String) {
         .args(["buildx", "build", "-f", "strata.toml", &flag])
         .args(args)
         .arg(".");
-    run(&mut cmd)
-}
-
-fn docker(args: &[&str]) -> String {
-    let (ok, out) = run(Command::new("docker").args(args));
-    assert!(ok, "docker {args:?} failed:\n{out}");
-    out
-}
-
-fn inspect_config(tag: &str) -> serde_json::Value {
-    let out = docker(&["image", "inspect", "-f", "{{json .Config}}", tag]);
-    serde_json::from_str(out.trim()).expect("config JSON")
-}
-
-fn remove_image(tag: &str) {
-    let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
+    let out = cmd.output().expect("run docker buildx build");
+    (out.status.success(), text(&out))
 }
 
 #[test]
 fn builds_through_the_syntax_line_and_caches() {
-    if !engine() {
-        return;
-    }
     frontend_image();
-    let dir = project("syntax", &stack(true));
+    let dir = project("syntax", stack(true));
     let tag = "strata-frontend-test/syntax:latest";
     let (ok, out) = buildx(&dir, &["--target", "x", "--load", "-t", tag]);
     assert!(ok, "build failed:\n{out}");
@@ -164,8 +78,7 @@ fn builds_through_the_syntax_line_and_caches() {
         "{out}"
     );
 
-    let (ok, said) = run(Command::new("docker").args(["run", "--rm", tag]));
-    assert!(ok, "{said}");
+    let said = docker_ok(&["run", "--rm", tag]);
     assert!(said.contains("hello from /work"), "{said}");
     let config = inspect_config(tag);
     assert_eq!(config["WorkingDir"], "/work");
@@ -180,16 +93,13 @@ fn builds_through_the_syntax_line_and_caches() {
     assert!(ok, "{out}");
     assert!(out.contains("CACHED"), "{out}");
     eprintln!("fully cached build through the frontend: {took:?}");
-    remove_image(tag);
+    remove_images(&[tag]);
 }
 
 #[test]
 fn builds_with_buildkit_syntax_and_build_args() {
-    if !engine() {
-        return;
-    }
     frontend_image();
-    let dir = project("buildkit-syntax", &stack(false));
+    let dir = project("buildkit-syntax", stack(false));
     let tag = "strata-frontend-test/buildkit-syntax:latest";
     let syntax = format!("BUILDKIT_SYNTAX={FRONTEND}");
     let (ok, out) = buildx(
@@ -209,20 +119,17 @@ fn builds_with_buildkit_syntax_and_build_args() {
         ],
     );
     assert!(ok, "build failed:\n{out}");
-    let (ok, said) = run(Command::new("docker").args(["run", "--rm", tag]));
-    assert!(ok && said.contains("bonjour from /work"), "{said}");
+    let said = docker_ok(&["run", "--rm", tag]);
+    assert!(said.contains("bonjour from /work"), "{said}");
     let config = inspect_config(tag);
     assert_eq!(config["Labels"]["org.example.test"], "yes", "{config}");
-    remove_image(tag);
+    remove_images(&[tag]);
 }
 
 #[test]
 fn a_named_context_replaces_an_external_image() {
-    if !engine() {
-        return;
-    }
     frontend_image();
-    let dir = project("named-context", &stack(true));
+    let dir = project("named-context", stack(true));
     let tag = "strata-frontend-test/named-context:latest";
     let context = format!("{BUSYBOX}=docker-image://strata.local/debian:bookworm");
     let (ok, out) = buildx(
@@ -238,26 +145,15 @@ fn a_named_context_replaces_an_external_image() {
         ],
     );
     assert!(ok, "build failed:\n{out}");
-    let (ok, said) = run(Command::new("docker").args([
-        "run",
-        "--rm",
-        "--entrypoint",
-        "cat",
-        tag,
-        "/etc/debian_version",
-    ]));
-    assert!(ok, "{said}");
+    let said = run_in(tag, "cat", &["/etc/debian_version"]);
     assert!(said.trim().starts_with("12"), "not the Debian base: {said}");
-    remove_image(tag);
+    remove_images(&[tag]);
 }
 
 #[test]
 fn targets_and_outline_subrequests() {
-    if !engine() {
-        return;
-    }
     frontend_image();
-    let dir = project("subrequests", &stack(true));
+    let dir = project("subrequests", stack(true));
     let (ok, out) = subrequest(&dir, "targets", &[]);
     assert!(ok, "{out}");
     assert!(out.contains("TARGET DESCRIPTION"), "{out}");
@@ -288,9 +184,6 @@ fn targets_and_outline_subrequests() {
 
 #[test]
 fn a_stack_error_shows_the_users_line() {
-    if !engine() {
-        return;
-    }
     frontend_image();
     let broken = stack(true).replace("workdir = \"/work\"", "workdir = 42");
     let dir = project("stack-error", &broken);
@@ -312,9 +205,6 @@ fn a_stack_error_shows_the_users_line() {
 
 #[test]
 fn a_bad_build_arg_points_at_the_arg() {
-    if !engine() {
-        return;
-    }
     frontend_image();
     let text = stack(true);
     let dir = project("bad-arg", &text);
@@ -328,11 +218,8 @@ fn a_bad_build_arg_points_at_the_arg() {
 
 #[test]
 fn unknown_targets_and_unsupported_contexts_are_explained() {
-    if !engine() {
-        return;
-    }
     frontend_image();
-    let dir = project("unknown-target", &stack(true));
+    let dir = project("unknown-target", stack(true));
     let (ok, out) = buildx(&dir, &["--target", "y"]);
     assert!(!ok, "{out}");
     assert!(

@@ -1,6 +1,5 @@
-//! The inputs with which the fuzzers (`fuzz/`, `scripts/fuzz.sh`) found
-//! bugs, replayed through the fuzz targets' own bodies in plain
-//! `cargo test`: `fuzz/regressions/<target>/*` (for `lower`, the stack
+//! Inputs that made a fuzz target (`fuzz/`, `scripts/fuzz.sh`) fail,
+//! replayed through the targets' own bodies in plain `cargo test`: `fuzz/regressions/<target>/*` (for `lower`, the stack
 //! the fuzzer's input rendered to, as `.toml`). The option seeds of
 //! `frontend_opts` are replayed too, and the bundle seeds (which must verify).
 
@@ -24,8 +23,9 @@ fn files(dir: &str) -> Vec<PathBuf> {
     out
 }
 
-/// Runs `body` on every file of `dir`; the files that panic, with why.
-fn replay(dir: &str, body: impl Fn(&[u8])) -> (usize, Vec<String>) {
+/// Runs `body` on every file of `dir`; fails the test with the files that
+/// panic, and why. How many files it ran.
+fn replay(dir: &str, body: impl Fn(&[u8])) -> usize {
     let mut failures = Vec::new();
     let files = files(dir);
     for path in &files {
@@ -39,40 +39,35 @@ fn replay(dir: &str, body: impl Fn(&[u8])) -> (usize, Vec<String>) {
             failures.push(format!("{}: {why}", path.display()));
         }
     }
-    (files.len(), failures)
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    files.len()
 }
 
 #[test]
 fn stack_regressions() {
-    let (_, failures) = replay("fuzz/regressions/stack", entry::stack);
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    replay("fuzz/regressions/stack", entry::stack);
 }
 
 #[test]
 fn lower_regressions() {
-    let (_, failures) = replay("fuzz/regressions/lower", |bytes| {
+    replay("fuzz/regressions/lower", |bytes| {
         let text = std::str::from_utf8(bytes).expect("a rendered stack is UTF-8");
         entry::lower_toml(text);
     });
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 #[test]
 fn frontend_opts_regressions_and_seeds() {
-    let (_, failures) = replay("fuzz/regressions/frontend_opts", entry::frontend_opts);
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
-    let (seeds, failures) = replay("fuzz/seeds/frontend_opts", entry::frontend_opts);
+    replay("fuzz/regressions/frontend_opts", entry::frontend_opts);
+    let seeds = replay("fuzz/seeds/frontend_opts", entry::frontend_opts);
     assert!(seeds > 0);
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 #[test]
 fn build_args_regressions_and_seeds() {
-    let (_, failures) = replay("fuzz/regressions/build_args", entry::build_args);
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
-    let (seeds, failures) = replay("fuzz/seeds/build_args", entry::build_args);
+    replay("fuzz/regressions/build_args", entry::build_args);
+    let seeds = replay("fuzz/seeds/build_args", entry::build_args);
     assert!(seeds >= 6);
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 /// The hostile stack loads with its defaults and lowers every component,
@@ -85,10 +80,9 @@ fn the_hostile_stack_loads() {
 
 #[test]
 fn bundle_regressions_and_seeds() {
-    let (_, failures) = replay("fuzz/regressions/bundle", |b| {
+    replay("fuzz/regressions/bundle", |b| {
         entry::bundle(b);
     });
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     let seeds = files("fuzz/seeds/bundle");
     assert!(seeds.len() >= 3);
     for path in &seeds {

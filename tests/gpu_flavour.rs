@@ -15,10 +15,13 @@
 //! and the frontend image (`STRATA_TEST_FRONTEND`, default
 //! `strata/frontend:latest`).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+use common::{assert_located, buildx, docker_ok, frontend, frontend_image, root, vertices};
 
 const STACK: &str = r#"[stack]
 name = "gpu"
@@ -51,27 +54,9 @@ env = { APP_FLAVOUR = "gpu" }
 gpu = { of = "cpu", base = "strata.local/cuda:12.1.1-base-ubuntu22.04", copy = ["/opt/venv", "/app"] }
 "#;
 
-fn frontend() -> String {
-    std::env::var("STRATA_TEST_FRONTEND").unwrap_or_else(|_| "strata/frontend:latest".into())
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs")
-}
-
+/// The frontend image and the offline repositories this test reuses.
 fn require_engine() {
-    let fe = frontend();
-    assert!(
-        docker(&["image", "inspect", &fe]).status.success(),
-        "the frontend image {fe} is missing: run `bash scripts/test.sh`"
-    );
+    frontend_image();
     let vendor = root().join("examples/fedbiomed/vendor");
     assert!(
         vendor.join("gpu/apt/Packages").is_file() && vendor.join("apt/Packages").is_file(),
@@ -92,10 +77,8 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// A project directory: the stack, the application and the offline repositories.
 fn project(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-gpu-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("app")).expect("temp dir");
-    std::fs::write(dir.join("strata.toml"), STACK).expect("stack");
+    let dir = common::project(&format!("gpu-{name}"), STACK);
+    std::fs::create_dir_all(dir.join("app")).expect("app dir");
     std::fs::write(
         dir.join("app/main.py"),
         "import os, six\nprint('app', os.environ.get('APP_FLAVOUR', 'cpu'), six.__version__)\n",
@@ -111,64 +94,29 @@ fn project(name: &str) -> PathBuf {
     dir
 }
 
-/// `docker buildx build --progress=plain` of `target` in `dir`: (success, log, seconds).
+/// `docker buildx build` of `target` in `dir`: (success, log, seconds).
 fn build(dir: &Path, target: &str, load: bool) -> (bool, String, f64) {
-    let mut cmd = Command::new("docker");
-    cmd.current_dir(dir)
-        .args(["buildx", "build", "--progress=plain", "-f", "strata.toml"])
-        .args(["--build-arg", &format!("BUILDKIT_SYNTAX={}", frontend())])
-        .args(["--target", target]);
+    let syntax = format!("BUILDKIT_SYNTAX={}", frontend());
+    let tag = format!("strata-test/gpu-{target}:latest");
+    let mut args = vec!["--build-arg", &syntax, "--target", target];
     if load {
-        cmd.args(["--load", "-t", &format!("strata-test/gpu-{target}:latest")]);
+        args.extend(["--load", "-t", &tag]);
     }
     let t0 = Instant::now();
-    let out = cmd.arg(".").output().expect("docker runs");
-    let secs = t0.elapsed().as_secs_f64();
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text, secs)
+    let (ok, log) = buildx(dir, &args);
+    (ok, log, t0.elapsed().as_secs_f64())
 }
 
-/// `docker run --rm IMAGE ARGS...` with the image's own entrypoint.
+/// `docker run --rm IMAGE ARGS...` with the image's own entrypoint: stdout, trimmed.
 fn run(tag: &str, args: &[&str]) -> String {
-    let out = docker(
-        &[&["run", "--rm", "--network", "none", tag][..], args]
-            .concat()
-            .to_vec(),
-    );
-    assert!(
-        out.status.success(),
-        "docker run {tag} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Named vertices of a plain progress log and whether each was CACHED.
-fn vertices(log: &str) -> BTreeMap<String, bool> {
-    let mut names = BTreeMap::new();
-    let mut cached = std::collections::BTreeSet::new();
-    for line in log.lines() {
-        let Some((num, text)) = line.strip_prefix('#').and_then(|r| r.split_once(' ')) else {
-            continue;
-        };
-        if text == "CACHED" {
-            cached.insert(num.to_owned());
-        } else if text.starts_with('[') && !names.contains_key(num) {
-            names.insert(num.to_owned(), text.to_owned());
-        }
-    }
-    names
-        .into_iter()
-        .map(|(n, name)| (name, cached.contains(&n)))
-        .collect()
+    docker_ok(&[&["run", "--rm", "--network", "none", tag][..], args].concat())
 }
 
 #[test]
 fn replayed_flavour_starts_and_runs_python_as_the_policy_user() {
     require_engine();
     // The stand-in is as hostile as the real base.
-    let bare = docker(&[
+    let bare = docker_ok(&[
         "run",
         "--rm",
         "--network",
@@ -178,7 +126,7 @@ fn replayed_flavour_starts_and_runs_python_as_the_policy_user() {
         "-c",
         "command -v python3 tini || echo none; id -un 1000",
     ]);
-    assert_eq!(String::from_utf8_lossy(&bare.stdout).trim(), "none\nubuntu");
+    assert_eq!(bare, "none\nubuntu");
 
     let dir = project("replay");
     let (ok, log, secs) = build(&dir, "gpu", true);
@@ -213,18 +161,7 @@ fn copied_flavour_without_its_entrypoint_fails_at_the_gpu_line() {
     let dir = project("copy");
     let (ok, log, _) = build(&dir, "gpu-copy", false);
     assert!(!ok, "{log}");
-    let line = STACK
-        .lines()
-        .position(|l| l.contains("copy = [\"/opt/venv\", \"/app\"]"))
-        .expect("line")
-        + 1;
-    assert!(log.contains(&format!("strata.toml:{line}")), "{log}");
-    assert!(
-        log.contains(
-            ">>> gpu = { of = \"cpu\", base = \"strata.local/cuda:12.1.1-base-ubuntu22.04\", copy"
-        ),
-        "{log}"
-    );
+    assert_located(&log, STACK, "copy = [\"/opt/venv\", \"/app\"]");
     assert!(
         log.contains("strata: GPU flavour gpu-copy: the entrypoint '/usr/bin/tini' does not exist (or is not executable) in this image"),
         "{log}"

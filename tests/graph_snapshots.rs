@@ -5,30 +5,14 @@
 //! soon as it exists (accept its snapshots with `INSTA_UPDATE=always` or
 //! `cargo insta review`).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::examples;
 
 use strata::graph::{render, Stack};
 use strata::spec::{self, Overrides};
-
-fn examples() -> Vec<(String, PathBuf)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(&root)
-        .expect("examples/ exists")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|dir| dir.join("strata.toml").is_file())
-        .map(|dir| {
-            let name = dir
-                .file_name()
-                .expect("a directory name")
-                .to_string_lossy()
-                .into_owned();
-            (name, dir.join("strata.toml"))
-        })
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no examples/*/strata.toml");
-    out
-}
 
 fn load(name: &str, path: &Path, profile: Option<&str>) -> Stack {
     let bytes = std::fs::read(path).expect("read the example");
@@ -46,6 +30,14 @@ fn load(name: &str, path: &Path, profile: Option<&str>) -> Stack {
 }
 
 fn snapshot_all(snapshot: &str, stack: &Stack) {
+    // What `strata graph` prints ends with a line break in every format.
+    for shown in [
+        render::text(stack),
+        render::mermaid(stack),
+        render::dot(stack),
+    ] {
+        assert!(shown.ends_with('\n'), "{snapshot}: no final newline");
+    }
     insta::assert_snapshot!(format!("{snapshot}-text"), render::text(stack));
     insta::assert_snapshot!(format!("{snapshot}-mermaid"), render::mermaid(stack));
     insta::assert_snapshot!(format!("{snapshot}-dot"), render::dot(stack));

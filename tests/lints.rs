@@ -5,27 +5,28 @@
 //! those: no more, no fewer. Rendered output is snapshotted next to the
 //! cases (`tests/data/lint/snapshots/`).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use common::{buildx, examples, frontend_image, project, root, stack_files};
 
 use strata::lint::LINTS;
 use strata::spec::{self, Diagnostics, Overrides, Severity};
 
 const CASES: &str = "tests/data/lint";
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The text of the case `tests/data/lint/STEM.toml`.
+fn case(stem: &str) -> String {
+    cases()
+        .into_iter()
+        .find(|(s, _)| s == stem)
+        .unwrap_or_else(|| panic!("no case {stem}.toml"))
+        .1
 }
 
 fn cases() -> Vec<(String, String)> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join(CASES))
-        .expect("tests/data/lint exists")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    paths.sort();
-    paths
+    stack_files(CASES)
         .into_iter()
         .map(|p| {
             let stem = p
@@ -187,10 +188,7 @@ fn allow_silences_and_removing_it_brings_every_lint_back() {
 
 #[test]
 fn an_unknown_lint_in_allow_is_an_error_with_a_suggestion() {
-    let (_, text) = cases()
-        .into_iter()
-        .find(|(s, _)| s == "unknown-allow")
-        .expect("unknown-allow.toml");
+    let text = case("unknown-allow");
     let diags = spec::load("u.toml", text.as_bytes(), &Overrides::default())
         .expect_err("an unknown lint id is an error");
     let typo = diags
@@ -202,13 +200,9 @@ fn an_unknown_lint_in_allow_is_an_error_with_a_suggestion() {
     assert_eq!(&text[typo.span.clone()], "\"unpined-image\"");
 }
 
-fn strata(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("STRATA_MIRRORS")
-        .output()
-        .expect("run strata");
+/// `strata check ARGS`: (exit code, stderr).
+fn check(args: &[&str]) -> (Option<i32>, String) {
+    let out = common::strata(&[&["check"][..], args].concat());
     assert!(out.stdout.is_empty(), "check writes nothing on stdout");
     (
         out.status.code(),
@@ -219,11 +213,11 @@ fn strata(args: &[&str]) -> (Option<i32>, String) {
 #[test]
 fn deny_warnings_makes_lints_fail_check() {
     let case = format!("{CASES}/root-user.toml");
-    let (code, err) = strata(&["check", &case]);
+    let (code, err) = check(&[&case]);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("warning[root-user]"), "{err}");
     assert!(err.contains(&format!("--> {case}:5:12")), "{err}");
-    let (code, err) = strata(&["check", "--deny-warnings", &case]);
+    let (code, err) = check(&["--deny-warnings", &case]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("warnings are denied"), "{err}");
 }
@@ -241,16 +235,9 @@ fn examples_are_clean() {
             .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
             .collect();
     let mut seen = 0;
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
-        .expect("examples/")
-        .map(|e| e.expect("entry").path())
-        .filter(|d| d.join("strata.toml").is_file())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let rel = dir.join("strata.toml");
-        let rel = rel.strip_prefix(root()).expect("inside").to_string_lossy();
-        let bytes = std::fs::read(root().join(rel.as_ref())).expect("read");
+    for (name, file) in examples() {
+        let rel = format!("examples/{name}/strata.toml");
+        let bytes = std::fs::read(file).expect("read");
         let base = spec::load(&rel, &bytes, &Overrides::default()).expect("loads");
         let mut profiles: Vec<Option<String>> = vec![None];
         profiles.extend(base.profiles.iter().map(|p| Some(p.name.clone())));
@@ -269,7 +256,7 @@ fn examples_are_clean() {
                 assert!(stack.warnings.is_empty(), "{rel} {profile:?}:\n{d}");
             }
         }
-        let (code, err) = strata(&["check", "--deny-warnings", &rel]);
+        let (code, err) = check(&["--deny-warnings", &rel]);
         assert_eq!(code, Some(0), "{rel}: {err}");
         assert!(!err.contains("warning["), "{rel}: {err}");
         seen += 1;
@@ -278,56 +265,15 @@ fn examples_are_clean() {
 }
 
 /// Through the frontend, lints reach `docker buildx build` as BuildKit
-/// warnings with their line. Needs the engine; passes without it.
+/// warnings with their line. Needs the engine.
 #[test]
 fn lints_reach_buildx_as_warnings() {
-    let up = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        eprintln!("SKIPPED: `docker info` fails: no engine (start it with scripts/engine.sh)");
-        return;
-    }
-    let image = Command::new("bash")
-        .arg(root().join("scripts/frontend-image.sh"))
-        .current_dir(root())
-        .output()
-        .expect("run scripts/frontend-image.sh");
-    assert!(
-        image.status.success(),
-        "{}",
-        String::from_utf8_lossy(&image.stderr)
-    );
-    let dir = std::env::temp_dir().join(format!("strata-lints-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    frontend_image();
     let stack = "# syntax=strata/frontend:latest\n[stack]\nname = \"w\"\n\n[component.x]\nfrom = \"strata.local/busybox:1.36\"\n";
-    std::fs::write(dir.join("strata.toml"), stack).expect("stack");
-    let out = Command::new("docker")
-        .current_dir(&dir)
-        .args([
-            "buildx",
-            "build",
-            "--progress=plain",
-            "-f",
-            "strata.toml",
-            "--target",
-            "x",
-            ".",
-        ])
-        .output()
-        .expect("docker runs");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = project("lints", stack);
+    let (ok, log) = buildx(&dir, &["--target", "x"]);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "a warning does not fail the build:\n{log}"
-    );
+    assert!(ok, "a warning does not fail the build:\n{log}");
     assert!(log.contains("1 warning found"), "{log}");
     assert!(
         log.contains("strata.toml:5: [root-user] component `x` runs as root"),

@@ -11,9 +11,12 @@
 //! `cargo insta review`). A component disabled by default is lowered with
 //! the first profile that enables it, or else with every bool arg on.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
+use common::{root, strata_command, succeeded};
 
 use serde_json::{json, Value};
 use strata::graph::{ArgType, Stack};
@@ -54,10 +57,6 @@ impl Target {
     }
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn read(file: &str) -> String {
     std::fs::read_to_string(root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
@@ -71,24 +70,15 @@ fn load_text(name: &str, text: &str, overrides: &Overrides) -> Stack {
     })
 }
 
+/// Every example: its name and its stack file, relative to the root.
 fn examples() -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = std::fs::read_dir(root().join("examples"))
-        .expect("examples/ exists")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|dir| dir.join("strata.toml").is_file())
-        .map(|dir| {
-            let name = dir
-                .file_name()
-                .expect("a directory name")
-                .to_string_lossy()
-                .into_owned();
+    common::examples()
+        .into_iter()
+        .map(|(name, _)| {
             let file = format!("examples/{name}/strata.toml");
             (name, file)
         })
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no examples/*/strata.toml");
-    out
+        .collect()
 }
 
 /// Every component of every example, each with the first overrides that
@@ -297,19 +287,17 @@ fn marshalling_twice_gives_the_same_bytes() {
 }
 
 fn run_cli(t: &Target) -> Vec<u8> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
-    cmd.current_dir(root())
-        .args([
-            "llb",
-            &t.file,
-            "--target",
-            &t.component,
-            "--format",
-            "binary",
-        ])
-        .args(["--source-date-epoch", &EPOCH.to_string()])
-        .env_remove("STRATA_MIRRORS")
-        .env_remove("SOURCE_DATE_EPOCH");
+    let mut cmd = strata_command();
+    cmd.args([
+        "llb",
+        &t.file,
+        "--target",
+        &t.component,
+        "--format",
+        "binary",
+    ])
+    .args(["--source-date-epoch", &EPOCH.to_string()])
+    .env_remove("SOURCE_DATE_EPOCH");
     if let Some(p) = &t.profile {
         cmd.args(["--profile", p]);
     }
@@ -317,13 +305,7 @@ fn run_cli(t: &Target) -> Vec<u8> {
         cmd.args(["--arg", &format!("{k}={v}")]);
     }
     let out = cmd.output().expect("strata runs");
-    assert!(
-        out.status.success(),
-        "{}: strata llb failed:\n{}",
-        t.snapshot(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    succeeded(out, "strata llb for", &[&t.snapshot()]).stdout
 }
 
 #[test]

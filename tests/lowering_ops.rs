@@ -20,9 +20,20 @@ const EPOCH_RFC3339: &str = "2023-11-14T22:13:20Z";
 
 // ------------------------------------------------------------ helpers ----
 
-fn stack(text: &str) -> Stack {
-    spec::load("strata.toml", text.as_bytes(), &Overrides::default())
-        .unwrap_or_else(|d| panic!("the test stack does not load:\n{d}"))
+/// A test stack's text: `[stack]` named `t` on lines 2 and 3, then
+/// `tables`, which start with a line break (a raw string's first line).
+fn stack_text(tables: &str) -> String {
+    format!("\n[stack]\nname = \"t\"{tables}")
+}
+
+/// Loads a test stack: `[stack]` named `t`, then `tables`.
+fn stack(tables: &str) -> Stack {
+    spec::load(
+        "strata.toml",
+        stack_text(tables).as_bytes(),
+        &Overrides::default(),
+    )
+    .unwrap_or_else(|d| panic!("the test stack does not load:\n{d}"))
 }
 
 fn lower_with(stack: &Stack, target: &str, ctx: &BuildContext) -> Lowered {
@@ -252,8 +263,6 @@ shell = "/bin/sh"
 fn apt_is_one_exec_that_updates_and_installs_with_locked_cache_mounts() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "debian:bookworm-slim"
 apt = ["curl", "ca-certificates"]
@@ -302,8 +311,6 @@ apt = ["curl", "ca-certificates"]
 fn apt_with_a_repository_is_offline_and_mounts_the_repository_read_only() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [packages]
 apt-repo = "vendor/apt"
 [component.app]
@@ -336,8 +343,6 @@ copy = [{ src = "src", dst = "/src" }]
     // A step-level repo wins over [packages].
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "debian:bookworm-slim"
 apt = { packages = ["tini"], repo = "debs" }
@@ -354,8 +359,6 @@ apt = { packages = ["tini"], repo = "debs" }
 fn pip_stack(copy: &str, requirements: &str) -> Stack {
     stack(&format!(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "python:3.11-slim"
 pip = {{ requirements = [{requirements}], venv = "/opt/venv", packages = ["six==1.16.0"] }}
@@ -433,8 +436,6 @@ fn pip_makes_a_venv_with_a_cache_mount_and_mounts_only_the_requirement_files() {
 fn pip_with_find_links_is_offline() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [packages]
 find-links = "vendor/wheels"
 [component.app]
@@ -475,8 +476,6 @@ pip = ["six==1.16.0"]
 fn conda_creates_a_named_env_with_channels_and_a_cache_mount() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "continuumio/miniconda3:24.7.1-0"
 conda = [{ env = "py", packages = ["python=3.11", "pandas"], channels = ["conda-forge", "bioconda"], tool = "conda" }]
@@ -507,8 +506,6 @@ conda = [{ env = "py", packages = ["python=3.11", "pandas"], channels = ["conda-
 fn copy_from_the_context_sends_only_the_copied_paths_minus_the_ignore_file() {
     let s = stack(&format!(
         r#"
-[stack]
-name = "t"
 {POLICY}
 [component.app]
 from = "debian:bookworm-slim"
@@ -588,8 +585,6 @@ copy = [
 fn copies_belong_to_root_unless_the_owner_says_user() {
     let s = stack(&format!(
         r#"
-[stack]
-name = "t"
 {POLICY}
 [component.app]
 from = "debian:bookworm-slim"
@@ -620,8 +615,6 @@ fn copy_of_the_whole_context_sends_the_whole_context() {
     // context is sent whole, minus the ignore file.
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "debian:bookworm-slim"
 copy = [{ src = ".", dst = "/app", exclude = ["README.md"] }]
@@ -653,8 +646,6 @@ copy = [{ src = ".", dst = "/app", exclude = ["README.md"] }]
 fn a_context_directory_scopes_the_ignore_file() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "debian:bookworm-slim"
 context = "sub"
@@ -693,8 +684,6 @@ copy = [{ src = "src", dst = "/app" }]
 fn copy_from_another_component_reads_its_last_op() {
     let s = stack(&format!(
         r#"
-[stack]
-name = "t"
 {POLICY}
 [component.builder]
 from = "debian:bookworm-slim"
@@ -726,8 +715,6 @@ copy = [{{ from = "builder", src = "/out/app", dst = "/usr/local/bin/app" }}]
 fn copy_from_an_image_reads_an_image_source() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "debian:bookworm-slim"
 copy = [{ from = "busybox:1.36", src = "/bin/busybox", dst = "/bin/busybox", mode = "0755" }]
@@ -753,8 +740,6 @@ copy = [{ from = "busybox:1.36", src = "/bin/busybox", dst = "/bin/busybox", mod
 // -------------------------------------------------------- user policy ----
 
 const FAMILY: &str = r#"
-[stack]
-name = "t"
 [user]
 name = "app"
 uid = 1234
@@ -815,8 +800,6 @@ fn the_user_policy_is_the_same_exec_on_every_kind_of_base() {
     let text = |mode: &str| {
         format!(
             r#"
-[stack]
-name = "t"
 [user]
 name = "app"
 uid = 1000
@@ -879,8 +862,6 @@ from = "nvidia/cuda:12.1.1-base-ubuntu22.04"
 fn a_gpu_flavour_grafts_the_cpu_component_onto_cuda() {
     let s = stack(&format!(
         r#"
-[stack]
-name = "t"
 {POLICY}
 [component.cpu]
 from = "python:3.11-slim"
@@ -958,8 +939,6 @@ env = {{ APP_MODE = "gpu" }}
 // ----------------------------------------------------------- metadata ----
 
 const META: &str = r#"
-[stack]
-name = "t"
 image = "registry.example.com/{component}:1.2.3"
 [metadata]
 env = { APP_REVISION = "revision", APP_CREATED = "created", APP_VERSION = "version" }
@@ -1057,8 +1036,6 @@ fn version_control_metadata_never_changes_the_layers() {
 // ---------------------------------------------------------------- run ----
 
 const RUNS: &str = r#"
-[stack]
-name = "t"
 [user]
 name = "app"
 uid = 1234
@@ -1133,7 +1110,7 @@ fn a_secret_value_never_reaches_the_definition() {
     let dir = std::env::temp_dir().join(format!("strata-lowering-ops-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join("strata.toml");
-    std::fs::write(&file, RUNS).expect("write the stack");
+    std::fs::write(&file, stack_text(RUNS)).expect("write the stack");
     for format in ["binary", "json"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
             .args(["llb", "--target", "app", "--format", format])
@@ -1172,8 +1149,6 @@ fn a_secret_value_never_reaches_the_definition() {
 fn image_config_user_is_the_policy_or_root() {
     let s = stack(&format!(
         r#"
-[stack]
-name = "t"
 {POLICY}
 [component.app]
 from = "debian:bookworm-slim"
@@ -1186,8 +1161,6 @@ user = "root"
     assert_eq!(cfg(&lower(&s, "admin"))["User"], "0:0");
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "debian:bookworm-slim"
 "#,
@@ -1202,8 +1175,6 @@ from = "debian:bookworm-slim"
 fn env_expands_path_over_the_base_config() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "python:3.11-slim"
 env = { PATH = "/opt/tools/bin:$PATH", GREETING = "$LANG-hello" }
@@ -1262,8 +1233,6 @@ fn env_has(e: &pb::ExecOp, var: &str) -> bool {
 fn a_venv_goes_before_the_default_path_without_a_base_config() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "python:3.11-slim"
 pip = { packages = ["six"], venv = "/opt/venv" }
@@ -1282,8 +1251,6 @@ run = ["mkdir -p /data"]
 fn an_entrypoint_resets_the_inherited_cmd() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.web]
 from = "nginx:1.27"
 entrypoint = ["/usr/bin/tini", "--"]
@@ -1324,8 +1291,6 @@ from = "base"
 fn platform_and_resolve_mode_reach_the_image_sources() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.app]
 from = "debian:bookworm-slim"
 run = ["true"]
@@ -1367,8 +1332,6 @@ run = ["true"]
 fn a_venv_is_on_path_once_however_many_pip_steps_use_it() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.base]
 from = "python:3.11-slim"
 pip = { packages = ["six"], venv = "/opt/venv" }
@@ -1397,8 +1360,6 @@ steps = [
 fn package_caches_are_named_after_the_root_base() {
     let s = stack(
         r#"
-[stack]
-name = "t"
 [component.base]
 from = "debian:bookworm-slim"
 apt = ["tini"]

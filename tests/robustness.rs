@@ -1,32 +1,19 @@
 //! No input panics: `spec::load` returns `Ok` or located diagnostics for
 //! truncated, mutated, huge, deeply nested and binary stack files.
 
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use strata::graph::render;
 use strata::spec::{self, Overrides};
 
+/// Every example: its name and its stack file's bytes.
 fn examples() -> Vec<(String, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("examples/ exists")
-        .map(|e| e.expect("a directory entry").path().join("strata.toml"))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no examples/*/strata.toml");
-    files
+    common::examples()
         .into_iter()
-        .map(|p| {
-            let name = p
-                .parent()
-                .and_then(Path::file_name)
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            (name, std::fs::read(&p).expect("read an example"))
-        })
+        .map(|(name, path)| (name, std::fs::read(path).expect("read an example")))
         .collect()
 }
 

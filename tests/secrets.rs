@@ -7,87 +7,32 @@
 //!
 //! Needs the engine (scripts/engine.sh) and the frontend image, which the
 //! test builds with scripts/frontend-image.sh. When `docker info` fails,
-//! the test says so and passes without checking.
+//! the test fails and says so.
+
+mod common;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use common::{
+    buildx, docker_ok, frontend_image, project, remove_images, run_in, strata_ok, temp_dir,
+};
 
 use sha2::{Digest, Sha256};
 
 const TAG: &str = "strata-test/secrets-app:1";
 
-const STACK: &str = r#"# syntax=strata/frontend:latest
-[stack]
-name = "secrets"
-image = "strata-test/secrets-{component}:1"
+/// The stack: one component whose steps use the secret `token` (tests/data/stacks/secrets.toml).
+const STACK: &str = include_str!("data/stacks/secrets.toml");
 
-[user]
-name = "app"
-uid = 1000
+/// The tests build the same steps: BuildKit merges identical steps that
+/// run at the same time, even across builds, and the merged step would
+/// see the other build's secret. They take turns.
+static ONE_BUILD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-[component.app]
-from = "strata.local/busybox:1.36"
-steps = [
-  # Root reads the secret (mode 0400, owned by root); only its hash stays.
-  { run = { cmd = "test -s /run/secrets/token && sha256sum /run/secrets/token | cut -d' ' -f1 > /token.sha256", secrets = ["token"], network = "none", name = "hash the token" } },
-  # The policy user gets its own mount, owned by it.
-  { run = { cmd = "wc -c < /run/secrets/token | tr -d ' ' > /tmp/token.len && cp /tmp/token.len /home/app/token.len", secrets = ["token"], as = "user", network = "none", name = "read the token as the user" } },
-  # Mounted for those commands only: a later step finds nothing to read.
-  { run = { cmd = "test ! -s /run/secrets/token && echo absent > /secret.after", network = "none" } },
-]
-cmd = ["cat", "/token.sha256"]
-"#;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn engine() -> bool {
-    let up = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        eprintln!("SKIPPED: `docker info` fails: no engine (start it with scripts/engine.sh)");
-    }
-    up
-}
-
-fn frontend_image() {
-    let out = Command::new("bash")
-        .arg(root().join("scripts/frontend-image.sh"))
-        .current_dir(root())
-        .output()
-        .expect("run scripts/frontend-image.sh");
-    assert!(
-        out.status.success(),
-        "scripts/frontend-image.sh failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-secrets-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// Runs a command; (success, stdout, stderr).
-fn run(cmd: &mut Command) -> (bool, Vec<u8>, String) {
-    let out = cmd.output().expect("the command runs");
-    (
-        out.status.success(),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn docker(args: &[&str]) -> Vec<u8> {
-    let (ok, out, err) = run(Command::new("docker").args(args));
-    assert!(ok, "docker {args:?} failed:\n{err}");
-    out
+fn one_build_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_BUILD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -158,84 +103,63 @@ fn is_tar(data: &[u8]) -> bool {
 
 #[test]
 fn a_secret_is_used_by_its_step_and_left_nowhere() {
-    if !engine() {
-        return;
-    }
     frontend_image();
+    let _turn = one_build_at_a_time();
     let secret = secret_value();
     let digest = format!("{:x}", Sha256::digest(secret.as_bytes()));
 
     // The secret lives outside the build context.
-    let project = temp_dir("project");
-    std::fs::write(project.join("strata.toml"), STACK).expect("stack");
-    let private = temp_dir("private");
+    let project = project("secrets-project", STACK);
+    let private = temp_dir("secrets-private");
     let token = private.join("token.txt");
     std::fs::write(&token, &secret).expect("token");
 
-    let _ = Command::new("docker").args(["rmi", "-f", TAG]).output();
+    remove_images(&[TAG]);
     let secret_arg = format!("id=token,src={}", token.display());
-    let (ok, stdout, stderr) = run(Command::new("docker").current_dir(&project).args([
-        "buildx",
-        "build",
-        "--progress=plain",
-        // A secret is not part of the cache key: without this, an earlier
-        // build's result (with another secret) would be reused.
-        "--no-cache",
-        "-f",
-        "strata.toml",
-        "--secret",
-        &secret_arg,
-        "--target",
-        "app",
-        "--load",
-        "-t",
-        TAG,
-        ".",
-    ]));
-    let log = format!("{}{stderr}", String::from_utf8_lossy(&stdout));
+    let (ok, log) = buildx(
+        &project,
+        &[
+            // A secret is not part of the cache key: without this, an earlier
+            // build's result (with another secret) would be reused.
+            "--no-cache",
+            "--secret",
+            &secret_arg,
+            "--target",
+            "app",
+            "--load",
+            "-t",
+            TAG,
+        ],
+    );
     assert!(ok, "the build failed:\n{log}");
     assert!(!log.contains(&secret), "the secret shows in the build log");
 
     // The run read the secret: its hash is in the image, its length too.
-    let hashed = docker(&["run", "--rm", "--network", "none", TAG]);
-    assert_eq!(String::from_utf8_lossy(&hashed).trim(), digest);
-    let len = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "cat",
-        TAG,
-        "/home/app/token.len",
-    ]);
+    let hashed = docker_ok(&["run", "--rm", "--network", "none", TAG]);
+    assert_eq!(hashed, digest);
+    let len = run_in(TAG, "cat", &["/home/app/token.len"]);
     assert_eq!(
-        String::from_utf8_lossy(&len).trim(),
+        len.trim(),
         secret.len().to_string(),
         "the policy user read the whole secret"
     );
-    let after = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "sh",
+    let after = run_in(
         TAG,
-        "-c",
-        "cat /secret.after; cat /run/secrets/token 2>/dev/null | wc -c",
-    ]);
+        "sh",
+        &[
+            "-c",
+            "cat /secret.after; cat /run/secrets/token 2>/dev/null | wc -c",
+        ],
+    );
     assert_eq!(
-        String::from_utf8_lossy(&after)
-            .split_whitespace()
-            .collect::<Vec<_>>(),
+        after.split_whitespace().collect::<Vec<_>>(),
         ["absent", "0"],
         "the secret is mounted for its steps only: at most an empty mount point is left"
     );
 
     // No layer holds it: every file of `docker save`, layers unpacked.
     let saved = private.join("image.tar");
-    docker(&["save", "-o", &saved.to_string_lossy(), TAG]);
+    docker_ok(&["save", "-o", &saved.to_string_lossy(), TAG]);
     let bytes = std::fs::read(&saved).expect("saved image");
     assert!(
         !contains(&bytes, secret.as_bytes()),
@@ -264,30 +188,19 @@ fn a_secret_is_used_by_its_step_and_left_nowhere() {
     );
 
     // Not in the image config or the history.
-    let inspect = docker(&["image", "inspect", TAG]);
+    let inspect = docker_ok(&["image", "inspect", TAG]);
     assert!(
-        !contains(&inspect, secret.as_bytes()),
+        !inspect.contains(&secret),
         "the secret is in the image config"
     );
-    let history = docker(&["history", "--no-trunc", "--format", "{{json .}}", TAG]);
-    assert!(
-        !contains(&history, secret.as_bytes()),
-        "the secret is in the history"
-    );
+    let history = docker_ok(&["history", "--no-trunc", "--format", "{{json .}}", TAG]);
+    assert!(!history.contains(&secret), "the secret is in the history");
 
     // Not in the LLB: the definition names the secret's id and mount, never its value.
     let strata = |format: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .current_dir(&project)
-            .args(["llb", "--target", "app", "--format", format, "strata.toml"])
-            .output()
-            .expect("run strata llb");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        let file = project.join("strata.toml");
+        let file = file.to_str().expect("a UTF-8 path");
+        strata_ok(&["llb", "--target", "app", "--format", format, file]).stdout
     };
     let json = strata("json");
     assert!(
@@ -309,31 +222,17 @@ fn a_secret_is_used_by_its_step_and_left_nowhere() {
 
     let _ = std::fs::remove_dir_all(&project);
     let _ = std::fs::remove_dir_all(&private);
-    let _ = Command::new("docker").args(["rmi", "-f", TAG]).output();
+    remove_images(&[TAG]);
 }
 
 /// Without the secret the build fails at the step that needs it, and the
 /// error says which step, not a frontend crash.
 #[test]
 fn a_missing_secret_fails_the_step_that_needs_it() {
-    if !engine() {
-        return;
-    }
     frontend_image();
-    let project = temp_dir("missing");
-    std::fs::write(project.join("strata.toml"), STACK).expect("stack");
-    let (ok, stdout, stderr) = run(Command::new("docker").current_dir(&project).args([
-        "buildx",
-        "build",
-        "--progress=plain",
-        "--no-cache",
-        "-f",
-        "strata.toml",
-        "--target",
-        "app",
-        ".",
-    ]));
-    let log = format!("{}{stderr}", String::from_utf8_lossy(&stdout));
+    let _turn = one_build_at_a_time();
+    let project = project("secrets-missing", STACK);
+    let (ok, log) = buildx(&project, &["--no-cache", "--target", "app"]);
     assert!(!ok, "built without the secret:\n{log}");
     assert!(log.contains("hash the token"), "{log}");
     assert!(!log.contains("internal error"), "{log}");

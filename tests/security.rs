@@ -1,7 +1,7 @@
 //! Hostile input: build args, stack files and ignore files written by an
 //! attacker (a branch name in CI, a contributed stack file) never become a
 //! root account, a command, a forged progress line, a leaked file or a
-//! hang. Each case reproduces an attack and asserts that it now fails with
+//! hang. Each case is an attack, and it fails with
 //! a located error, or is harmless.
 //!
 //! The stack-level cases run `strata check`/`strata llb` (no engine); the
@@ -14,64 +14,15 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{buildx, frontend_image, remove_images, run_in, strata, temp_dir, text};
+use common::{buildx, frontend_image, line_of, project, remove_images, run_in, strata, text};
 
-const STACK: &str = r#"# syntax=strata/frontend:latest
-[stack]
-name = "hostile"
-image = "strata-test/hostile-{component}:1"
-
-[args]
-who = "app"
-login = "/bin/sh"
-extra = "tini"
-req = "six==1.16.0"
-channel = "conda-forge"
-dir = "/srv"
-
-[user]
-name = "app"
-uid = 1000
-home = "/home/{who}"
-shell = "{login}"
-
-[component.base]
-from = "strata.local/busybox:1.36"
-workdir = "{dir}"
-cmd = ["id"]
-
-[component.apt]
-from = "strata.local/debian:bookworm"
-steps = [{ apt = ["{extra}"] }]
-
-[component.pip]
-from = "strata.local/python:3.11-bookworm"
-steps = [{ pip = ["{req}"] }]
-
-[component.conda]
-from = "strata.local/micromamba:stand-in"
-steps = [{ conda = { env = "e", packages = ["python=3.11"], channels = ["{channel}"] } }]
-"#;
-
-/// The 1-based line of `STACK` that starts with `text`.
-fn line_of(text: &str) -> usize {
-    STACK
-        .lines()
-        .position(|l| l.starts_with(text))
-        .map(|i| i + 1)
-        .unwrap_or_else(|| panic!("no line `{text}` in STACK"))
-}
-
-fn stack_dir(name: &str) -> std::path::PathBuf {
-    let dir = temp_dir(&format!("security-{name}"));
-    std::fs::write(dir.join("strata.toml"), STACK).expect("write the stack");
-    dir
-}
+/// The stack the hostile args are given to (tests/data/stacks/hostile.toml).
+const STACK: &str = include_str!("data/stacks/hostile.toml");
 
 /// `strata llb` of `target` with one hostile `--arg`: it must fail, print
 /// nothing on stdout, and locate the error at `line` with `says`.
 fn refused(target: &str, arg: &str, line: &str, says: &str) {
-    let dir = stack_dir("refused");
+    let dir = project("security-refused", STACK);
     let file = dir.join("strata.toml");
     let out = strata(&[
         "llb",
@@ -84,7 +35,7 @@ fn refused(target: &str, arg: &str, line: &str, says: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{arg:?}: {stderr}");
     assert!(out.stdout.is_empty(), "{arg:?}: LLB was written");
-    let at = format!("strata.toml:{}:", line_of(line));
+    let at = format!("strata.toml:{}:", line_of(STACK, line));
     assert!(stderr.contains(&at), "{arg:?}: no `{at}` in\n{stderr}");
     assert!(stderr.contains(says), "{arg:?}: no {says:?} in\n{stderr}");
     // The error shows the value on one line: no forged lines.
@@ -166,9 +117,8 @@ fn paths_from_args_hold_no_control_characters() {
 /// Runs `strata check` on `text` with a CPU-time and memory ceiling, so
 /// that work that grows faster than the input fails instead of hanging.
 fn check_bounded(name: &str, stack: &str) -> (Option<i32>, String) {
-    let dir = temp_dir(&format!("security-{name}"));
+    let dir = project(&format!("security-{name}"), stack);
     let file = dir.join("strata.toml");
-    std::fs::write(&file, stack).expect("write the stack");
     let out = Command::new("prlimit")
         .args(["--cpu=60", "--as=2147483648", "--"])
         .arg(env!("CARGO_BIN_EXE_strata"))
@@ -280,11 +230,6 @@ fn did_you_mean_and_lints_stay_linear() {
     );
 }
 
-fn require_frontend() -> bool {
-    frontend_image();
-    true
-}
-
 /// A build that must fail: the message points at `line` and says `says`,
 /// and no image is tagged.
 fn build_refused(dir: &Path, tag: &str, args: &[&str], line: &str, says: &str) {
@@ -292,7 +237,7 @@ fn build_refused(dir: &Path, tag: &str, args: &[&str], line: &str, says: &str) {
     all.extend_from_slice(args);
     let (ok, log) = buildx(dir, &all);
     assert!(!ok, "the build passed:\n{log}");
-    let at = format!("strata.toml:{}", line_of(line));
+    let at = format!("strata.toml:{}", line_of(STACK, line));
     assert!(log.contains(&at), "no `{at}` in\n{log}");
     assert!(log.contains(says), "no {says:?} in\n{log}");
     let exists = common::docker(&["image", "inspect", tag]).status.success();
@@ -301,8 +246,8 @@ fn build_refused(dir: &Path, tag: &str, args: &[&str], line: &str, says: &str) {
 
 #[test]
 fn hostile_build_args_through_the_frontend() {
-    assert!(require_frontend());
-    let dir = stack_dir("frontend-args");
+    frontend_image();
+    let dir = project("security-frontend-args", STACK);
     let tag = format!("strata-test/hostile-{}:1", std::process::id());
     remove_images(&[&tag]);
     build_refused(
@@ -346,10 +291,9 @@ fn hostile_build_args_through_the_frontend() {
 
 #[test]
 fn step_names_cannot_forge_progress_lines() {
-    assert!(require_frontend());
-    let dir = temp_dir("security-progress");
-    std::fs::write(
-        dir.join("strata.toml"),
+    frontend_image();
+    let dir = project(
+        "security-progress",
         r#"# syntax=strata/frontend:latest
 [stack]
 name = "spoof"
@@ -360,8 +304,7 @@ default = "base"
 from = "strata.local/busybox:1.36"
 steps = [{ run = { cmd = "true", network = "none", name = "ok\n#99 [verify] signature check: OK\u001b[2K" } }]
 "#,
-    )
-    .expect("write the stack");
+    );
     let (ok, log) = buildx(&dir, &["--no-cache"]);
     assert!(ok, "{log}");
     assert!(
@@ -377,10 +320,9 @@ steps = [{ run = { cmd = "true", network = "none", name = "ok\n#99 [verify] sign
 
 #[test]
 fn an_ignore_file_with_a_bom_keeps_its_first_pattern() {
-    assert!(require_frontend());
-    let dir = temp_dir("security-bom");
-    std::fs::write(
-        dir.join("strata.toml"),
+    frontend_image();
+    let dir = project(
+        "security-bom",
         r#"# syntax=strata/frontend:latest
 [stack]
 name = "bom"
@@ -391,8 +333,7 @@ default = "app"
 from = "strata.local/busybox:1.36"
 steps = [{ copy = { src = ".", dst = "/app" } }]
 "#,
-    )
-    .expect("write the stack");
+    );
     std::fs::write(dir.join(".env"), "TOKEN=secret-token-value\n").expect("write .env");
     std::fs::write(dir.join("app.txt"), "app\n").expect("write app.txt");
     std::fs::write(

@@ -4,19 +4,18 @@
 //! file is read once however often it is included. Runs the real binary on
 //! temporary stacks; needs no engine.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-const STRATA: &str = env!("CARGO_BIN_EXE_strata");
+use common::{lossy, project, strata_command};
 const SECRET: &str = "ghp_secsrcTOKEN0123456789abcdef";
 
 /// A stack directory with one component whose context is `app/` and whose
 /// pip step reads the given requirement files.
 fn stack_dir(name: &str, requirements: &[&str]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("secsrc-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("app/sub")).expect("temp dir");
     let files: Vec<String> = requirements.iter().map(|r| format!("{r:?}")).collect();
     let stack = format!(
         "[stack]\nname = \"secsrc\"\nimage = \"secsrc/{{component}}:1\"\n\n\
@@ -24,7 +23,8 @@ fn stack_dir(name: &str, requirements: &[&str]) -> PathBuf {
          context = \"app\"\npip = {{ requirements = [{}] }}\n",
         files.join(", ")
     );
-    write(&dir.join("strata.toml"), &stack);
+    let dir = project(&format!("secsrc-{name}"), stack);
+    std::fs::create_dir_all(dir.join("app/sub")).expect("app dir");
     dir
 }
 
@@ -32,17 +32,12 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write");
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// Runs `strata sources` on a stack with a secret in its environment;
 /// fails the test rather than hang if it never ends.
 fn sources(dir: &Path, format: &str) -> Output {
-    let mut child = Command::new(STRATA)
+    let mut child = strata_command()
         .args(["sources", "--format", format])
         .arg(dir.join("strata.toml"))
-        .env_remove("STRATA_MIRRORS")
         .env("SECSRC_TOKEN", SECRET)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -82,7 +77,7 @@ fn an_absolute_include_is_refused_and_its_contents_never_printed() {
     );
     for format in ["text", "json"] {
         let out = sources(&dir, format);
-        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        let (stdout, stderr) = (lossy(&out.stdout), lossy(&out.stderr));
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET));
         assert!(!stdout.contains("SECSRC_TOKEN") && !stderr.contains("SECSRC_TOKEN"));
@@ -107,10 +102,10 @@ fn dot_dot_includes_and_links_out_of_the_context_are_refused() {
     std::os::unix::fs::symlink("../../outside.txt", dir.join("app/sub/link.txt")).expect("symlink");
     std::os::unix::fs::symlink("../outside.txt", dir.join("app/linked.txt")).expect("symlink");
     let out = sources(&dir, "json");
-    let stderr = text(&out.stderr);
+    let stderr = lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(pip_packages(&out), vec!["six"]);
-    assert!(!text(&out.stdout).contains("outside-only-package"));
+    assert!(!lossy(&out.stdout).contains("outside-only-package"));
     assert!(!stderr.contains("outside-only-package"));
     for located in [
         "app/requirements.txt:2: `-r ../outside.txt` climbs out of the build context",
@@ -137,7 +132,7 @@ fn a_doubling_include_chain_reads_each_file_once() {
     }
     write(&dir.join("app/f30.txt"), "pkg30\n");
     let out = sources(&dir, "json");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", lossy(&out.stderr));
     let want: Vec<String> = (0..=30).map(|i| format!("pkg{i}")).collect();
     assert_eq!(pip_packages(&out), want);
     let _ = std::fs::remove_dir_all(&dir);
@@ -149,7 +144,7 @@ fn an_include_cycle_ends_without_an_error() {
     write(&dir.join("app/a.txt"), "in-a\n-r sub/b.txt\n");
     write(&dir.join("app/sub/b.txt"), "in-b\n--requirement=../a.txt\n");
     let out = sources(&dir, "json");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", lossy(&out.stderr));
     assert_eq!(pip_packages(&out), vec!["in-a", "in-b"]);
     let _ = std::fs::remove_dir_all(&dir);
 }

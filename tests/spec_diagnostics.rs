@@ -12,9 +12,11 @@
 //! The rendered diagnostics of each file are snapshots
 //! (`tests/snapshots/spec_diagnostics__<file stem>.snap`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::{examples, root, stack_files, strata};
 use strata::spec::{self, Overrides, SourceFile};
 
 const BAD: &str = "tests/data/bad";
@@ -25,10 +27,6 @@ struct Case {
     bytes: Vec<u8>,
     overrides: Overrides,
     expect: Vec<(usize, usize, String)>,
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn parse_case(path: &Path) -> Case {
@@ -72,13 +70,7 @@ fn parse_case(path: &Path) -> Case {
 }
 
 fn cases() -> Vec<Case> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join(BAD))
-        .expect("tests/data/bad exists")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| parse_case(p)).collect()
+    stack_files(BAD).iter().map(|p| parse_case(p)).collect()
 }
 
 /// The name diagnostics show: the path relative to the repository.
@@ -143,15 +135,6 @@ fn every_malformed_stack_fails_at_the_expected_place() {
     assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
 }
 
-fn strata(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("STRATA_MIRRORS")
-        .output()
-        .expect("run strata")
-}
-
 #[test]
 fn check_exits_1_with_diagnostics_on_stderr_only() {
     for stem in [
@@ -200,18 +183,9 @@ fn check_exits_1_with_diagnostics_on_stderr_only() {
 #[test]
 fn check_exits_0_on_every_example() {
     let mut seen = 0;
-    for entry in std::fs::read_dir(root().join("examples")).expect("examples/ exists") {
-        let dir = entry.expect("a directory entry").path();
-        let file = dir.join("strata.toml");
-        if !file.is_file() {
-            continue;
-        }
+    for (name, _) in examples() {
         seen += 1;
-        let rel = file
-            .strip_prefix(root())
-            .expect("inside the repository")
-            .to_string_lossy()
-            .into_owned();
+        let rel = format!("examples/{name}/strata.toml");
         let out = strata(&["check", &rel]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{rel}:\n{stderr}");

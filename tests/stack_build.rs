@@ -7,14 +7,20 @@
 //! and `scripts/frontend-image.sh`. Every test names its images with a
 //! per-run id, so runs never see each other's tags.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
+use std::path::Path;
+use std::process::Output;
+use std::sync::Mutex;
 use std::time::Instant;
 
-const STRATA: &str = env!("CARGO_BIN_EXE_strata");
+use common::{
+    docker, docker_ok, frontend_image, image_id, lossy, project, remove_images, root, run_id,
+    strata, strata_command, strata_ok, succeeded,
+};
+
 const REGISTRY: &str = "127.0.0.1:5000";
 const FEDBIOMED_MIRRORS: &str = "python:3.11-slim-bookworm=strata.local/python:3.11-slim-bookworm,nvidia/cuda:12.1.1-base-ubuntu22.04=strata.local/cuda:12.1.1-base-ubuntu22.04";
 
@@ -25,120 +31,14 @@ fn registry_lock() -> std::sync::MutexGuard<'static, ()> {
     REGISTRY_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A per-run id for tags and repositories.
-fn run_id() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("r{}{}", std::process::id(), nanos % 1_000_000_000)
-    })
-}
-
-/// Fails with a clear message when the engine or the frontend image is missing.
-fn engine() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = READY.get_or_init(|| {
-        let info = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
-        match info {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => {
-                return Err(format!(
-                    "`docker info` failed: the engine is not running. Run scripts/engine.sh first (scripts/test.sh does).\n{}",
-                    String::from_utf8_lossy(&o.stderr)
-                ))
-            }
-            Err(e) => return Err(format!("cannot run `docker info` ({e}): run scripts/engine.sh first")),
-        }
-        let fe = Command::new("docker")
-            .args(["image", "inspect", "strata/frontend:latest", "--format", "{{.Id}}"])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !fe.status.success() {
-            return Err("the frontend image strata/frontend:latest is missing: run scripts/frontend-image.sh first".into());
-        }
-        Ok(())
-    });
-    if let Err(e) = r {
-        panic!("{e}");
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs strata with no mirrors from the environment (and the frontend
-/// `STRATA_TEST_FRONTEND` names, if set).
-fn strata(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(STRATA);
-    cmd.args(args)
-        .env_remove("STRATA_MIRRORS")
-        .env_remove("STRATA_FRONTEND");
-    if let Some(fe) = std::env::var_os("STRATA_TEST_FRONTEND") {
-        cmd.env("STRATA_FRONTEND", fe);
-    }
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("strata runs")
-}
-
-fn strata_ok(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let out = strata(args, envs);
-    assert!(
-        out.status.success(),
-        "strata {} failed:\n{}",
-        args.join(" "),
-        text(&out.stderr)
-    );
-    out
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
+/// `strata ARGS` with the fedbiomed example's mirrors; must succeed.
+fn strata_mirrored(args: &[&str]) -> Output {
+    let out = strata_command()
         .args(args)
+        .env("STRATA_MIRRORS", FEDBIOMED_MIRRORS)
         .output()
-        .expect("docker runs")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {} failed:\n{}",
-        args.join(" "),
-        text(&out.stderr)
-    );
-    text(&out.stdout).trim().to_owned()
-}
-
-/// The local image id of a tag, or None.
-fn image_id(tag: &str) -> Option<String> {
-    let out = docker(&["image", "inspect", tag, "--format", "{{.Id}}"]);
-    out.status
-        .success()
-        .then(|| text(&out.stdout).trim().to_owned())
-}
-
-fn remove_images(tags: &[String]) {
-    for t in tags {
-        let _ = docker(&["rmi", "--no-prune", t]);
-    }
-}
-
-/// A stack directory of its own under the temp dir.
-fn stack_dir(name: &str, stack: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-test-{}-{name}", run_id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("strata.toml"), stack).expect("stack file");
-    dir
+        .expect("run strata");
+    succeeded(out, "strata", args)
 }
 
 fn path_str(p: &Path) -> &str {
@@ -211,7 +111,7 @@ fn file_of(image: &str, path: &str) -> String {
 
 #[test]
 fn fedbiomed_build_tags_every_enabled_image() {
-    engine();
+    frontend_image();
     let ex = root().join("examples/fedbiomed");
     assert!(
         ex.join("vendor/apt").is_dir() && ex.join("vendor/wheels").is_dir(),
@@ -221,21 +121,18 @@ fn fedbiomed_build_tags_every_enabled_image() {
     let version = format!("test-{}", run_id());
     let version_arg = format!("version={version}");
     let started = Instant::now();
-    let out = strata_ok(
-        &[
-            "build",
-            path_str(&file),
-            "--arg",
-            "apt_repo=vendor/apt",
-            "--arg",
-            "wheels=vendor/wheels",
-            "--arg",
-            "gpu_apt_repo=vendor/gpu/apt",
-            "--arg",
-            &version_arg,
-        ],
-        &[("STRATA_MIRRORS", FEDBIOMED_MIRRORS)],
-    );
+    let out = strata_mirrored(&[
+        "build",
+        path_str(&file),
+        "--arg",
+        "apt_repo=vendor/apt",
+        "--arg",
+        "wheels=vendor/wheels",
+        "--arg",
+        "gpu_apt_repo=vendor/gpu/apt",
+        "--arg",
+        &version_arg,
+    ]);
     eprintln!(
         "fedbiomed: strata build took {:.1}s",
         started.elapsed().as_secs_f64()
@@ -244,7 +141,7 @@ fn fedbiomed_build_tags_every_enabled_image() {
         .iter()
         .map(|c| format!("fedbiomed/{c}:{version}"))
         .collect();
-    let printed: BTreeSet<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    let printed: BTreeSet<String> = lossy(&out.stdout).lines().map(str::to_owned).collect();
     assert_eq!(printed, expected.iter().cloned().collect());
     for tag in &expected {
         let id = image_id(tag).unwrap_or_else(|| panic!("{tag} was not loaded into the engine"));
@@ -276,10 +173,7 @@ fn fedbiomed_build_tags_every_enabled_image() {
         "{env}"
     );
     // The minimal profile builds exactly base, node and researcher.
-    let bake = strata_ok(
-        &["bake", path_str(&file), "--profile", "minimal"],
-        &[("STRATA_MIRRORS", FEDBIOMED_MIRRORS)],
-    );
+    let bake = strata_mirrored(&["bake", path_str(&file), "--profile", "minimal"]);
     let def: serde_json::Value = serde_json::from_slice(&bake.stdout).expect("bake JSON");
     assert_eq!(
         targets(&def),
@@ -293,16 +187,16 @@ fn fedbiomed_build_tags_every_enabled_image() {
 
 #[test]
 fn shared_base_runs_once_for_every_component() {
-    engine();
+    frontend_image();
     let image = format!("strata-test/shared-{}-{{component}}:{{tag}}", run_id());
-    let dir = stack_dir("shared", &busybox_stack("shared", &image, ""));
+    let dir = project("shared", busybox_stack("shared", &image, ""));
     let started = Instant::now();
-    let out = strata_ok(&["build", path_str(&dir.join("strata.toml"))], &[]);
+    let out = strata_ok(&["build", path_str(&dir.join("strata.toml"))]);
     eprintln!(
         "shared base: strata build took {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let tags: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    let tags: Vec<String> = lossy(&out.stdout).lines().map(str::to_owned).collect();
     assert_eq!(tags.len(), 4, "{tags:?}");
     let ids: BTreeSet<String> = tags.iter().map(|t| file_of(t, "/base-id")).collect();
     assert_eq!(ids.len(), 1, "the base ran more than once: {ids:?}");
@@ -317,7 +211,7 @@ fn shared_base_runs_once_for_every_component() {
 
 #[test]
 fn a_failed_component_pushes_nothing() {
-    engine();
+    frontend_image();
     let _registry = registry_lock();
     let image = format!("{REGISTRY}/strata-fail-{}-{{component}}:{{tag}}", run_id());
     let extra = r#"
@@ -332,13 +226,10 @@ run = [{ cmd = "exit 3", network = "none" }]
         .position(|l| l == "[component.broken]")
         .map(|i| i + 1)
         .expect("the broken component's line");
-    let dir = stack_dir("fail", &stack);
+    let dir = project("fail", &stack);
     let before = catalogue();
-    let out = strata(
-        &["build", path_str(&dir.join("strata.toml")), "--push"],
-        &[],
-    );
-    let err = text(&out.stderr);
+    let out = strata(&["build", path_str(&dir.join("strata.toml")), "--push"]);
+    let err = lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!("strata.toml:{line}:")) && err.contains("component `broken` failed"),
@@ -346,9 +237,9 @@ run = [{ cmd = "exit 3", network = "none" }]
     );
     assert!(err.contains("nothing pushed"), "{err}");
     assert!(
-        text(&out.stdout).trim().is_empty(),
+        lossy(&out.stdout).trim().is_empty(),
         "stdout: {}",
-        text(&out.stdout)
+        lossy(&out.stdout)
     );
     assert_eq!(
         catalogue(),
@@ -365,30 +256,27 @@ run = [{ cmd = "exit 3", network = "none" }]
 
 #[test]
 fn push_then_pull_gives_the_same_digests() {
-    engine();
+    frontend_image();
     let _registry = registry_lock();
     let image = format!("{REGISTRY}/strata-push-{}-{{component}}:{{tag}}", run_id());
     // The base is an intermediate: never pushed.
     let stack = busybox_stack("push", &image, "")
         .replace("[component.base]\n", "[component.base]\npublish = false\n");
-    let dir = stack_dir("push", &stack);
+    let dir = project("push", &stack);
     let lock_file = dir.join("pushed.toml");
     let started = Instant::now();
-    let out = strata_ok(
-        &[
-            "build",
-            path_str(&dir.join("strata.toml")),
-            "--push",
-            "--lock-file",
-            path_str(&lock_file),
-        ],
-        &[],
-    );
+    let out = strata_ok(&[
+        "build",
+        path_str(&dir.join("strata.toml")),
+        "--push",
+        "--lock-file",
+        path_str(&lock_file),
+    ]);
     eprintln!(
         "push: strata build --push took {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let pushed: Vec<(String, String)> = text(&out.stdout)
+    let pushed: Vec<(String, String)> = lossy(&out.stdout)
         .lines()
         .map(|l| {
             let (i, d) = l.split_once('@').expect("image@digest");
@@ -453,16 +341,16 @@ fn push_then_pull_gives_the_same_digests() {
 
 #[test]
 fn bundle_restores_every_image_and_tag_and_verify_rejects_corruption() {
-    engine();
+    frontend_image();
     let third = format!("strata-test/third-{}:1", run_id());
     docker_ok(&["tag", "strata.local/busybox:1.36", &third]);
     let image = format!("strata-test/bundle-{}-{{component}}:{{tag}}", run_id());
     let extra = format!("\n[third-party]\ntool = \"{third}\"\n");
     let stack = busybox_stack("bundle", &image, &extra)
         .replace("[component.base]\n", "[component.base]\npublish = false\n");
-    let dir = stack_dir("bundle", &stack);
+    let dir = project("bundle", &stack);
     let file = dir.join("strata.toml");
-    strata_ok(&["build", path_str(&file)], &[]);
+    strata_ok(&["build", path_str(&file)]);
     let published: Vec<String> = ["one", "two", "three"]
         .iter()
         .map(|c| format!("strata-test/bundle-{}-{c}:{}", run_id(), run_id()))
@@ -476,24 +364,21 @@ fn bundle_restores_every_image_and_tag_and_verify_rejects_corruption() {
 
     let archive = dir.join("stack.tar.gz");
     let started = Instant::now();
-    let out = strata_ok(
-        &[
-            "bundle",
-            path_str(&file),
-            "-o",
-            path_str(&archive),
-            "--with-third-party",
-        ],
-        &[],
-    );
+    let out = strata_ok(&[
+        "bundle",
+        path_str(&file),
+        "-o",
+        path_str(&archive),
+        "--with-third-party",
+    ]);
     eprintln!("bundle: {:.1}s", started.elapsed().as_secs_f64());
-    let listed: BTreeSet<String> = text(&out.stdout)
+    let listed: BTreeSet<String> = lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split('\t').next().map(str::to_owned))
         .collect();
     assert_eq!(listed, expected.iter().cloned().collect());
-    let verified = strata_ok(&["bundle", "verify", path_str(&archive)], &[]);
-    assert_eq!(text(&verified.stdout), text(&out.stdout));
+    let verified = strata_ok(&["bundle", "verify", path_str(&archive)]);
+    assert_eq!(lossy(&verified.stdout), lossy(&out.stdout));
 
     // The base (publish = false) is not in it; everything else comes back.
     let mut all = expected.clone();
@@ -522,8 +407,8 @@ fn bundle_restores_every_image_and_tag_and_verify_rejects_corruption() {
     flipped[at] ^= 0x20;
     let bad = dir.join("flipped.tar.gz");
     std::fs::write(&bad, &flipped).expect("write");
-    let out = strata(&["bundle", "verify", path_str(&bad)], &[]);
-    let err = text(&out.stderr);
+    let out = strata(&["bundle", "verify", path_str(&bad)]);
+    let err = lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains("member `"),
@@ -531,8 +416,8 @@ fn bundle_restores_every_image_and_tag_and_verify_rejects_corruption() {
     );
     let short = dir.join("truncated.tar.gz");
     std::fs::write(&short, &bytes[..bytes.len() * 3 / 4]).expect("write");
-    let out = strata(&["bundle", "verify", path_str(&short)], &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let out = strata(&["bundle", "verify", path_str(&short)]);
+    assert_eq!(out.status.code(), Some(1), "{}", lossy(&out.stderr));
 
     // Uncompressed content changed in place: the member is named.
     let mut tar = Vec::new();
@@ -547,24 +432,21 @@ fn bundle_restores_every_image_and_tag_and_verify_rejects_corruption() {
     tar[header + 512 + 5] ^= 0x01;
     let plain = dir.join("edited.tar");
     std::fs::write(&plain, &tar).expect("write");
-    let out = strata(&["bundle", "verify", path_str(&plain)], &[]);
-    let err = text(&out.stderr);
+    let out = strata(&["bundle", "verify", path_str(&plain)]);
+    let err = lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("is corrupt"), "{err}");
 
     // zstd works the same way, and docker load reads it.
     let zst = dir.join("stack.tar.zst");
-    strata_ok(
-        &[
-            "bundle",
-            path_str(&file),
-            "-o",
-            path_str(&zst),
-            "--with-third-party",
-        ],
-        &[],
-    );
-    strata_ok(&["bundle", "verify", path_str(&zst)], &[]);
+    strata_ok(&[
+        "bundle",
+        path_str(&file),
+        "-o",
+        path_str(&zst),
+        "--with-third-party",
+    ]);
+    strata_ok(&["bundle", "verify", path_str(&zst)]);
     remove_images(&expected);
     docker_ok(&["load", "-i", path_str(&zst)]);
     for (t, id) in expected.iter().zip(&ids) {
@@ -642,7 +524,7 @@ fn fate_profiles_switch_exactly_the_right_components() {
         if let Some(p) = profile {
             args.extend(["--profile", p]);
         }
-        let out = strata_ok(&args, &[]);
+        let out = strata_ok(&args);
         let def: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bake JSON");
         assert_eq!(&targets(&def), want, "profile {profile:?}");
         for name in want {
@@ -666,23 +548,20 @@ fn fate_profiles_switch_exactly_the_right_components() {
         }
     }
     // --only takes what the component needs along, and a flag still wins over a profile.
-    let out = strata_ok(&["bake", path_str(&file), "--only", "spark-master"], &[]);
+    let out = strata_ok(&["bake", path_str(&file), "--only", "spark-master"]);
     let def: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bake JSON");
     assert_eq!(
         targets(&def),
         set(&["base-image", "fateflow", "spark-base", "spark-master"])
     );
-    let out = strata_ok(
-        &[
-            "bake",
-            path_str(&file),
-            "--profile",
-            "basic",
-            "--arg",
-            "spark=true",
-        ],
-        &[],
-    );
+    let out = strata_ok(&[
+        "bake",
+        path_str(&file),
+        "--profile",
+        "basic",
+        "--arg",
+        "spark=true",
+    ]);
     let def: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bake JSON");
     assert_eq!(targets(&def), spark);
     assert_eq!(
@@ -690,15 +569,15 @@ fn fate_profiles_switch_exactly_the_right_components() {
         Some("true")
     );
     // A disabled or unknown component is an error, not a silent skip.
-    let out = strata(&["bake", path_str(&file), "--only", "fateflow-ipcl"], &[]);
-    assert!(!out.status.success() && text(&out.stderr).contains("disabled"));
-    let out = strata(&["bake", path_str(&file), "--only", "fateflw"], &[]);
-    assert!(!out.status.success() && text(&out.stderr).contains("fateflow"));
+    let out = strata(&["bake", path_str(&file), "--only", "fateflow-ipcl"]);
+    assert!(!out.status.success() && lossy(&out.stderr).contains("disabled"));
+    let out = strata(&["bake", path_str(&file), "--only", "fateflw"]);
+    assert!(!out.status.success() && lossy(&out.stderr).contains("fateflow"));
 }
 
 #[test]
 fn lock_pins_digests_against_a_moved_tag() {
-    engine();
+    frontend_image();
     let _registry = registry_lock();
     let upstream = format!("{REGISTRY}/strata-lock-test:1");
     docker_ok(&["tag", "strata.local/busybox:1.36", &upstream]);
@@ -721,9 +600,9 @@ run = [{{ cmd = "echo {run} > /run-id", network = "none" }}]
 "#,
         run = run_id()
     );
-    let dir = stack_dir("lock", &stack);
+    let dir = project("lock", &stack);
     let file = dir.join("strata.toml");
-    strata_ok(&["lock", path_str(&file)], &[]);
+    strata_ok(&["lock", path_str(&file)]);
     let lock_text = std::fs::read_to_string(dir.join("strata.lock")).expect("strata.lock written");
     let lock: toml::Table = toml::from_str(&lock_text).expect("lock TOML");
     let digest = lock["digests"][upstream.as_str()]
@@ -744,7 +623,7 @@ run = [{{ cmd = "echo {run} > /run-id", network = "none" }}]
         lock["local"]["strata.local/debian:bookworm"].as_str(),
         image_id("strata.local/debian:bookworm").as_deref()
     );
-    let sources = strata_ok(&["sources", path_str(&file), "--format", "json"], &[]);
+    let sources = strata_ok(&["sources", path_str(&file), "--format", "json"]);
     let sources: serde_json::Value = serde_json::from_slice(&sources.stdout).expect("sources JSON");
     let pinned = sources["images"]
         .as_array()
@@ -769,11 +648,11 @@ run = [{{ cmd = "echo {run} > /run-id", network = "none" }}]
     };
     let app = format!("strata-test/lock-{}-app:1", run_id());
     let tool = format!("strata-test/lock-{}-tool:1", run_id());
-    let out = strata_ok(&["build", path_str(&file)], &[]);
+    let out = strata_ok(&["build", path_str(&file)]);
     assert!(
-        text(&out.stderr).contains("strata.lock"),
+        lossy(&out.stderr).contains("strata.lock"),
         "{}",
-        text(&out.stderr)
+        lossy(&out.stderr)
     );
     assert_eq!(
         first_layer(&app),
@@ -782,7 +661,7 @@ run = [{{ cmd = "echo {run} > /run-id", network = "none" }}]
     );
     // Without the lock, the moved tag wins: the lock is what held it.
     std::fs::rename(dir.join("strata.lock"), dir.join("strata.lock.off")).expect("rename");
-    strata_ok(&["build", path_str(&file)], &[]);
+    strata_ok(&["build", path_str(&file)]);
     assert_eq!(
         first_layer(&app),
         first_layer("strata.local/debian:bookworm")

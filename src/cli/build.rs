@@ -1,7 +1,7 @@
-//! `strata build` and `strata bake`: every component of a stack in one
-//! BuildKit session, through `docker buildx bake` and a generated bake
-//! definition (one target per component); then, with `--push`, every
-//! published image, only once all of them built.
+//! `strata build`: every component of a stack in one BuildKit session,
+//! through `docker buildx bake` and a generated bake definition (one
+//! target per component, the one `strata bake` prints); then, with
+//! `--push`, every published image, only once all of them built.
 //!
 //! One session matters: the targets' LLB share their common ops (the same
 //! digests), so BuildKit runs a shared base once for every component.
@@ -64,20 +64,6 @@ pub struct BuildArgs {
     skip_tests: bool,
 }
 
-/// `strata bake`.
-#[derive(Args)]
-pub struct BakeArgs {
-    #[command(flatten)]
-    stack: StackArgs,
-    #[command(flatten)]
-    select: Selection,
-    #[command(flatten)]
-    frontend: FrontendImage,
-    /// Return the images without running their `test` entries (STRATA_SKIP_TESTS=1).
-    #[arg(long)]
-    skip_tests: bool,
-}
-
 /// One bake target: a component and its image.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -129,7 +115,7 @@ pub fn select<'a>(stack: &'a Stack, only: &[String]) -> Result<Vec<&'a Component
 }
 
 /// Bake target names allow letters, digits, `_` and `-` only.
-fn target_names(components: &[&Component]) -> Vec<Target> {
+pub(super) fn target_names(components: &[&Component]) -> Vec<Target> {
     let mut used = BTreeSet::new();
     components
         .iter()
@@ -245,31 +231,8 @@ fn escape_definition(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// Runs `strata bake`: prints the definition.
-pub fn run_bake(a: BakeArgs) -> Result<ExitCode> {
-    let Some(stack) = a.stack.load()? else {
-        return Ok(ExitCode::FAILURE);
-    };
-    super::print_warnings(&stack);
-    let components = select(&stack, &a.select.only)?;
-    let targets = target_names(&components);
-    let mirrors = build_mirrors(&a.stack, &stack, None)?;
-    let def = bake_definition(&BakePlan {
-        file: &a.stack.file,
-        targets: &targets,
-        args: &a.stack.args,
-        profile: a.stack.profile.as_deref(),
-        mirrors: &mirrors,
-        frontend: &a.frontend.frontend,
-        marker: None,
-        skip_tests: a.skip_tests,
-    })?;
-    writeln!(std::io::stdout().lock(), "{def:#}")?;
-    Ok(ExitCode::SUCCESS)
-}
-
 /// Runs `strata build`.
-pub fn run_build(a: BuildArgs) -> Result<ExitCode> {
+pub fn run(a: BuildArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let Some(stack) = a.stack.load()? else {
         return Ok(ExitCode::FAILURE);

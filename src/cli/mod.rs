@@ -1,17 +1,23 @@
 //! The `strata` command line: whole-stack work on a stack file.
 
+mod bake;
 mod build;
 mod bundle;
+mod check;
 mod engine;
+mod graph;
+mod llb;
 mod lock;
+mod sources;
+mod targets;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-use crate::graph::{render, Stack};
+use crate::graph::Stack;
 use crate::spec::{self, Overrides};
 
 #[derive(Parser)]
@@ -32,47 +38,20 @@ enum Cmd {
     #[command(
         after_help = "Examples:\n  strata check\n  strata check examples/fate/strata.toml --profile all\n  strata check --arg gpu=true --deny-warnings"
     )]
-    Check {
-        #[command(flatten)]
-        stack: StackArgs,
-        /// Treat warnings as errors.
-        #[arg(long)]
-        deny_warnings: bool,
-    },
+    Check(check::CheckArgs),
     /// Print the enabled components and their edges.
     #[command(
         after_help = "Examples:\n  strata graph\n  strata graph --format dot | dot -Tsvg > stack.svg\n  strata graph --format json --profile spark"
     )]
-    Graph {
-        #[command(flatten)]
-        stack: StackArgs,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
-        format: GraphFormat,
-    },
+    Graph(graph::GraphArgs),
     /// Write a component's LLB Definition (binary, as `buildctl debug dump-llb` reads) or a JSON dump.
     #[command(
         after_help = "Examples:\n  strata llb --target node > node.llb\n  strata llb --target node | buildctl debug dump-llb\n  strata llb --target node --format json"
     )]
-    Llb {
-        #[command(flatten)]
-        stack: StackArgs,
-        /// The component (default: the stack's default target).
-        #[arg(long)]
-        target: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = LlbFormat::Binary)]
-        format: LlbFormat,
-        /// SOURCE_DATE_EPOCH for labels and env (default: the environment's).
-        #[arg(long, env = "SOURCE_DATE_EPOCH")]
-        source_date_epoch: Option<i64>,
-    },
+    Llb(llb::LlbArgs),
     /// List the components with a one-line description.
     #[command(after_help = "Examples:\n  strata targets\n  strata targets --profile all")]
-    Targets {
-        #[command(flatten)]
-        stack: StackArgs,
-    },
+    Targets(targets::TargetsArgs),
     /// Build every enabled component in one BuildKit session (docker buildx bake); --push pushes only if all built.
     #[command(
         after_help = "Examples:\n  strata build\n  strata build --profile cpu --only node\n  strata build --arg registry=127.0.0.1:5000/fedbiomed --push --lock-file pushed.toml"
@@ -82,7 +61,7 @@ enum Cmd {
     #[command(
         after_help = "Examples:\n  strata bake > docker-bake.json && docker buildx bake -f docker-bake.json\n  strata bake --profile basic | jq '.group.default.targets'"
     )]
-    Bake(build::BakeArgs),
+    Bake(bake::BakeArgs),
     /// Write one offline archive of the stack's images (`docker load -i` restores them); `bundle verify FILE` checks one.
     #[command(
         after_help = "Examples:\n  strata bundle -o stack.tar.gz\n  strata bundle -o stack.tar.zst --with-third-party --with-frontend\n  strata bundle verify stack.tar.gz"
@@ -97,21 +76,7 @@ enum Cmd {
     #[command(
         after_help = "Examples:\n  strata sources\n  strata sources --format json | jq -r '.images[].ref'"
     )]
-    Sources(lock::SourcesArgs),
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LlbFormat {
-    Binary,
-    Json,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum GraphFormat {
-    Text,
-    Dot,
-    Mermaid,
-    Json,
+    Sources(sources::SourcesArgs),
 }
 
 /// Options shared by every command that reads a stack.
@@ -203,11 +168,21 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // A closed stdout (`strata llb | head`) ends the command quietly.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether an error comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn print_warnings(stack: &Stack) {
@@ -221,122 +196,15 @@ fn print_warnings(stack: &Stack) {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
     match cli.command {
-        Cmd::Check {
-            stack,
-            deny_warnings,
-        } => {
-            let Some(s) = stack.load()? else {
-                return Ok(ExitCode::FAILURE);
-            };
-            print_warnings(&s);
-            if deny_warnings && !s.warnings.is_empty() {
-                eprintln!("{}: warnings are denied (--deny-warnings)", s.file.name);
-                return Ok(ExitCode::FAILURE);
-            }
-            let enabled = s.enabled().count();
-            eprintln!(
-                "{}: ok: stack `{}`, {} components ({} enabled)",
-                s.file.name,
-                s.name,
-                s.components.len(),
-                enabled
-            );
-        }
-        Cmd::Graph { stack, format } => {
-            let Some(s) = stack.load()? else {
-                return Ok(ExitCode::FAILURE);
-            };
-            print_warnings(&s);
-            let text = match format {
-                GraphFormat::Text => render::text(&s),
-                GraphFormat::Dot => render::dot(&s),
-                GraphFormat::Mermaid => render::mermaid(&s),
-                GraphFormat::Json => format!("{:#}\n", render::json(&s)),
-            };
-            out.write_all(text.as_bytes())?;
-        }
-        Cmd::Llb {
-            stack,
-            target,
-            format,
-            source_date_epoch,
-        } => {
-            let Some(s) = stack.load()? else {
-                return Ok(ExitCode::FAILURE);
-            };
-            let Some(target) = target.or_else(|| s.default_target.clone()) else {
-                let names: Vec<&str> = s.enabled().map(|c| c.name.as_str()).collect();
-                anyhow::bail!(
-                    "no --target given and the stack has no default; targets: {}",
-                    names.join(", ")
-                );
-            };
-            let root = stack.file.parent().unwrap_or(Path::new("."));
-            let ctx = crate::lower::BuildContext {
-                metadata: crate::lower::BuildMetadata {
-                    source_date_epoch,
-                    ..Default::default()
-                },
-                ignore_files: read_ignore_files(root, &s, &target),
-                ..Default::default()
-            };
-            let lowered = match crate::lower::lower(&s, &target, &ctx) {
-                Ok(l) => l,
-                Err(e) => {
-                    let d = spec::Diagnostics {
-                        file: s.file.clone(),
-                        items: vec![spec::Diagnostic::error(e.span, e.message)],
-                    };
-                    eprint!("{}", d.render());
-                    return Ok(ExitCode::FAILURE);
-                }
-            };
-            match format {
-                LlbFormat::Binary => {
-                    out.write_all(&strata_llb::encode_definition(&lowered.definition))?
-                }
-                LlbFormat::Json => {
-                    let dump = serde_json::json!({
-                        "definition": strata_llb::dump::to_json(&lowered.definition),
-                        "image_config": lowered.image_config,
-                    });
-                    writeln!(out, "{dump:#}")?;
-                }
-            }
-        }
-        Cmd::Targets { stack } => {
-            let Some(s) = stack.load()? else {
-                return Ok(ExitCode::FAILURE);
-            };
-            let width = s
-                .components
-                .iter()
-                .map(|c| c.name.len())
-                .max()
-                .unwrap_or(6)
-                .max(6);
-            writeln!(out, "{:width$}  DESCRIPTION", "TARGET")?;
-            for c in &s.components {
-                let mut desc = c.description.clone().unwrap_or_default();
-                if s.default_target.as_deref() == Some(&c.name) {
-                    desc.push_str(" (default)");
-                }
-                if !c.enabled {
-                    desc.push_str(" [disabled: ");
-                    desc.push_str(c.condition.as_deref().unwrap_or(""));
-                    desc.push(']');
-                }
-                writeln!(out, "{:width$}  {}", c.name, desc.trim())?;
-            }
-        }
-        Cmd::Build(a) => return build::run_build(a),
-        Cmd::Bake(a) => return build::run_bake(a),
-        Cmd::Bundle(a) => return bundle::run(a),
-        Cmd::Lock(a) => return lock::run_lock(a),
-        Cmd::Sources(a) => return lock::run_sources(a),
+        Cmd::Check(a) => check::run(a),
+        Cmd::Graph(a) => graph::run(a),
+        Cmd::Llb(a) => llb::run(a),
+        Cmd::Targets(a) => targets::run(a),
+        Cmd::Build(a) => build::run(a),
+        Cmd::Bake(a) => bake::run(a),
+        Cmd::Bundle(a) => bundle::run(a),
+        Cmd::Lock(a) => lock::run(a),
+        Cmd::Sources(a) => sources::run(a),
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -30,8 +30,6 @@
 //! (checks on any definition), [`dump`] (readable JSON), [`caps`] (LLB
 //! capability ids).
 
-#![warn(missing_docs)]
-
 pub mod caps;
 pub mod dump;
 mod error;
