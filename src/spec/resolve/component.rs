@@ -1,0 +1,399 @@
+//! `[component.<name>]`: its base, config and tests.
+
+use super::*;
+
+impl Resolver<'_> {
+    pub(super) fn component(
+        &mut self,
+        name: &Spanned<String>,
+        c: &Spanned<RawComponent>,
+        ctx: &Ctx,
+        ref_spans: &mut BTreeMap<(String, String), Range<usize>>,
+    ) -> Option<Component> {
+        let cname = name.get_ref().clone();
+        let raw = c.get_ref();
+        let vars = &ctx.vars;
+        let before = self.diags.len();
+
+        // Condition.
+        let (enabled, condition) = match &raw.when {
+            None => (true, None),
+            Some(w) => match expr::parse(w.get_ref()) {
+                Err(e) => {
+                    let span = self.inner(w, e.span.start, e.span.len().max(1));
+                    self.error(
+                        span,
+                        format!("bad condition: {}", e.message),
+                        "conditions look like `spark && !gpu` or `python == '3.11'`",
+                    );
+                    (false, Some(w.get_ref().clone()))
+                }
+                Ok(e) => (
+                    self.check_condition(&e, w, ctx.args),
+                    Some(w.get_ref().clone()),
+                ),
+            },
+        };
+
+        // Base.
+        let mut gpu = None;
+        let base = match (&raw.from, &raw.gpu) {
+            (Some(_), Some(g)) => {
+                self.error(
+                    g.span(),
+                    format!("component `{cname}` has both `from` and `gpu`"),
+                    "a GPU flavour takes its base from `gpu.base`; remove `from`",
+                );
+                Base::Scratch
+            }
+            (None, None) => {
+                self.error(
+                    name.span(),
+                    format!("component `{cname}` has no `from`"),
+                    "add `from = \"<component or image>\"`, or `gpu = { of = ..., base = ... }`",
+                );
+                Base::Scratch
+            }
+            (Some(f), None) => {
+                let text = self.interpolate(f, vars)?;
+                if ctx.names.contains(&text) {
+                    if text == cname {
+                        self.error(
+                            f.span(),
+                            format!("component `{cname}` is built from itself"),
+                            "name another component or an external image",
+                        );
+                    }
+                    ref_spans.insert((cname.clone(), text.clone()), f.span());
+                    Base::Component(text)
+                } else if text == "scratch" {
+                    Base::Scratch
+                } else if let Some(c) = self.misspelt_component(&text, ctx.names) {
+                    self.not_a_component(f.span(), &text, c);
+                    Base::Scratch
+                } else {
+                    match ImageRef::parse(&text) {
+                        Ok(r) => Base::Image(apply_mirrors(r, ctx.mirrors)),
+                        Err(e) => {
+                            let help = match self.closest(&text, ctx.names.iter().map(String::as_str)) {
+                                Some(c) => format!("did you mean the component `{c}`?"),
+                                None => format!("name a component ({}) or an image such as `debian:bookworm-slim`", ctx.names.iter().cloned().collect::<Vec<_>>().join(", ")),
+                            };
+                            self.error(f.span(), format!("`{text}` is neither a component of this stack nor a valid image reference ({e})"), help);
+                            Base::Scratch
+                        }
+                    }
+                }
+            }
+            (None, Some(g)) => {
+                let (base, g) = self.gpu(g, &cname, ctx, ref_spans);
+                gpu = g;
+                base
+            }
+        };
+
+        let image = raw
+            .image
+            .as_ref()
+            .or(ctx.rule)
+            .and_then(|rule| self.image_ref(rule, vars, &[]))
+            .unwrap_or_else(|| ImageRef {
+                registry: "docker.io".into(),
+                repository: cname.clone(),
+                tag: None,
+                digest: None,
+            });
+
+        let run_as = match raw.user.as_ref() {
+            None => {
+                if ctx.user.is_some() {
+                    RunAs::Policy
+                } else {
+                    RunAs::Root
+                }
+            }
+            Some(u) if u.get_ref() == "root" => RunAs::Root,
+            Some(u) => match ctx.user {
+                Some(p) if p.name == *u.get_ref() => RunAs::Policy,
+                Some(p) => {
+                    self.error(u.span(), format!("component user `{}` conflicts with the stack's user policy (`{}`)", u.get_ref(), p.name), format!("a component runs as the policy user `{}` or as `root`; change [user] to change it everywhere", p.name));
+                    RunAs::Policy
+                }
+                None => {
+                    self.error(
+                        u.span(),
+                        format!("component user `{}` is not defined", u.get_ref()),
+                        "declare it in [user] (name, uid, gid), or write `user = \"root\"`",
+                    );
+                    RunAs::Root
+                }
+            },
+        };
+
+        let context = match &raw.context {
+            Some(p) => self.context_path(p, vars).unwrap_or_else(|| ".".into()),
+            None => ".".into(),
+        };
+        let ignore = raw.ignore.as_ref().and_then(|p| self.context_path(p, vars));
+
+        // Steps: shorthand fields first, in a fixed order, then `steps`.
+        let mut steps = Vec::new();
+        if let Some(a) = &raw.apt {
+            steps.extend(self.apt(a, vars));
+        }
+        for c in &raw.conda {
+            steps.extend(self.conda(c, vars));
+        }
+        if let Some(p) = &raw.pip {
+            steps.extend(self.pip(p, vars));
+        }
+        for c in &raw.copy {
+            steps.extend(self.copy(c, &cname, ctx, ref_spans));
+        }
+        for r in &raw.run {
+            steps.extend(self.run(r, vars));
+        }
+        for s in &raw.steps {
+            steps.extend(self.step(s, &cname, ctx, ref_spans));
+        }
+
+        let config = self.config(raw, vars);
+        let tests = self.tests(raw, run_as, ctx);
+        let publish = raw.publish.as_ref().is_none_or(|p| *p.get_ref());
+        let allow = raw.allow.iter().map(|a| a.get_ref().clone()).collect();
+
+        if self.diags[before..]
+            .iter()
+            .any(|d| d.severity == crate::spec::diag::Severity::Error)
+        {
+            return None;
+        }
+        Some(Component {
+            name: cname,
+            span: name.span(),
+            description: raw.description.as_ref().map(|d| d.get_ref().clone()),
+            enabled,
+            condition,
+            base,
+            gpu,
+            image,
+            publish,
+            context,
+            ignore,
+            run_as,
+            steps,
+            config,
+            allow,
+            tests,
+        })
+    }
+
+    pub(super) fn config(&mut self, raw: &RawComponent, vars: &Vars) -> ConfigSpec {
+        let mut cfg = ConfigSpec::default();
+        for (k, v) in &raw.env {
+            self.env_name(k);
+            if let Some(v) = self.interpolate(v, vars) {
+                cfg.env.push((k.get_ref().clone(), v));
+            }
+        }
+        if let Some(w) = &raw.workdir {
+            cfg.workdir = self.image_path(w, vars, "workdir");
+        }
+        for (k, v) in &raw.labels {
+            if let Some(v) = self.interpolate(v, vars) {
+                cfg.labels.insert(k.get_ref().clone(), v);
+            }
+        }
+        for p in &raw.expose {
+            let text = match p.get_ref() {
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let (port, proto) = text.split_once('/').unwrap_or((&text, "tcp"));
+            match (port.parse::<u16>(), proto) {
+                (Ok(n), "tcp" | "udp" | "sctp") if n > 0 => cfg.expose.push(format!("{n}/{proto}")),
+                _ => self.error(
+                    p.span(),
+                    format!("`{text}` is not a port"),
+                    "write a port number 1-65535, optionally with /tcp, /udp or /sctp",
+                ),
+            }
+        }
+        for v in &raw.volumes {
+            if !v.get_ref().starts_with('/') {
+                self.error(
+                    v.span(),
+                    format!("volume `{}` must be an absolute path", v.get_ref()),
+                    "write it starting with `/`",
+                );
+            } else {
+                cfg.volumes.push(v.get_ref().clone());
+            }
+        }
+        let exec = |c: &Command| match c {
+            Command::Shell(s) => vec!["/bin/sh".to_owned(), "-c".to_owned(), s.clone()],
+            Command::Exec(a) => a.clone(),
+        };
+        cfg.entrypoint = raw.entrypoint.as_ref().map(|c| exec(c.get_ref()));
+        cfg.cmd = raw.cmd.as_ref().map(|c| exec(c.get_ref()));
+        if let Some(h) = &raw.healthcheck {
+            let h = h.get_ref();
+            let test = match h.cmd.get_ref() {
+                Command::Exec(a) if a.first().is_some_and(|x| x == "NONE") => {
+                    vec!["NONE".to_owned()]
+                }
+                Command::Exec(a) => std::iter::once("CMD".to_owned())
+                    .chain(a.iter().cloned())
+                    .collect(),
+                Command::Shell(s) => vec!["CMD-SHELL".to_owned(), s.clone()],
+            };
+            let mut dur = |d: &Option<SpannedString>| {
+                d.as_ref().and_then(|d| match parse_duration(d.get_ref()) {
+                    Some(ns) => Some(ns),
+                    None => {
+                        self.error(
+                            d.span(),
+                            format!("`{}` is not a duration", d.get_ref()),
+                            "write e.g. \"30s\", \"1m30s\" or \"500ms\"",
+                        );
+                        None
+                    }
+                })
+            };
+            let interval_ns = dur(&h.interval);
+            let timeout_ns = dur(&h.timeout);
+            let start_period_ns = dur(&h.start_period);
+            cfg.healthcheck = Some(Healthcheck {
+                test,
+                interval_ns,
+                timeout_ns,
+                start_period_ns,
+                retries: h.retries.as_ref().and_then(|r| {
+                    let n = u32::try_from(*r.get_ref()).ok();
+                    if n.is_none() {
+                        self.error(
+                            r.span(),
+                            format!("retries {} is out of range", r.get_ref()),
+                            "give a count between 0 and 4294967295",
+                        );
+                    }
+                    n
+                }),
+            });
+        }
+        cfg.stop_signal = raw.stop_signal.as_ref().map(|s| s.get_ref().clone());
+        cfg
+    }
+
+    pub(super) fn env_name(&mut self, k: &SpannedString) {
+        let ok = k
+            .get_ref()
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+            && k.get_ref()
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_');
+        if !ok {
+            self.error(
+                k.span(),
+                format!("`{}` is not a valid environment variable name", k.get_ref()),
+                "use letters, digits and `_`, not starting with a digit",
+            );
+        }
+    }
+
+    /// A component's `test` entries: run in the finished image, as its
+    /// user unless `as` says otherwise, without network unless asked.
+    pub(super) fn tests(&mut self, raw: &RawComponent, run_as: RunAs, ctx: &Ctx) -> Vec<Test> {
+        let mut tests = Vec::new();
+        for t in &raw.test {
+            let spec = t.get_ref();
+            let args = match spec.cmd.get_ref() {
+                Command::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+                Command::Exec(a) => a.clone(),
+            };
+            if args.first().is_none_or(|a| a.trim().is_empty())
+                || args.last().is_none_or(|a| a.trim().is_empty())
+            {
+                self.error(
+                    t.span(),
+                    "test has an empty command",
+                    "give a command that fails when the image is broken, e.g. `python -c 'import six'`",
+                );
+                continue;
+            }
+            let network = self.network(spec.network.as_ref(), Network::None);
+            let as_user = self.as_user(spec.run_as.as_ref(), run_as == RunAs::Policy);
+            if let (Some(a), None, true) = (&spec.run_as, ctx.user, as_user) {
+                self.error(
+                    a.span(),
+                    "`as = \"user\"` but the stack has no [user] policy",
+                    "declare [user], or leave `as` out to test as the image's user",
+                );
+            }
+            let name = spec.name.as_ref().map(|n| n.get_ref().clone());
+            if let Some(n) = spec.name.as_ref().filter(|n| n.get_ref().trim().is_empty()) {
+                self.error(
+                    n.span(),
+                    "test name is empty",
+                    "name it, or leave `name` out to show the command",
+                );
+            }
+            tests.push(Test {
+                args,
+                name,
+                network,
+                as_user,
+                span: t.span(),
+            });
+        }
+        tests
+    }
+}
+
+pub(super) fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.bytes().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'_' | b'.')
+        })
+}
+
+/// `"1m30s"`, `"500ms"`, `"2h"` in nanoseconds.
+pub(super) fn parse_duration(s: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let mult: u64 = match &rest[..unit] {
+            "ns" => 1,
+            "us" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(mult)?)?;
+        rest = &rest[unit..];
+    }
+    Some(total)
+}

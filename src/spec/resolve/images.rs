@@ -1,0 +1,141 @@
+//! Image references, `[mirrors]` and `[metadata]`.
+
+use super::*;
+
+impl Resolver<'_> {
+    pub(super) fn mirrors(
+        &mut self,
+        raw: &BTreeMap<SpannedString, SpannedString>,
+        overrides: &Overrides,
+        vars: &Vars,
+    ) -> Vec<(ImageRef, ImageRef)> {
+        let mut out = Vec::new();
+        for (k, v) in raw {
+            let from = ImageRef::parse(k.get_ref());
+            let to = self.interpolate(v, vars).map(|t| ImageRef::parse(&t));
+            match (from, to) {
+                (Ok(f), Some(Ok(t))) => out.push((f, t)),
+                (Err(e), _) => self.error(
+                    k.span(),
+                    format!("mirror key `{}`: {e}", k.get_ref()),
+                    "write an image reference such as `debian:bookworm`",
+                ),
+                (_, Some(Err(e))) => self.error(
+                    v.span(),
+                    format!("mirror `{}`: {e}", v.get_ref()),
+                    "write an image reference such as `registry.local/debian:bookworm`",
+                ),
+                _ => {}
+            }
+        }
+        for (k, v) in &overrides.mirrors {
+            match (ImageRef::parse(k), ImageRef::parse(v)) {
+                (Ok(f), Ok(t)) => {
+                    out.retain(|(x, _)| x != &f);
+                    out.push((f, t));
+                }
+                (Err(e), _) | (_, Err(e)) => self.error(
+                    0..0,
+                    format!("mirror `{k}={v}`: {e}"),
+                    "write FROM=TO with two image references",
+                ),
+            }
+        }
+        out
+    }
+
+    pub(super) fn image_ref(
+        &mut self,
+        s: &Spanned<String>,
+        vars: &Vars,
+        mirrors: &[(ImageRef, ImageRef)],
+    ) -> Option<ImageRef> {
+        let text = self.interpolate(s, vars)?;
+        match ImageRef::parse(&text) {
+            Ok(r) => Some(apply_mirrors(r, mirrors)),
+            Err(e) => {
+                self.error(
+                    s.span(),
+                    format!("`{text}` is not a valid image reference: {e}"),
+                    "write `[registry/]name[:tag][@sha256:...]`, e.g. `debian:bookworm-slim`",
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn metadata(
+        &mut self,
+        raw: Option<&Spanned<raw::RawMetadata>>,
+        packages: Option<&Spanned<raw::RawPackages>>,
+        vars: &Vars,
+    ) -> MetadataPolicy {
+        let mut m = MetadataPolicy {
+            oci_labels: true,
+            ..Default::default()
+        };
+        if let Some(raw) = raw {
+            let raw = raw.get_ref();
+            if let Some(b) = &raw.oci_labels {
+                m.oci_labels = *b.get_ref();
+            }
+            for (k, v) in &raw.env {
+                let field = match v.get_ref().as_str() {
+                    "revision" => MetadataField::Revision,
+                    "branch" => MetadataField::Branch,
+                    "source" => MetadataField::Source,
+                    "created" => MetadataField::Created,
+                    "version" => MetadataField::Version,
+                    other => {
+                        self.error(
+                            v.span(),
+                            format!("unknown metadata field `{other}`"),
+                            "use one of: revision, branch, source, created, version",
+                        );
+                        continue;
+                    }
+                };
+                m.env.push((k.get_ref().clone(), field));
+            }
+            for (k, v) in &raw.labels {
+                if let Some(v) = self.interpolate(v, vars) {
+                    m.labels.insert(k.get_ref().clone(), v);
+                }
+            }
+        }
+        if let Some(p) = packages {
+            let p = p.get_ref();
+            m.apt_repo = p
+                .apt_repo
+                .as_ref()
+                .and_then(|r| self.context_path(r, vars))
+                .filter(|s| !s.is_empty());
+            m.find_links = p
+                .find_links
+                .as_ref()
+                .and_then(|r| self.context_path(r, vars))
+                .filter(|s| !s.is_empty());
+        }
+        m
+    }
+}
+
+/// Replaces a reference by its mirror: an exact match, or a repository
+/// match that keeps the tag when the mirror names none.
+pub fn apply_mirrors(r: ImageRef, mirrors: &[(ImageRef, ImageRef)]) -> ImageRef {
+    for (from, to) in mirrors {
+        let exact = from.tag.is_some() || from.digest.is_some();
+        if exact && from.normalized() == r.normalized() {
+            return to.clone();
+        }
+        if !exact && from.name() == r.name() {
+            let mut out = to.clone();
+            if to.tag.is_none() && to.digest.is_none() {
+                out.tag = r.tag.clone();
+                out.digest = r.digest.clone();
+            }
+            return out;
+        }
+    }
+    r
+}

@@ -1,0 +1,32 @@
+//! `apt` steps.
+
+use super::*;
+
+impl Resolver<'_> {
+    pub(in crate::spec::resolve) fn apt(
+        &mut self,
+        a: &Spanned<raw::Short<raw::AptSpec>>,
+        vars: &Vars,
+    ) -> Option<Step> {
+        let spec = a.get_ref();
+        let packages = self.words(
+            &spec.packages,
+            vars,
+            values::apt_package,
+            "package",
+            "use names like `python3` or `libssl3=3.0.11-1`; apt-get's options are set by Strata",
+        );
+        if spec.packages.is_empty() {
+            self.error(
+                a.span(),
+                "apt step installs no packages",
+                "list packages, or remove the step",
+            );
+        }
+        let repo = spec.repo.as_ref().and_then(|r| self.context_path(r, vars));
+        Some(Step {
+            kind: StepKind::Apt(Apt { packages, repo }),
+            span: a.span(),
+        })
+    }
+}

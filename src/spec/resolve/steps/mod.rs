@@ -1,0 +1,121 @@
+//! Steps: one module per kind, as in `lower/`.
+
+use super::*;
+
+mod apt;
+mod conda;
+mod copy;
+mod pip;
+mod run;
+
+impl Resolver<'_> {
+    pub(in crate::spec::resolve) fn step(
+        &mut self,
+        s: &Spanned<RawStep>,
+        cname: &str,
+        ctx: &Ctx,
+        ref_spans: &mut BTreeMap<(String, String), Range<usize>>,
+    ) -> Option<Step> {
+        let raw = s.get_ref();
+        let kinds = [
+            raw.run.is_some(),
+            raw.copy.is_some(),
+            raw.apt.is_some(),
+            raw.pip.is_some(),
+            raw.conda.is_some(),
+            raw.env.is_some(),
+            raw.workdir.is_some(),
+        ];
+        let n = kinds.iter().filter(|k| **k).count();
+        if n != 1 {
+            self.error(
+                s.span(),
+                if n == 0 {
+                    "this step does nothing".to_owned()
+                } else {
+                    format!("this step has {n} kinds; a step has exactly one")
+                },
+                "write one of run, copy, apt, pip, conda, env or workdir per step",
+            );
+            return None;
+        }
+        if let Some(r) = &raw.run {
+            return self.run(r, &ctx.vars);
+        }
+        if let Some(c) = &raw.copy {
+            return self.copy(c, cname, ctx, ref_spans);
+        }
+        if let Some(a) = &raw.apt {
+            return self.apt(a, &ctx.vars);
+        }
+        if let Some(p) = &raw.pip {
+            return self.pip(p, &ctx.vars);
+        }
+        if let Some(c) = &raw.conda {
+            return self.conda(c, &ctx.vars);
+        }
+        if let Some(e) = &raw.env {
+            let mut vars = Vec::new();
+            for (k, v) in e.get_ref() {
+                self.env_name(k);
+                vars.extend(
+                    self.interpolate(v, &ctx.vars)
+                        .map(|v| (k.get_ref().clone(), v)),
+                );
+            }
+            return Some(Step {
+                kind: StepKind::Env { vars },
+                span: e.span(),
+            });
+        }
+        let w = raw.workdir.as_ref()?;
+        let path = self.image_path(w, &ctx.vars, "workdir")?;
+        Some(Step {
+            kind: StepKind::Workdir { path },
+            span: w.span(),
+        })
+    }
+
+    /// A `network` setting; `default` when it is not written.
+    pub(in crate::spec::resolve) fn network(
+        &mut self,
+        n: Option<&SpannedString>,
+        default: Network,
+    ) -> Network {
+        let Some(n) = n else { return default };
+        match n.get_ref().as_str() {
+            "default" | "sandbox" => Network::Default,
+            "none" => Network::None,
+            "host" => Network::Host,
+            other => {
+                self.error(
+                    n.span(),
+                    format!("unknown network `{other}`"),
+                    "use none, default or host",
+                );
+                default
+            }
+        }
+    }
+
+    /// An `as` setting (true for the policy user); `default` when it is not written.
+    pub(in crate::spec::resolve) fn as_user(
+        &mut self,
+        a: Option<&SpannedString>,
+        default: bool,
+    ) -> bool {
+        let Some(a) = a else { return default };
+        match a.get_ref().as_str() {
+            "root" => false,
+            "user" => true,
+            other => {
+                self.error(
+                    a.span(),
+                    format!("unknown `as = \"{other}\"`"),
+                    "use `root` or `user`",
+                );
+                default
+            }
+        }
+    }
+}
