@@ -144,3 +144,29 @@ fn examples_read_only_files_their_context_holds() {
         }
     }
 }
+
+/// The README's quick start is a whole stack that resolves without
+/// warnings and declares a test, as the text around it says.
+#[test]
+fn the_readme_quick_start_resolves() {
+    let readme = read("README.md");
+    let start = readme
+        .find("```toml\n")
+        .expect("README has a ```toml block")
+        + "```toml\n".len();
+    let len = readme[start..].find("```").expect("the block ends");
+    let text = &readme[start..start + len];
+    let stack = spec::load("README.md", text.as_bytes(), &Overrides::default())
+        .unwrap_or_else(|d| panic!("the quick start does not resolve:\n{}", d.render()));
+    assert!(
+        stack.warnings.is_empty(),
+        "{}",
+        spec::Diagnostics {
+            file: stack.file.clone(),
+            items: stack.warnings.clone()
+        }
+        .render()
+    );
+    assert!(stack.components.iter().any(|c| !c.tests.is_empty()));
+    assert!(stack.components.iter().any(|c| c.gpu.is_some()));
+}
