@@ -193,3 +193,16 @@ fn check_exits_0_on_every_example() {
     }
     assert!(seen > 0, "no examples/*/strata.toml");
 }
+
+/// An empty build arg in the naming rule is one error, at the rule, that
+/// names the arg and its value, not one box per component.
+#[test]
+fn an_invalid_interpolation_names_its_args_once() {
+    let file = root().join("examples/fedbiomed/strata.toml");
+    let out = strata(&["check", &file.to_string_lossy(), "--arg", "version="]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert!(stderr.contains("strata.toml:8:9"), "{stderr}");
+    assert!(stderr.contains("version = ``"), "{stderr}");
+}

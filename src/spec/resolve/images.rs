@@ -54,11 +54,15 @@ impl Resolver<'_> {
         match ImageRef::parse(&text) {
             Ok(r) => Some(apply_mirrors(r, mirrors)),
             Err(e) => {
-                self.error(
-                    s.span(),
-                    format!("`{text}` is not a valid image reference: {e}"),
-                    "write `[registry/]name[:tag][@sha256:...]`, e.g. `debian:bookworm-slim`",
-                );
+                if self.bad_refs.insert((s.span().start, s.span().end)) {
+                    self.refuse(
+                        s,
+                        &text,
+                        "image reference",
+                        &format!("is not valid: {e}"),
+                        "write `[registry/]name[:tag][@sha256:...]`, e.g. `debian:bookworm-slim`",
+                    );
+                }
                 None
             }
         }

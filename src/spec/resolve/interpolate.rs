@@ -34,6 +34,7 @@ impl Resolver<'_> {
         let mut offset = 0;
         let mut ok = true;
         let mut used: Vec<&str> = Vec::new();
+        let mut inserted: Vec<(String, String)> = Vec::new();
         while let Some(i) = rest.find(['{', '}']) {
             out.push_str(&rest[..i]);
             let c = rest.as_bytes()[i];
@@ -62,6 +63,7 @@ impl Resolver<'_> {
                 Some(v) => {
                     if !used.contains(&name) {
                         used.push(name);
+                        inserted.push((name.to_owned(), values::shown(&v)));
                     }
                     if out.len() + v.len() > values::MAX_VALUE {
                         self.too_long(s, &used);
@@ -119,6 +121,7 @@ impl Resolver<'_> {
                 return None;
             }
         }
+        self.last_args = Some((s.span(), inserted));
         ok.then_some(out)
     }
 
@@ -149,14 +152,21 @@ impl Resolver<'_> {
         why: &str,
         help: &str,
     ) {
-        let from_args = s.get_ref().contains('{') && s.get_ref() != value;
-        let help = if from_args {
+        let inserted = match &self.last_args {
+            Some((span, args)) if *span == s.span() && !args.is_empty() => args
+                .iter()
+                .map(|(k, v)| format!("{k} = `{v}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => String::new(),
+        };
+        let help = if inserted.is_empty() {
+            help.to_owned()
+        } else {
             format!(
-                "{help} (the value comes from `{}` with its args inserted: check the build args)",
+                "{help} (the value is `{}` with {inserted}: check those args)",
                 values::shown(s.get_ref())
             )
-        } else {
-            help.to_owned()
         };
         self.error(
             s.span(),
