@@ -206,3 +206,24 @@ fn an_invalid_interpolation_names_its_args_once() {
     assert!(stderr.contains("strata.toml:8:9"), "{stderr}");
     assert!(stderr.contains("version = ``"), "{stderr}");
 }
+
+/// `STRATA_MIRRORS` in the CLI's environment is read by the frontend's
+/// rules: a malformed pair fails the command, it is never dropped.
+#[test]
+fn a_malformed_mirror_in_the_environment_is_an_error() {
+    let file = root().join("examples/fedbiomed/strata.toml");
+    let out = common::strata_command()
+        .args(["check", &file.to_string_lossy()])
+        .env(
+            "STRATA_MIRRORS",
+            "python=strata.local/python:3.11-slim-bookworm,oops",
+        )
+        .output()
+        .expect("run strata");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("STRATA_MIRRORS: `oops` is not FROM=TO"),
+        "{stderr}"
+    );
+}

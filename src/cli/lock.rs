@@ -66,7 +66,7 @@ fn file_mirror_keys(stack: &Stack) -> Vec<String> {
 /// reference as written. The written form comes from loading the stack a
 /// second time with every mirror turned into the identity.
 pub fn external_images(args: &StackArgs, stack: &Stack, all: bool) -> Result<Vec<ExternalImage>> {
-    let mut overrides = args.overrides();
+    let mut overrides = args.overrides()?;
     overrides.mirrors = file_mirror_keys(stack)
         .into_iter()
         .map(|k| (k.clone(), k))
@@ -251,7 +251,7 @@ pub fn build_mirrors(
     stack: &Stack,
     engine: Option<&Engine>,
 ) -> Result<Vec<(String, String)>> {
-    let user = args.overrides().mirrors;
+    let user = args.overrides()?.mirrors;
     let path = lock_path(&args.file);
     let Some(lock) = Lock::read(&path)? else {
         return Ok(user);

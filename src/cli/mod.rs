@@ -92,8 +92,17 @@ pub struct StackArgs {
     #[arg(long)]
     pub profile: Option<String>,
     /// Replace an external image: FROM=TO (repeatable; also STRATA_MIRRORS="a=b,c=d").
-    #[arg(long = "mirror", value_name = "FROM=TO", value_parser = key_value)]
+    #[arg(long = "mirror", value_name = "FROM=TO", value_parser = mirror_pair)]
     pub mirrors: Vec<(String, String)>,
+}
+
+/// One `--mirror FROM=TO`, by the rules of `STRATA_MIRRORS`.
+fn mirror_pair(s: &str) -> Result<(String, String), String> {
+    match spec::resolve::parse_mirror_list(s) {
+        Ok(mut pairs) if pairs.len() == 1 => Ok(pairs.remove(0)),
+        Ok(_) => Err(format!("`{s}` is not one FROM=TO pair")),
+        Err(bad) => Err(bad.join("; ")),
+    }
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -102,32 +111,29 @@ fn key_value(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
 }
 
-/// Parses `a=b,c=d` (the STRATA_MIRRORS format).
-pub fn parse_pairs(s: &str) -> Vec<(String, String)> {
-    s.split([',', '\n'])
-        .filter_map(|p| p.trim().split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
-}
-
 impl StackArgs {
-    fn overrides(&self) -> Overrides {
-        let mut mirrors = std::env::var("STRATA_MIRRORS")
-            .map(|m| parse_pairs(&m))
-            .unwrap_or_default();
+    /// The args, profile and mirrors given: `STRATA_MIRRORS` from the
+    /// environment first, then `--mirror` (which wins). A malformed mirror
+    /// is an error, as it is through the frontend.
+    fn overrides(&self) -> Result<Overrides> {
+        let mut mirrors = match std::env::var("STRATA_MIRRORS") {
+            Ok(m) => spec::resolve::parse_mirror_list(&m)
+                .map_err(|bad| anyhow::anyhow!("STRATA_MIRRORS: {}", bad.join("; ")))?,
+            Err(_) => Vec::new(),
+        };
         mirrors.extend(self.mirrors.iter().cloned());
-        Overrides {
+        Ok(Overrides {
             args: self.args.clone(),
             profile: self.profile.clone(),
             mirrors,
-        }
+        })
     }
 
     /// Loads and resolves the stack, printing diagnostics on failure.
     fn load(&self) -> Result<Option<Stack>> {
         let bytes = read_stack(&self.file)?;
         let name = self.file.display().to_string();
-        match spec::load(&name, &bytes, &self.overrides()) {
+        match spec::load(&name, &bytes, &self.overrides()?) {
             Ok(stack) => Ok(Some(stack)),
             Err(diags) => {
                 eprint!("{}", diags.render());

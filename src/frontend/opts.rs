@@ -382,19 +382,13 @@ impl FrontendOpts {
 
     fn build_arg(&mut self, name: &str, value: &str, problems: &mut Vec<String>) {
         match name {
-            STRATA_MIRRORS => {
-                for pair in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    match pair.split_once('=') {
-                        Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
-                            self.mirrors
-                                .push((from.trim().to_owned(), to.trim().to_owned()));
-                        }
-                        _ => problems.push(format!(
-                            "build-arg STRATA_MIRRORS: `{pair}` is not FROM=TO (example: debian:bookworm=registry.local/debian:bookworm)"
-                        )),
-                    }
-                }
-            }
+            STRATA_MIRRORS => match crate::spec::resolve::parse_mirror_list(value) {
+                Ok(pairs) => self.mirrors.extend(pairs),
+                Err(bad) => problems.extend(
+                    bad.into_iter()
+                        .map(|p| format!("build-arg STRATA_MIRRORS: {p}")),
+                ),
+            },
             STRATA_PROFILE => {
                 self.profile = Some(value.trim().to_owned()).filter(|p| !p.is_empty());
             }

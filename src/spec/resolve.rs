@@ -26,7 +26,7 @@ mod steps;
 mod user;
 
 pub use args::{is_reserved_arg, parse_bool, parse_override};
-pub use images::apply_mirrors;
+pub use images::{apply_mirrors, parse_mirror_list};
 use {args::*, component::*, loader::*};
 
 /// Values that come from outside the stack file.
@@ -225,6 +225,20 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(500_000_000));
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("x"), None);
+    }
+
+    #[test]
+    fn mirror_lists_parse_one_way_and_name_every_bad_pair() {
+        assert_eq!(
+            parse_mirror_list(" a=b ,\nc:1=d/e:2,, "),
+            Ok(vec![
+                ("a".into(), "b".into()),
+                ("c:1".into(), "d/e:2".into())
+            ])
+        );
+        let bad = parse_mirror_list("a=b,oops,=x,y=").expect_err("three bad pairs");
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(bad[0].contains("`oops` is not FROM=TO"), "{bad:?}");
     }
 
     #[test]

@@ -143,3 +143,31 @@ pub fn apply_mirrors(r: ImageRef, mirrors: &[(ImageRef, ImageRef)]) -> ImageRef 
     }
     r
 }
+
+/// Parses a mirror list as `STRATA_MIRRORS` and `--mirror` give it:
+/// `FROM=TO` pairs separated by `,` or line breaks, blanks skipped. Every
+/// malformed pair is an error (never dropped), named with an example.
+pub fn parse_mirror_list(text: &str) -> Result<Vec<(String, String)>, Vec<String>> {
+    let mut pairs = Vec::new();
+    let mut problems = Vec::new();
+    for pair in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+                pairs.push((from.trim().to_owned(), to.trim().to_owned()));
+            }
+            _ => problems.push(format!(
+                "`{}` is not FROM=TO (example: debian:bookworm=registry.local/debian:bookworm)",
+                super::values::shown(pair)
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(pairs)
+    } else {
+        Err(problems)
+    }
+}
