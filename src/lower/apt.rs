@@ -3,7 +3,7 @@
 //! no package lists end up in the image. An offline flat repository from
 //! the context replaces the base's sources and the step gets no network.
 
-use super::user::quote;
+use super::shell::quote;
 use crate::graph::Apt;
 
 /// Where an offline repository is mounted during the step.

@@ -2,7 +2,7 @@
 //! channels, a package cache mount, and `clean` so tarballs stay out of
 //! the image.
 
-use super::user::quote;
+use super::shell::quote;
 use crate::graph::Conda;
 
 /// Where an environment file is mounted.

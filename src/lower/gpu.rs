@@ -20,7 +20,7 @@
 
 use strata_llb::{FileActions, Mount, Network, Run, SourceLocation, State};
 
-use super::user::quote;
+use super::shell::quote;
 use super::{metadata, Builder, LowerError, Lowerer};
 use crate::graph::{Base, Component, Gpu, GpuMode, Step, StepKind};
 
@@ -143,7 +143,7 @@ pub(crate) fn graft(
                 "mkdir -p \"$(dirname {q})\" && rm -rf {q} && cp -a {CPU_MOUNT}{q} {q}\ncarry {q}\n"
             ));
         }
-        let run = Run::args(["/bin/sh", "-c", &script])
+        let run = Run::args(super::shell::sh(script))
             .user("0:0")
             .dir("/")
             .env("PATH", super::DEFAULT_PATH)

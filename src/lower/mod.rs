@@ -8,6 +8,7 @@
 pub mod apt;
 pub mod conda;
 pub mod pip;
+pub mod shell;
 pub mod user;
 
 use std::collections::BTreeMap;
@@ -588,7 +589,7 @@ impl Builder {
         if foreign {
             if let Some(p) = &l.stack.user {
                 b.built.state = b.built.state.run(
-                    Run::args(["/bin/sh", "-c", &user::script(p)])
+                    Run::args(shell::sh(user::script(p)))
                         .network(Network::None)
                         .user("0:0")
                         .dir("/")

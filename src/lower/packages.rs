@@ -2,6 +2,7 @@
 
 use strata_llb::{CacheSharing, Mount, Network, SourceLocation, State};
 
+use super::shell::sh;
 use super::{apt as apt_script, conda as conda_script, pip as pip_script, run, Builder, Lowerer};
 use crate::graph::{Apt, Component, Conda, Pip};
 
@@ -11,10 +12,6 @@ use crate::graph::{Apt, Component, Conda, Pip};
 /// lowering a chain of N components O(N³)).
 fn cache_ns(b: &Builder) -> &str {
     &b.built.cache_ns
-}
-
-fn sh(script: String) -> Vec<String> {
-    vec!["/bin/sh".into(), "-c".into(), script]
 }
 
 /// apt-get update + install in one exec.

@@ -3,7 +3,7 @@
 //! change does not reinstall), and offline `--no-index --find-links` from
 //! a wheel directory in the context.
 
-use super::user::quote;
+use super::shell::quote;
 use crate::graph::Pip;
 
 /// Where requirement files are mounted.

@@ -58,10 +58,7 @@ pub fn lower(l: &Lowerer, b: &Builder, c: &Component, r: &Run, loc: SourceLocati
         ));
     }
     let name = r.name.clone().unwrap_or_else(|| {
-        let shown = match r.args.as_slice() {
-            [sh, dash_c, cmd] if sh == "/bin/sh" && dash_c == "-c" => cmd.clone(),
-            args => args.join(" "),
-        };
+        let shown = crate::spec::raw::Command::shown(&r.args);
         format!("RUN {}", shown.lines().next().unwrap_or(""))
     });
     run = run

@@ -32,10 +32,7 @@ pub(crate) fn lower(l: &Lowerer, c: &Component, built: &Built, t: &Test) -> Stat
 /// The test's name: its `name`, else its command's first line.
 pub fn name(t: &Test) -> String {
     t.name.clone().unwrap_or_else(|| {
-        let shown = match t.args.as_slice() {
-            [sh, dash_c, cmd] if sh == "/bin/sh" && dash_c == "-c" => cmd.clone(),
-            args => args.join(" "),
-        };
+        let shown = crate::spec::raw::Command::shown(&t.args);
         shown.lines().next().unwrap_or("").to_owned()
     })
 }

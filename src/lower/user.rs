@@ -12,6 +12,7 @@
 //! - the policy's *name* with another id is always an error (renumbering
 //!   a user would leave files owned by the old id behind).
 
+use super::shell::quote;
 use crate::graph::{OnConflict, UserPolicy};
 
 /// The script run (as root, network none) to apply the policy.
@@ -68,17 +69,6 @@ chmod 0755 "$home"
         home = quote(&p.home),
         shell = quote(&p.shell),
     )
-}
-
-/// Single-quotes a string for sh.
-pub fn quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"/._-:=+,@%".contains(&c))
-    {
-        return s.to_owned();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]

@@ -312,6 +312,28 @@ pub enum Command {
     Exec(Vec<String>),
 }
 
+/// The shell a [`Command::Shell`] runs with, as Docker's shell form does.
+pub const SHELL: [&str; 2] = ["/bin/sh", "-c"];
+
+impl Command {
+    /// The argv the command runs: the shell form wrapped in [`SHELL`].
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Command::Shell(s) => vec![SHELL[0].to_owned(), SHELL[1].to_owned(), s.clone()],
+            Command::Exec(a) => a.clone(),
+        }
+    }
+
+    /// What the user wrote, for progress names and messages: the shell
+    /// form's script, or the exec form's words joined by spaces.
+    pub fn shown(argv: &[String]) -> String {
+        match argv {
+            [sh, dash_c, script] if sh == SHELL[0] && dash_c == SHELL[1] => script.clone(),
+            args => args.join(" "),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Command {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

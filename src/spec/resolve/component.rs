@@ -231,10 +231,7 @@ impl Resolver<'_> {
                 cfg.volumes.push(v.get_ref().clone());
             }
         }
-        let exec = |c: &Command| match c {
-            Command::Shell(s) => vec!["/bin/sh".to_owned(), "-c".to_owned(), s.clone()],
-            Command::Exec(a) => a.clone(),
-        };
+        let exec = Command::argv;
         cfg.entrypoint = raw.entrypoint.as_ref().map(|c| exec(c.get_ref()));
         cfg.cmd = raw.cmd.as_ref().map(|c| exec(c.get_ref()));
         if let Some(h) = &raw.healthcheck {
@@ -310,10 +307,7 @@ impl Resolver<'_> {
         let mut tests = Vec::new();
         for t in &raw.test {
             let spec = t.get_ref();
-            let args = match spec.cmd.get_ref() {
-                Command::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
-                Command::Exec(a) => a.clone(),
-            };
+            let args = spec.cmd.get_ref().argv();
             if args.first().is_none_or(|a| a.trim().is_empty())
                 || args.last().is_none_or(|a| a.trim().is_empty())
             {

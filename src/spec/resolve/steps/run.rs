@@ -9,10 +9,7 @@ impl Resolver<'_> {
         vars: &Vars,
     ) -> Option<Step> {
         let spec = r.get_ref();
-        let args = match spec.cmd.get_ref() {
-            Command::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
-            Command::Exec(a) => a.clone(),
-        };
+        let args = spec.cmd.get_ref().argv();
         if args.last().is_none_or(|a| a.trim().is_empty()) {
             self.error(
                 r.span(),
