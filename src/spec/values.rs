@@ -43,8 +43,21 @@ pub fn destination(s: &str) -> Result<(), Refusal> {
     control(s).map_or(Ok(()), Err)
 }
 
+/// Whether `s` is a URL (`scheme://...`), which is never a path.
+pub fn is_url(s: &str) -> bool {
+    s.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"+.-".contains(&c))
+    })
+}
+
 /// A path relative to the build context.
 pub fn context_path(s: &str) -> Result<(), Refusal> {
+    if is_url(s) {
+        return Err("is a URL, not a path in the build context".into());
+    }
     if s.starts_with('/') || s.split('/').any(|c| c == "..") {
         return Err("is not inside the build context".into());
     }

@@ -204,7 +204,7 @@ impl Resolver<'_> {
                 &p,
                 "path",
                 &why,
-                "write it relative to the context, without `..`",
+                "write a path relative to the build context, without `..`; what a URL names must first be downloaded into the context",
             );
             return None;
         }

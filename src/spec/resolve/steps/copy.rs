@@ -56,7 +56,16 @@ impl Resolver<'_> {
         }
         if source == CopySource::Context {
             for s in &srcs {
-                if s.starts_with('/') || s.split('/').any(|p| p == "..") {
+                if values::is_url(s) {
+                    self.error(
+                        spec.src.span(),
+                        format!(
+                            "`{}` is a URL, not a path in the build context",
+                            values::shown(s)
+                        ),
+                        "download the file into the build context and copy it from there",
+                    );
+                } else if s.starts_with('/') || s.split('/').any(|p| p == "..") {
                     self.error(spec.src.span(), format!("`{s}` is outside the build context"), "context paths are relative and stay inside it; copy from a component or image with `from` for absolute paths");
                 }
             }
