@@ -317,6 +317,9 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(format!("`{v}` is not a bool (use true or false)")),
+        _ => Err(format!(
+            "`{}` is not a bool (true, 1, yes or on; false, 0, no or off; any case)",
+            super::values::shown(v)
+        )),
     }
 }
