@@ -6,9 +6,19 @@
 //! Needs the engine and the frontend image (`bash scripts/test.sh`):
 //! `strata/frontend:latest`, or the image named by `STRATA_TEST_FRONTEND`.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::{
+    buildx as build, docker, frontend, frontend_image as require_frontend, text, vertices,
+};
+
+/// The 1-based line of the stack file that contains `needle`.
+fn line_of(needle: &str) -> usize {
+    common::line_of(STACK, needle)
+}
 
 const STRATA: &str = env!("CARGO_BIN_EXE_strata");
 
@@ -57,11 +67,6 @@ copy = [{ src = "run.sh", dst = "/app/run.sh", owner = "user", mode = "0755" }]
 entrypoint = ["/app/run.sh"]
 "#;
 
-/// The frontend image under test.
-fn frontend() -> String {
-    std::env::var("STRATA_TEST_FRONTEND").unwrap_or_else(|_| "strata/frontend:latest".into())
-}
-
 /// A per-run id for image names.
 fn run_id(name: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -83,40 +88,6 @@ fn project(name: &str) -> PathBuf {
     // A new image each run, so its tests run (and print) the first time.
     std::fs::write(dir.join("seed/seed.txt"), run_id(name)).expect("seed");
     dir
-}
-
-fn require_frontend() {
-    let fe = frontend();
-    let ok = Command::new("docker")
-        .args(["image", "inspect", &fe])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(ok, "{fe} is missing: run `bash scripts/test.sh` first");
-}
-
-fn text(o: &Output) -> String {
-    let mut t = String::from_utf8_lossy(&o.stdout).into_owned();
-    t.push_str(&String::from_utf8_lossy(&o.stderr));
-    t
-}
-
-/// `docker buildx build` in `dir`; (success, stdout+stderr).
-fn build(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .current_dir(dir)
-        .args(["buildx", "build", "--progress=plain", "-f", "strata.toml"])
-        .args(args)
-        .arg(".")
-        .output()
-        .expect("docker runs");
-    (out.status.success(), text(&out))
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs")
 }
 
 fn exists(tag: &str) -> bool {
@@ -154,35 +125,6 @@ impl Drop for Cleanup {
             let _ = docker(&["rmi", "--no-prune", t]);
         }
     }
-}
-
-/// Named vertices of a plain progress log and whether each was CACHED.
-fn vertices(log: &str) -> BTreeMap<String, bool> {
-    let mut names = BTreeMap::new();
-    let mut cached = std::collections::BTreeSet::new();
-    for line in log.lines() {
-        let Some((num, text)) = line.strip_prefix('#').and_then(|r| r.split_once(' ')) else {
-            continue;
-        };
-        if text == "CACHED" {
-            cached.insert(num.to_owned());
-        } else if text.starts_with('[') && !names.contains_key(num) {
-            names.insert(num.to_owned(), text.to_owned());
-        }
-    }
-    names
-        .into_iter()
-        .map(|(n, name)| (name, cached.contains(&n)))
-        .collect()
-}
-
-/// The 1-based line of the stack file that contains `needle`.
-fn line_of(needle: &str) -> usize {
-    STACK
-        .lines()
-        .position(|l| l.contains(needle))
-        .expect("the line is in the stack")
-        + 1
 }
 
 #[test]
