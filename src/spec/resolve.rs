@@ -155,11 +155,16 @@ struct Vars<'a> {
 }
 
 impl Vars<'_> {
-    fn get(&self, name: &str) -> Option<String> {
+    /// The value of `{name}`, borrowed where it can be (an arg may be large).
+    fn get(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
         match name {
-            "stack" => Some(self.stack.to_owned()),
-            "component" => self.component.map(str::to_owned),
-            _ => self.args.get(name).map(ToString::to_string),
+            "stack" => Some(Cow::Borrowed(self.stack)),
+            "component" => self.component.map(Cow::Borrowed),
+            _ => self.args.get(name).map(|v| match v {
+                ArgValue::String(s) => Cow::Borrowed(s.as_str()),
+                other => Cow::Owned(other.to_string()),
+            }),
         }
     }
 }

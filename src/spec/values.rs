@@ -164,12 +164,14 @@ pub fn conda_word(s: &str) -> Result<(), Refusal> {
 /// A value shown back to the user in a message: control characters
 /// escaped, and at most 80 characters.
 pub fn shown(s: &str) -> String {
-    let p = strata_llb::printable(s);
-    if p.chars().count() <= 80 {
+    // Only the head is looked at: a value may be megabytes long.
+    let head: String = s.chars().take(81).collect();
+    let p = strata_llb::printable(&head);
+    if p.chars().count() <= 80 && head.len() == s.len() {
         return p.into_owned();
     }
-    let head: String = p.chars().take(77).collect();
-    format!("{head}...")
+    let cut: String = p.chars().take(77).collect();
+    format!("{cut}...")
 }
 
 #[cfg(test)]
