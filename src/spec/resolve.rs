@@ -109,8 +109,7 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
         diags: Vec::new(),
         file: &file,
         interpolated: 0,
-        last_args: None,
-        bad_refs: BTreeSet::new(),
+        refused: BTreeSet::new(),
         suggestions: Suggestions::default(),
     };
     let stack = r.stack(raw, overrides);
@@ -136,12 +135,8 @@ struct Resolver<'a> {
     interpolated: usize,
     /// Edit-distance work left for did-you-mean hints in this file.
     suggestions: Suggestions,
-    /// The span of the last interpolated value and the args inserted into
-    /// it with their values, for naming them when the value is refused.
-    last_args: Option<(Range<usize>, Inserted)>,
-    /// Spans of image references already reported as invalid (a naming
-    /// rule is interpolated once per component: one error is enough).
-    bad_refs: BTreeSet<(usize, usize)>,
+    /// Spans whose interpolated value was refused (reported once each).
+    refused: BTreeSet<(usize, usize)>,
 }
 
 /// The args inserted into one value, with their values as shown.

@@ -50,22 +50,14 @@ impl Resolver<'_> {
         vars: &Vars,
         mirrors: &[(ImageRef, ImageRef)],
     ) -> Option<ImageRef> {
-        let text = self.interpolate(s, vars)?;
-        match ImageRef::parse(&text) {
-            Ok(r) => Some(apply_mirrors(r, mirrors)),
-            Err(e) => {
-                if self.bad_refs.insert((s.span().start, s.span().end)) {
-                    self.refuse(
-                        s,
-                        &text,
-                        "image reference",
-                        &format!("is not valid: {e}"),
-                        "write `[registry/]name[:tag][@sha256:...]`, e.g. `debian:bookworm-slim`",
-                    );
-                }
-                None
-            }
-        }
+        let r = self.checked(
+            s,
+            vars,
+            "image reference",
+            "write `[registry/]name[:tag][@sha256:...]`, e.g. `debian:bookworm-slim`",
+            |text| ImageRef::parse(text).map_err(|e| format!("is not valid: {e}")),
+        )?;
+        Some(apply_mirrors(r, mirrors))
     }
 
     pub(super) fn metadata(

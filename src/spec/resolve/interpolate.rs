@@ -27,14 +27,45 @@ impl Resolver<'_> {
         start.min(span.end)..(start + len).min(span.end.max(start + len))
     }
 
+    /// `s` with its `{arg}`s inserted, or None after reporting why not.
     pub(super) fn interpolate(&mut self, s: &Spanned<String>, vars: &Vars) -> Option<String> {
+        self.expand(s, vars).map(|(value, _)| value)
+    }
+
+    /// Interpolates `s` and checks the value with `rule` for the place it
+    /// lands (`what`); a refused value is an error at `s` that names the
+    /// args inserted into it.
+    pub(super) fn checked<T>(
+        &mut self,
+        s: &Spanned<String>,
+        vars: &Vars,
+        what: &str,
+        help: &str,
+        rule: impl FnOnce(&str) -> Result<T, values::Refusal>,
+    ) -> Option<T> {
+        let (value, inserted) = self.expand(s, vars)?;
+        match rule(&value) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                self.refuse(s, &value, &inserted, what, &why, help);
+                None
+            }
+        }
+    }
+
+    /// The interpolated value and the args inserted into it, each with its
+    /// value as shown in messages.
+    pub(super) fn expand(
+        &mut self,
+        s: &Spanned<String>,
+        vars: &Vars,
+    ) -> Option<(String, Inserted)> {
         let text = s.get_ref();
         let mut out = String::with_capacity(text.len());
         let mut rest = text.as_str();
         let mut offset = 0;
         let mut ok = true;
-        let mut used: Vec<&str> = Vec::new();
-        let mut inserted: Vec<(String, String)> = Vec::new();
+        let mut inserted = Inserted::new();
         while let Some(i) = rest.find(['{', '}']) {
             out.push_str(&rest[..i]);
             let c = rest.as_bytes()[i];
@@ -61,12 +92,11 @@ impl Resolver<'_> {
             let name = &rest[i + 1..i + end];
             match vars.get(name) {
                 Some(v) => {
-                    if !used.contains(&name) {
-                        used.push(name);
+                    if !inserted.iter().any(|(n, _)| n == name) {
                         inserted.push((name.to_owned(), values::shown(&v)));
                     }
                     if out.len() + v.len() > values::MAX_VALUE {
-                        self.too_long(s, &used);
+                        self.too_long(s, &inserted);
                         return None;
                     }
                     out.push_str(&v)
@@ -105,7 +135,7 @@ impl Resolver<'_> {
             offset += i + end + 1;
         }
         out.push_str(rest);
-        if !used.is_empty() {
+        if !inserted.is_empty() {
             self.interpolated += out.len();
             if self.interpolated > values::MAX_INTERPOLATED {
                 self.error(
@@ -121,15 +151,14 @@ impl Resolver<'_> {
                 return None;
             }
         }
-        self.last_args = Some((s.span(), inserted));
-        ok.then_some(out)
+        ok.then_some((out, inserted))
     }
 
     /// The error for an interpolation longer than `values::MAX_VALUE`.
-    pub(super) fn too_long(&mut self, s: &Spanned<String>, used: &[&str]) {
-        let args = used
+    fn too_long(&mut self, s: &Spanned<String>, inserted: &Inserted) {
+        let args = inserted
             .iter()
-            .map(|n| format!("`{}`", values::shown(n)))
+            .map(|(n, _)| format!("`{}`", values::shown(n)))
             .collect::<Vec<_>>()
             .join(", ");
         self.error(
@@ -143,28 +172,30 @@ impl Resolver<'_> {
     }
 
     /// Refuses an interpolated `value` for the place it lands (`what`),
-    /// naming the args it came from.
+    /// naming the args inserted into it. A template interpolated more than
+    /// once (the naming rule, once per component) is refused once.
     pub(super) fn refuse(
         &mut self,
         s: &Spanned<String>,
         value: &str,
+        inserted: &Inserted,
         what: &str,
         why: &str,
         help: &str,
     ) {
-        let inserted = match &self.last_args {
-            Some((span, args)) if *span == s.span() && !args.is_empty() => args
-                .iter()
-                .map(|(k, v)| format!("{k} = `{v}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            _ => String::new(),
-        };
+        if !self.refused.insert((s.span().start, s.span().end)) {
+            return;
+        }
         let help = if inserted.is_empty() {
             help.to_owned()
         } else {
+            let args = inserted
+                .iter()
+                .map(|(k, v)| format!("{k} = `{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             format!(
-                "{help} (the value is `{}` with {inserted}: check those args)",
+                "{help} (the value is `{}` with {args}: check those args)",
                 values::shown(s.get_ref())
             )
         };
@@ -182,33 +213,24 @@ impl Resolver<'_> {
         vars: &Vars,
         what: &str,
     ) -> Option<String> {
-        let p = self.interpolate(s, vars)?;
-        if let Err(why) = values::image_path(&p) {
-            self.refuse(
-                s,
-                &p,
-                what,
-                &why,
-                "write an absolute path such as `/app`, without control characters",
-            );
-            return None;
-        }
-        Some(p)
+        self.checked(
+            s,
+            vars,
+            what,
+            "write an absolute path such as `/app`, without control characters",
+            |p| values::image_path(p).map(|()| p.to_owned()),
+        )
     }
 
+    /// An interpolated path relative to the build context.
     pub(super) fn context_path(&mut self, s: &Spanned<String>, vars: &Vars) -> Option<String> {
-        let p = self.interpolate(s, vars)?;
-        if let Err(why) = values::context_path(&p) {
-            self.refuse(
-                s,
-                &p,
-                "path",
-                &why,
-                "write a path relative to the build context, without `..`; what a URL names must first be downloaded into the context",
-            );
-            return None;
-        }
-        Some(p)
+        self.checked(
+            s,
+            vars,
+            "path",
+            "write a path relative to the build context, without `..`; what a URL names must first be downloaded into the context",
+            |p| values::context_path(p).map(|()| p.to_owned()),
+        )
     }
 
     /// Interpolated operands of a package manager, each checked by `rule`
@@ -223,13 +245,7 @@ impl Resolver<'_> {
     ) -> Vec<String> {
         let mut out = Vec::with_capacity(items.len());
         for s in items {
-            let Some(v) = self.interpolate(s, vars) else {
-                continue;
-            };
-            match rule(&v) {
-                Ok(()) => out.push(v),
-                Err(why) => self.refuse(s, &v, what, &why, help),
-            }
+            out.extend(self.checked(s, vars, what, help, |v| rule(v).map(|()| v.to_owned())));
         }
         out
     }

@@ -45,11 +45,13 @@ impl Resolver<'_> {
             None => uid,
         };
         let mut passwd_path = |r: &mut Self, s: &Spanned<String>, what: &str| {
-            let v = r.interpolate(s, vars)?;
+            // Refused values still let the rest of the policy be checked.
+            let (v, inserted) = r.expand(s, vars)?;
             if let Err(why) = values::passwd_path(&v) {
                 r.refuse(
                     s,
                     &v,
+                    &inserted,
                     what,
                     &why,
                     "write an absolute path without `:` or line breaks, e.g. `/home/app`",

@@ -70,17 +70,13 @@ impl Resolver<'_> {
                 }
             }
         }
-        let dst = self.interpolate(&spec.dst, vars)?;
-        if let Err(why) = values::destination(&dst) {
-            self.refuse(
-                &spec.dst,
-                &dst,
-                "destination",
-                &why,
-                "write a path without control characters",
-            );
-            return None;
-        }
+        let dst = self.checked(
+            &spec.dst,
+            vars,
+            "destination",
+            "write a path without control characters",
+            |d| values::destination(d).map(|()| d.to_owned()),
+        )?;
         let owner = match spec.owner.as_ref().map(|o| o.get_ref().as_str()) {
             None | Some("root") => Owner::Root,
             Some("user") => {
