@@ -189,9 +189,9 @@ fn describe(file: &SourceFile, d: &Diagnostic) -> String {
     } else {
         d.shown_message()
     };
-    if let Some(help) = &d.help {
+    if let Some(help) = d.shown_help() {
         s.push_str("\n  help: ");
-        s.push_str(help);
+        s.push_str(&help);
     }
     s
 }
@@ -289,7 +289,7 @@ pub fn warning(file: &SourceFile, d: &Diagnostic, digest: &str) -> gateway::Warn
         digest: digest.to_owned(),
         level: 1,
         short: short.into_bytes(),
-        detail: d.help.iter().map(|h| h.clone().into_bytes()).collect(),
+        detail: d.shown_help().into_iter().map(String::into_bytes).collect(),
         url: String::new(),
         info: located(&d.span).then(|| source_info(file)),
         ranges: if located(&d.span) {

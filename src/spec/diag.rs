@@ -105,7 +105,7 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             code: "",
-            message: one_line(message.into(), 400),
+            message: message.into(),
             span,
             help: None,
         }
@@ -116,20 +116,27 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             code,
-            message: one_line(message.into(), 400),
+            message: message.into(),
             span,
             help: None,
         }
     }
 
     /// The message as shown on one line: escaped and at most 400 characters.
+    /// Messages and hints quote user values, so they are escaped where
+    /// they are shown, never stored escaped.
     pub fn shown_message(&self) -> String {
         one_line(self.message.clone(), 400)
     }
 
+    /// The hint as shown on one line: escaped and at most 1,000 characters.
+    pub fn shown_help(&self) -> Option<String> {
+        self.help.clone().map(|h| one_line(h, 1000))
+    }
+
     /// Adds a hint that says how to fix the problem.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(one_line(help.into(), 1000));
+        self.help = Some(help.into());
         self
     }
 
@@ -191,8 +198,8 @@ impl fmt::Display for Rendered<'_> {
             "",
             "^".repeat(width.min(200))
         )?;
-        if let Some(help) = &d.help {
-            writeln!(f, "{:gutter$} = help: {}", "", one_line(help.clone(), 1000))?;
+        if let Some(help) = d.shown_help() {
+            writeln!(f, "{:gutter$} = help: {}", "", help)?;
         }
         Ok(())
     }
