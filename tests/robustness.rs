@@ -221,7 +221,7 @@ fn hostile_inputs() {
     let header = format!("[{}]\nx = 1", vec!["a"; 10_000].join("."));
     r.run("table header 10,000 deep", header.as_bytes());
     let labels = format!(
-        "[stack]\nname = \"demo\"\n[component.base]\nfrom = \"debian\"\nlabels.{} = \"x\"",
+        "[stack]\nname = \"demo\"\n[component.base]\nfrom = \"debian:bookworm\"\nlabels.{} = \"x\"",
         vec!["a"; 10_000].join(".")
     );
     r.run("component key 10,000 deep", labels.as_bytes());
@@ -271,7 +271,7 @@ fn hostile_inputs() {
     r.run("a lone CR", &stack_with("[profiles.p]\r"));
     r.run(
         "tabs",
-        b"[stack]\n\tname\t=\t\"demo\"\n\t[component.base]\n\tfrom = \"debian\"",
+        b"[stack]\n\tname\t=\t\"demo\"\n\t[component.base]\n\tfrom = \"debian:bookworm\"",
     );
     r.run("a BOM before an error", b"\xef\xbb\xbf[stack]\nname = 3\n");
 
@@ -320,7 +320,7 @@ fn crlf_and_bom_load_like_the_original() {
 
 #[test]
 fn crlf_keeps_error_locations() {
-    let text = "[stack]\nname = \"demo\"\n\n[component.base]\nfrom = \"debian\"\nwhen = \"gpu\"\n";
+    let text = "[stack]\nname = \"demo\"\n\n[component.base]\nfrom = \"debian:bookworm\"\nwhen = \"gpu\"\n";
     let locate = |t: &str| {
         let err =
             spec::load("s.toml", t.as_bytes(), &Overrides::default()).expect_err("unknown arg");

@@ -307,7 +307,7 @@ mod tests {
     fn file() -> SourceFile {
         SourceFile::new(
             "strata.toml",
-            "# syntax=strata/frontend\n[args]\ngpu = false\n[component.x]\nfrom = \"busybox\"\n",
+            "# syntax=strata/frontend\n[args]\ngpu = false\n[component.x]\nfrom = \"busybox:1.36\"\n",
         )
     }
 

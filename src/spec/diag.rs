@@ -343,12 +343,44 @@ impl Suggestions {
         }
         best.map(|(_, c)| c)
     }
+
+    /// Up to `n` of `candidates` nearest to `word` in edits, nearest first
+    /// (ties in sort order), however far they are; empty once the budget
+    /// is spent.
+    pub fn nearest<'a>(
+        &mut self,
+        word: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+        n: usize,
+    ) -> Vec<&'a str> {
+        let w: Vec<char> = word.chars().take(MAX_SUGGESTED_WORD).collect();
+        let mut ranked: Vec<(usize, &'a str)> = Vec::new();
+        let mut buf = Vec::new();
+        for c in candidates {
+            buf.clear();
+            buf.extend(c.chars().take(MAX_SUGGESTED_WORD));
+            let limit = w.len().max(buf.len());
+            let cells = (w.len() * (2 * limit + 1)) as u64 + 1;
+            if self.work_left < cells {
+                self.work_left = 0;
+                return Vec::new();
+            }
+            self.work_left -= cells;
+            let d = bounded_distance(&w, &buf, limit).unwrap_or(limit);
+            ranked.push((d, c));
+        }
+        ranked.sort();
+        ranked.into_iter().take(n).map(|(_, c)| c).collect()
+    }
 }
 
-/// Levenshtein distance of `a` and `b` if it is at most `limit`, computing
-/// only the band of cells within `limit` of the diagonal.
+/// Edit distance of `a` and `b` (insertions, deletions, substitutions and
+/// transpositions of two neighbours: `bsae` is one edit from `base`) if it is
+/// at most `limit`, computing only the band of cells within `limit` of the
+/// diagonal.
 fn bounded_distance(a: &[char], b: &[char], limit: usize) -> Option<usize> {
     const FAR: usize = usize::MAX / 2;
+    let mut before: Vec<usize> = vec![FAR; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len())
         .map(|j| if j <= limit { j } else { FAR })
         .collect();
@@ -362,13 +394,17 @@ fn bounded_distance(a: &[char], b: &[char], limit: usize) -> Option<usize> {
         let mut row_min = cur[0];
         for j in lo..=hi {
             let cost = usize::from(*ca != b[j - 1]);
-            let v = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            let mut v = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            if i > 0 && j > 1 && *ca == b[j - 2] && a[i - 1] == b[j - 1] {
+                v = v.min(before[j - 2] + 1);
+            }
             cur[j] = v;
             row_min = row_min.min(v);
         }
         if row_min > limit {
             return None;
         }
+        std::mem::swap(&mut before, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     Some(prev[b.len()]).filter(|d| *d <= limit)
@@ -416,22 +452,31 @@ mod tests {
     fn suggests_close_names() {
         assert_eq!(closest("fom", ["from", "when", "user"]), Some("from"));
         assert_eq!(closest("zzzzzz", ["from", "when"]), None);
+        assert_eq!(closest("bsae", ["base", "node"]), Some("base"));
+        let mut s = Suggestions::default();
+        assert_eq!(
+            s.nearest("web-base", ["node", "base", "researcher", "gui"], 2),
+            vec!["base", "node"]
+        );
     }
 
     #[test]
     fn bounded_distance_agrees_with_the_full_table() {
         fn full(a: &[char], b: &[char]) -> usize {
+            let mut before: Vec<usize> = vec![usize::MAX / 2; b.len() + 1];
             let mut prev: Vec<usize> = (0..=b.len()).collect();
             for (i, ca) in a.iter().enumerate() {
                 let mut cur = vec![i + 1];
                 for (j, cb) in b.iter().enumerate() {
-                    cur.push(
-                        (prev[j] + usize::from(ca != cb))
-                            .min(prev[j + 1] + 1)
-                            .min(cur[j] + 1),
-                    );
+                    let mut v = (prev[j] + usize::from(ca != cb))
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1);
+                    if i > 0 && j > 0 && *ca == b[j - 1] && a[i - 1] == *cb {
+                        v = v.min(before[j - 1] + 1);
+                    }
+                    cur.push(v);
                 }
-                prev = cur;
+                before = std::mem::replace(&mut prev, cur);
             }
             prev[b.len()]
         }

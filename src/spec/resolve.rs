@@ -170,17 +170,47 @@ impl Resolver<'_> {
             .push(Diagnostic::error(span, msg).with_help(help));
     }
 
-    /// A bare name (no registry, tag or digest) one typo away from a
-    /// component: a misspelt component, not a Docker Hub image.
-    fn misspelt_component<'c>(
-        &mut self,
-        text: &str,
-        names: &'c BTreeSet<String>,
-    ) -> Option<&'c str> {
-        if text.contains([':', '/', '@']) {
-            return None;
+    /// Reports `text` if it is a bare name (no registry, tag or digest) that
+    /// is not a component: a misspelt component or an external image
+    /// written without its tag, never a silent Docker Hub pull.
+    /// With no `names` (a key that takes only images), the help is about
+    /// the tag alone.
+    fn bare_name(&mut self, span: Range<usize>, text: &str, names: &BTreeSet<String>) -> bool {
+        if text.contains([':', '/', '@']) || names.contains(text) {
+            return false;
         }
-        self.closest(text, names.iter().map(String::as_str))
+        let shown = values::shown(text);
+        if names.is_empty() {
+            self.error(
+                span,
+                format!("`{shown}` has no tag"),
+                format!("write `name:tag` for an external image (`{shown}:<tag>`)"),
+            );
+            return true;
+        }
+        let near = match self.closest(text, names.iter().map(String::as_str)) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => {
+                let near = self
+                    .suggestions
+                    .nearest(text, names.iter().map(String::as_str), 3);
+                if near.is_empty() {
+                    "the stack has no component of that name.".to_owned()
+                } else {
+                    let list: Vec<String> = near.iter().map(|c| format!("`{c}`")).collect();
+                    match list.len() {
+                        1 => format!("the nearest component is {}.", list[0]),
+                        _ => format!("the nearest components are {}.", list.join(", ")),
+                    }
+                }
+            }
+        };
+        self.error(
+            span,
+            format!("`{shown}` is not a component of this stack"),
+            format!("{near} Write `name:tag` for an external image (`{shown}:<tag>`)"),
+        );
+        true
     }
 
     /// Did-you-mean among `candidates`, within this file's budget.

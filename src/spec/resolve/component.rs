@@ -66,10 +66,7 @@ impl Resolver<'_> {
                     }
                     ref_spans.insert((cname.clone(), text.clone()), f.span());
                     Base::Component(text)
-                } else if text == "scratch" {
-                    Base::Scratch
-                } else if let Some(c) = self.misspelt_component(&text, ctx.names) {
-                    self.not_a_component(f.span(), &text, c);
+                } else if text == "scratch" || self.bare_name(f.span(), &text, ctx.names) {
                     Base::Scratch
                 } else {
                     match ImageRef::parse(&text) {

@@ -110,12 +110,4 @@ impl Resolver<'_> {
             help,
         );
     }
-
-    pub(super) fn not_a_component(&mut self, span: Range<usize>, text: &str, close: &str) {
-        self.error(
-            span,
-            format!("`{text}` is not a component of this stack"),
-            format!("did you mean `{close}`? An external image needs its tag: `{text}:<tag>`"),
-        );
-    }
 }

@@ -1,7 +1,7 @@
 //! `gpu = { of, base, mode, steps, apt-repo, copy, capabilities }`: a GPU
 //! flavour of a CPU component, resolved.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use serde_spanned::Spanned;
@@ -39,9 +39,21 @@ impl Resolver<'_> {
             );
         }
         ref_spans.insert((cname.to_owned(), of.clone()), gr.of.span());
-        let base = self
-            .image_ref(&gr.base, &ctx.vars, ctx.mirrors)
-            .map_or(Base::Scratch, Base::Image);
+        let base = match self.interpolate(&gr.base, &ctx.vars) {
+            Some(text) if ctx.names.contains(&text) => {
+                self.error(
+                    gr.base.span(),
+                    format!("`gpu.base` names the component `{text}`, not an image"),
+                    "a GPU flavour is built on an external CUDA image: write `name:tag`, e.g. `nvidia/cuda:12.4.1-runtime-ubuntu22.04`",
+                );
+                Base::Scratch
+            }
+            Some(text) if self.bare_name(gr.base.span(), &text, &BTreeSet::new()) => Base::Scratch,
+            Some(_) => self
+                .image_ref(&gr.base, &ctx.vars, ctx.mirrors)
+                .map_or(Base::Scratch, Base::Image),
+            None => Base::Scratch,
+        };
         let mut copy = Vec::new();
         for p in &gr.copy {
             if !p.get_ref().starts_with('/') {

@@ -28,8 +28,7 @@ impl Resolver<'_> {
                         .entry((cname.to_owned(), text.clone()))
                         .or_insert(f.span());
                     CopySource::Component(text)
-                } else if let Some(c) = self.misspelt_component(&text, ctx.names) {
-                    self.not_a_component(f.span(), &text, c);
+                } else if self.bare_name(f.span(), &text, ctx.names) {
                     return None;
                 } else {
                     match ImageRef::parse(&text) {
