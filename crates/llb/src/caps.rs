@@ -28,6 +28,18 @@ pub const SOURCE_LOCAL_EXCLUDE_PATTERNS: &str = "source.local.excludepatterns";
 pub const SOURCE_LOCAL_SHARED_KEY_HINT: &str = "source.local.sharedkeyhint";
 /// The `local.differ` attribute.
 pub const SOURCE_LOCAL_DIFFER: &str = "source.local.differ";
+/// `http://` and `https://` sources.
+pub const SOURCE_HTTP: &str = "source.http";
+/// `http.checksum`.
+pub const SOURCE_HTTP_CHECKSUM: &str = "source.http.checksum";
+/// `http.perm`.
+pub const SOURCE_HTTP_PERM: &str = "source.http.perm";
+/// `git://` sources.
+pub const SOURCE_GIT: &str = "source.git";
+/// `git.fullurl`.
+pub const SOURCE_GIT_FULL_URL: &str = "source.git.fullurl";
+/// `git.keepgitdir`.
+pub const SOURCE_GIT_KEEP_DIR: &str = "source.git.keepgitdir";
 
 /// Exec ops with args, env, cwd and user.
 pub const EXEC_META_BASE: &str = "exec.meta.base";
@@ -114,6 +126,19 @@ fn source_caps(source: &pb::SourceOp, caps: &mut BTreeSet<&'static str>) {
             ("local.followpaths", SOURCE_LOCAL_FOLLOW_PATHS),
             ("local.sharedkeyhint", SOURCE_LOCAL_SHARED_KEY_HINT),
             ("local.differ", SOURCE_LOCAL_DIFFER),
+        ]
+    } else if source.identifier.starts_with("git://") {
+        caps.insert(SOURCE_GIT);
+        &[
+            ("git.fullurl", SOURCE_GIT_FULL_URL),
+            ("git.keepgitdir", SOURCE_GIT_KEEP_DIR),
+        ]
+    } else if source.identifier.starts_with("https://") || source.identifier.starts_with("http://")
+    {
+        caps.insert(SOURCE_HTTP);
+        &[
+            ("http.checksum", SOURCE_HTTP_CHECKSUM),
+            ("http.perm", SOURCE_HTTP_PERM),
         ]
     } else {
         &[]

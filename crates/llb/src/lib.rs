@@ -48,7 +48,7 @@ pub use file::{Chown, CopyOptions, FileActions, Owner};
 pub use marshal::{digest_of, encode_definition, MarshalOptions, SourceInfo};
 pub use op::{SourceLocation, SourceRange};
 pub use platform::Platform;
-pub use source::{Differ, Image, Local, ResolveMode};
+pub use source::{Differ, Git, Http, Image, Local, ResolveMode};
 pub use state::State;
 pub use strata_proto::pb;
 pub use validate::{decode_definition, validate};

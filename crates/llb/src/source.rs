@@ -1,4 +1,5 @@
-//! Source ops: registry images ([`Image`]) and client directories ([`Local`]).
+//! Source ops: registry images ([`Image`]), client directories ([`Local`]),
+//! downloads ([`Http`]) and git repositories ([`Git`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -188,6 +189,124 @@ impl Local {
     }
 }
 
+/// An `http://` or `https://` source: one file, downloaded by BuildKit
+/// and checked against `checksum` (`http.checksum`) before use.
+#[derive(Clone, Debug)]
+pub struct Http {
+    url: String,
+    attrs: BTreeMap<String, String>,
+    op: OpMeta,
+}
+
+op_meta_methods!(Http);
+
+impl Http {
+    /// The file at `url`.
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            attrs: BTreeMap::new(),
+            op: OpMeta::default(),
+        }
+    }
+
+    /// The digest the download must have (`sha256:<hex>`).
+    pub fn checksum(mut self, digest: &str) -> Self {
+        self.attrs
+            .insert("http.checksum".to_owned(), digest.to_owned());
+        self
+    }
+
+    /// The name of the file in the source's filesystem (default: the
+    /// URL's last path segment).
+    pub fn filename(mut self, name: &str) -> Self {
+        self.attrs
+            .insert("http.filename".to_owned(), name.to_owned());
+        self
+    }
+
+    /// The file's mode (`http.perm`, an octal string as Go writes it).
+    pub fn perm(mut self, mode: u32) -> Self {
+        self.attrs
+            .insert("http.perm".to_owned(), format!("0{:o}", mode & 0o777));
+        self
+    }
+
+    /// The state holding the one downloaded file.
+    pub fn into_state(self) -> State {
+        let source = SourceNode {
+            identifier: self.url,
+            attrs: self.attrs,
+            platform_specific: false,
+            platform: None,
+        };
+        source_state(source, self.op)
+    }
+}
+
+/// A `git://` source: a repository at a ref (tag, branch or commit),
+/// checked out by BuildKit without its `.git` directory.
+#[derive(Clone, Debug)]
+pub struct Git {
+    remote: String,
+    reference: String,
+    keep_git_dir: bool,
+    op: OpMeta,
+}
+
+op_meta_methods!(Git);
+
+impl Git {
+    /// The repository at `remote` (`https://`, `http://` or `git://`) at `reference`.
+    pub fn new(remote: &str, reference: &str) -> Self {
+        Self {
+            remote: remote.to_owned(),
+            reference: reference.to_owned(),
+            keep_git_dir: false,
+            op: OpMeta::default(),
+        }
+    }
+
+    /// Keeps the `.git` directory in the checkout (`git.keepgitdir`).
+    pub fn keep_git_dir(mut self) -> Self {
+        self.keep_git_dir = true;
+        self
+    }
+
+    /// The identifier: `git://<host><path>#<ref>`, the same for every
+    /// transport of one repository, as Go's `llb.Git` writes it; the
+    /// transport itself travels in `git.fullurl`.
+    fn identifier(&self) -> String {
+        let rest = self
+            .remote
+            .split_once("://")
+            .map_or(self.remote.as_str(), |(_, r)| r);
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let mut id = format!("git://{host}/{}", path.trim_start_matches('/'));
+        if !self.reference.is_empty() {
+            id.push('#');
+            id.push_str(&self.reference);
+        }
+        id
+    }
+
+    /// The state of the checkout.
+    pub fn into_state(self) -> State {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("git.fullurl".to_owned(), self.remote.clone());
+        if self.keep_git_dir {
+            attrs.insert("git.keepgitdir".to_owned(), "true".to_owned());
+        }
+        let source = SourceNode {
+            identifier: self.identifier(),
+            attrs,
+            platform_specific: false,
+            platform: None,
+        };
+        source_state(source, self.op)
+    }
+}
+
 fn source_state(source: SourceNode, op: OpMeta) -> State {
     let node = Node {
         kind: NodeKind::Source(source),
@@ -284,6 +403,15 @@ pub(crate) fn normalize_reference(reference: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::normalize_reference as norm;
+    use super::Git;
+
+    #[test]
+    fn git_identifiers_drop_the_transport() {
+        let g = Git::new("git://127.0.0.1:9418/repo.git", "v1.0");
+        assert_eq!(g.identifier(), "git://127.0.0.1:9418/repo.git#v1.0");
+        let h = Git::new("https://git.site.local/team/repo.git", "");
+        assert_eq!(h.identifier(), "git://git.site.local/team/repo.git");
+    }
 
     #[test]
     fn normalizes_like_docker() {
