@@ -44,7 +44,7 @@ trap restore_service_starts EXIT
 # --------------------------------------------------------------------------
 # 1. Packages from bookworm
 # --------------------------------------------------------------------------
-BOOKWORM_PKGS=(debootstrap busybox-static jq skopeo docker-registry dpkg-dev iptables curl ca-certificates)
+BOOKWORM_PKGS=(debootstrap busybox-static jq skopeo docker-registry dpkg-dev iptables curl ca-certificates git)
 missing=()
 for p in "${BOOKWORM_PKGS[@]}"; do pkg_installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::Engine;
 use super::StackArgs;
-use crate::graph::{Base, CopySource, ImageRef, Stack, StepKind};
+use crate::graph::{Base, CopySource, GitRef, ImageRef, Stack, StepKind};
 use crate::spec;
 
 /// The lock file's name, next to the stack file.
@@ -121,6 +121,78 @@ pub fn external_images(args: &StackArgs, stack: &Stack, all: bool) -> Result<Vec
     Ok(out)
 }
 
+/// A download or a git checkout a copy reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteSource {
+    /// `url` or `git`.
+    pub kind: &'static str,
+    /// The URL or the repository.
+    pub location: String,
+    /// The checksum of a download.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// The ref of a git checkout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<GitRef>,
+    /// Components that copy it.
+    pub used_by: Vec<String>,
+}
+
+impl RemoteSource {
+    /// The key the lock records a git checkout under: `<repository>#<ref>`.
+    pub fn lock_key(&self) -> String {
+        match &self.git_ref {
+            Some(r) => format!("{}#{}", self.location, r.name()),
+            None => self.location.clone(),
+        }
+    }
+}
+
+/// The downloads and git checkouts of the enabled components (all, when `all`).
+pub fn remote_sources(stack: &Stack, all: bool) -> Vec<RemoteSource> {
+    let mut out: Vec<RemoteSource> = Vec::new();
+    for c in &stack.components {
+        if !all && !c.enabled {
+            continue;
+        }
+        for s in &c.steps {
+            let StepKind::Copy(cp) = &s.kind else {
+                continue;
+            };
+            let src = match &cp.source {
+                CopySource::Http { url, checksum } => RemoteSource {
+                    kind: "url",
+                    location: url.clone(),
+                    checksum: Some(checksum.clone()),
+                    git_ref: None,
+                    used_by: Vec::new(),
+                },
+                CopySource::Git { remote, at } => RemoteSource {
+                    kind: "git",
+                    location: remote.clone(),
+                    checksum: None,
+                    git_ref: Some(at.clone()),
+                    used_by: Vec::new(),
+                },
+                _ => continue,
+            };
+            let i = match out.iter().position(|o| {
+                o.kind == src.kind && o.lock_key() == src.lock_key() && o.checksum == src.checksum
+            }) {
+                Some(i) => i,
+                None => {
+                    out.push(src);
+                    out.len() - 1
+                }
+            };
+            if !out[i].used_by.contains(&c.name) {
+                out[i].used_by.push(c.name.clone());
+            }
+        }
+    }
+    out
+}
+
 /// `strata.lock`: image reference (after mirrors) -> digest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
@@ -130,6 +202,12 @@ pub struct Lock {
     /// Images only in the local image store (no registry digest): reference -> image id.
     #[serde(default)]
     pub local: BTreeMap<String, String>,
+    /// Downloads: URL -> the checksum the stack pins them to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub downloads: BTreeMap<String, String>,
+    /// Git checkouts: `<repository>#<ref>` -> the commit the ref was at.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub git: BTreeMap<String, String>,
 }
 
 /// The lock file that belongs to a stack file.
@@ -327,20 +405,80 @@ pub fn run(a: LockArgs) -> Result<ExitCode> {
             }
         }
     }
+    for r in remote_sources(&stack, false) {
+        let key = r.lock_key();
+        match (&r.checksum, &r.git_ref) {
+            (Some(sum), _) => {
+                eprintln!("{key}: {sum} (the stack's checksum; BuildKit checks it)");
+                lock.downloads.insert(key, sum.clone());
+            }
+            (None, Some(GitRef::Commit(id))) => {
+                eprintln!("{key}: commit {id}");
+                lock.git.insert(key, id.clone());
+            }
+            (None, Some(at)) => match ls_remote(&r.location, at) {
+                Ok(id) => {
+                    eprintln!("{key}: {} {} is at commit {id}", at.kind(), at.name());
+                    lock.git.insert(key, id);
+                }
+                Err(why) => {
+                    eprintln!("{key}: error: {why}");
+                    failed = true;
+                }
+            },
+            (None, None) => {}
+        }
+    }
     if failed {
-        eprintln!("strata: nothing written: some images could not be resolved");
+        eprintln!("strata: nothing written: some sources could not be resolved");
         return Ok(ExitCode::FAILURE);
     }
     let path = a.output.unwrap_or_else(|| lock_path(&a.stack.file));
     std::fs::write(&path, lock.render())
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
-        "strata: wrote {} ({} digests, {} local ids)",
+        "strata: wrote {} ({} digests, {} local ids, {} downloads, {} git commits)",
         path.display(),
         lock.digests.len(),
-        lock.local.len()
+        lock.local.len(),
+        lock.downloads.len(),
+        lock.git.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The commit a tag or branch of a repository is at, from `git ls-remote`
+/// (a tag's peeled commit when it is annotated).
+fn ls_remote(remote: &str, at: &GitRef) -> Result<String> {
+    let full = match at {
+        GitRef::Tag(t) => format!("refs/tags/{t}"),
+        GitRef::Branch(b) => format!("refs/heads/{b}"),
+        GitRef::Commit(c) => return Ok(c.clone()),
+    };
+    let out = std::process::Command::new("git")
+        .args(["ls-remote", "--", remote, &full, &format!("{full}^{{}}")])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("cannot run `git ls-remote` (is git installed?)")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "`git ls-remote` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut found = None;
+    for line in text.lines() {
+        let Some((id, name)) = line.split_once('\t') else {
+            continue;
+        };
+        if name.ends_with("^{}") {
+            return Ok(id.to_owned());
+        }
+        found = Some(id.to_owned());
+    }
+    found.ok_or_else(|| anyhow::anyhow!("the repository has no {} `{}`", at.kind(), at.name()))
 }
 
 enum Resolved {

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::json;
 
-use super::lock::{external_images, lock_path, Lock, Pin};
+use super::lock::{external_images, lock_path, remote_sources, Lock, Pin};
 use super::StackArgs;
 use crate::graph::{Stack, StepKind};
 
@@ -41,6 +41,7 @@ pub fn run(a: SourcesArgs) -> Result<ExitCode> {
     let lock = Lock::read(&lock_path(&a.stack.file))?.unwrap_or_default();
     let root = a.stack.file.parent().unwrap_or(Path::new("."));
     let (packages, refused) = packages(&stack, root);
+    let remote = remote_sources(&stack, false);
     let mut out = std::io::stdout().lock();
     match a.format {
         SourcesFormat::Json => {
@@ -61,10 +62,21 @@ pub fn run(a: SourcesArgs) -> Result<ExitCode> {
                     })
                 })
                 .collect();
+            let remote: Vec<_> = remote
+                .iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(r).unwrap_or_default();
+                    if let Some(c) = lock.git.get(&r.lock_key()) {
+                        v["locked_commit"] = json!(c);
+                    }
+                    v
+                })
+                .collect();
             let doc = json!({
                 "stack": stack.name,
                 "profile": stack.profile,
                 "images": images,
+                "remote": remote,
                 "packages": packages,
             });
             writeln!(out, "{doc:#}")?;
@@ -98,6 +110,24 @@ pub fn run(a: SourcesArgs) -> Result<ExitCode> {
                     detail.join("; "),
                 ]);
             }
+            for r in &remote {
+                let mut detail = Vec::new();
+                if let Some(sum) = &r.checksum {
+                    detail.push(format!("checksum {sum}"));
+                }
+                if let Some(at) = &r.git_ref {
+                    detail.push(format!("{} {}", at.kind(), at.name()));
+                    if let Some(c) = lock.git.get(&r.lock_key()) {
+                        detail.push(format!("locked commit {c}"));
+                    }
+                }
+                rows.push([
+                    r.kind.into(),
+                    r.location.clone(),
+                    r.used_by.join(", "),
+                    detail.join("; "),
+                ]);
+            }
             for p in &packages {
                 let mut detail = Vec::new();
                 if let Some(f) = &p.file {
@@ -105,6 +135,9 @@ pub fn run(a: SourcesArgs) -> Result<ExitCode> {
                 }
                 if let Some(o) = &p.offline {
                     detail.push(format!("offline from {o}"));
+                }
+                if !p.index.is_empty() {
+                    detail.push(format!("from {}", p.index.join(", ")));
                 }
                 rows.push([
                     p.kind.into(),
@@ -153,6 +186,9 @@ struct Package {
     /// Conda channels.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     channels: Vec<String>,
+    /// The package indexes or the apt mirror it is installed from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    index: Vec<String>,
     /// Components that install it.
     used_by: Vec<String>,
 }
@@ -163,7 +199,11 @@ struct Package {
 fn packages(stack: &Stack, root: &Path) -> (Vec<Package>, Vec<String>) {
     let mut out: Vec<Package> = Vec::new();
     let mut add = |p: Package| match out.iter_mut().find(|q| {
-        q.kind == p.kind && q.name == p.name && q.file == p.file && q.offline == p.offline
+        q.kind == p.kind
+            && q.name == p.name
+            && q.file == p.file
+            && q.offline == p.offline
+            && q.index == p.index
     }) {
         Some(q) => {
             for c in p.used_by {
@@ -179,14 +219,28 @@ fn packages(stack: &Stack, root: &Path) -> (Vec<Package>, Vec<String>) {
         for s in &c.steps {
             match &s.kind {
                 StepKind::Apt(a) => {
-                    let repo = a.repo.clone().or_else(|| stack.metadata.apt_repo.clone());
+                    let (repo, mirror) = match (&a.repo, &a.mirror) {
+                        (None, None) => (
+                            stack.metadata.apt_repo.clone(),
+                            stack.metadata.apt_mirror.as_ref(),
+                        ),
+                        (repo, mirror) => (repo.clone(), mirror.as_ref()),
+                    };
+                    let index: Vec<String> = mirror
+                        .map(|m| format!("{} {} {}", m.url, m.suite, m.components.join(" ")))
+                        .into_iter()
+                        .collect();
                     for name in &a.packages {
                         add(Package {
                             kind: "apt",
                             name: name.clone(),
                             file: None,
-                            offline: repo.as_deref().map(|r| in_context(&c.context, r)),
+                            offline: match mirror {
+                                Some(_) => None,
+                                None => repo.as_deref().map(|r| in_context(&c.context, r)),
+                            },
                             channels: Vec::new(),
+                            index: index.clone(),
                             used_by: vec![c.name.clone()],
                         });
                     }
@@ -197,6 +251,13 @@ fn packages(stack: &Stack, root: &Path) -> (Vec<Package>, Vec<String>) {
                         .clone()
                         .or_else(|| stack.metadata.find_links.clone())
                         .map(|l| in_context(&c.context, &l));
+                    let pip_index = p.index.over(&stack.metadata.pip_index);
+                    let index: Vec<String> = pip_index
+                        .index_url
+                        .iter()
+                        .chain(&pip_index.extra_index_urls)
+                        .cloned()
+                        .collect();
                     for name in &p.packages {
                         add(Package {
                             kind: "pip",
@@ -204,6 +265,7 @@ fn packages(stack: &Stack, root: &Path) -> (Vec<Package>, Vec<String>) {
                             file: None,
                             offline: links.clone(),
                             channels: Vec::new(),
+                            index: index.clone(),
                             used_by: vec![c.name.clone()],
                         });
                     }
@@ -218,6 +280,7 @@ fn packages(stack: &Stack, root: &Path) -> (Vec<Package>, Vec<String>) {
                                 file: Some(file.clone()),
                                 offline: links.clone(),
                                 channels: Vec::new(),
+                                index: index.clone(),
                                 used_by: vec![c.name.clone()],
                             });
                         }
@@ -225,13 +288,19 @@ fn packages(stack: &Stack, root: &Path) -> (Vec<Package>, Vec<String>) {
                 }
                 StepKind::Conda(k) => {
                     let file = k.file.as_ref().map(|f| in_context(&c.context, f));
+                    let channel = k
+                        .channel_dir
+                        .clone()
+                        .or_else(|| stack.metadata.conda_channel.clone())
+                        .map(|d| in_context(&c.context, &d));
                     for name in &k.packages {
                         add(Package {
                             kind: "conda",
                             name: name.clone(),
                             file: None,
-                            offline: None,
+                            offline: channel.clone(),
                             channels: k.channels.clone(),
+                            index: Vec::new(),
                             used_by: vec![c.name.clone()],
                         });
                     }
@@ -240,8 +309,9 @@ fn packages(stack: &Stack, root: &Path) -> (Vec<Package>, Vec<String>) {
                             kind: "conda",
                             name: format!("(environment file, env {})", k.env),
                             file: Some(f),
-                            offline: None,
+                            offline: channel.clone(),
                             channels: k.channels.clone(),
+                            index: Vec::new(),
                             used_by: vec![c.name.clone()],
                         });
                     }

@@ -226,6 +226,12 @@ pub struct MetadataPolicy {
     pub apt_repo: Option<String>,
     /// `[packages].find-links`.
     pub find_links: Option<String>,
+    /// `[packages]` pip indexes.
+    pub pip_index: PipIndex,
+    /// `[packages].apt-mirror`.
+    pub apt_mirror: Option<AptMirror>,
+    /// `[packages].conda-channel-dir`.
+    pub conda_channel: Option<String>,
 }
 
 /// What a component starts from.
@@ -471,6 +477,50 @@ pub enum CopySource {
     Component(String),
     /// An external image's filesystem.
     Image(ImageRef),
+    /// One file downloaded over HTTP(S), checked against its digest.
+    Http {
+        /// The URL.
+        url: String,
+        /// The digest the file must have (`sha256:<hex>`).
+        checksum: String,
+    },
+    /// A git repository at a ref.
+    Git {
+        /// The repository (`https://`, `http://` or `git://`).
+        remote: String,
+        /// The ref.
+        at: GitRef,
+    },
+}
+
+/// The ref a git copy checks out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "name")]
+pub enum GitRef {
+    /// A tag.
+    Tag(String),
+    /// A full commit id.
+    Commit(String),
+    /// A branch: moves, so the build is not pinned.
+    Branch(String),
+}
+
+impl GitRef {
+    /// The ref as BuildKit's git source takes it.
+    pub fn name(&self) -> &str {
+        match self {
+            GitRef::Tag(n) | GitRef::Commit(n) | GitRef::Branch(n) => n,
+        }
+    }
+
+    /// `tag`, `commit` or `branch`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GitRef::Tag(_) => "tag",
+            GitRef::Commit(_) => "commit",
+            GitRef::Branch(_) => "branch",
+        }
+    }
 }
 
 /// Ownership of copied files.
@@ -509,6 +559,59 @@ pub struct Apt {
     pub packages: Vec<String>,
     /// Offline flat repository in the context.
     pub repo: Option<String>,
+    /// A mirror URL (with its suite and components), instead of a flat repository.
+    pub mirror: Option<AptMirror>,
+}
+
+/// An apt mirror: `deb [trusted=yes] <url> <suite> <components>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AptMirror {
+    /// The archive's URL.
+    pub url: String,
+    /// The suite (`bookworm`).
+    pub suite: String,
+    /// The components (`main`).
+    pub components: Vec<String>,
+    /// `[trusted=yes]`: no signature check.
+    pub trusted: bool,
+}
+
+/// Where pip finds packages besides (or instead of) PyPI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PipIndex {
+    /// `--index-url`.
+    pub index_url: Option<String>,
+    /// `--extra-index-url`, in order.
+    pub extra_index_urls: Vec<String>,
+    /// `--trusted-host`, in order.
+    pub trusted_hosts: Vec<String>,
+}
+
+impl PipIndex {
+    /// These settings over `base` (`[packages]`): each key the step sets
+    /// replaces the stack-wide one.
+    pub fn over(&self, base: &PipIndex) -> PipIndex {
+        PipIndex {
+            index_url: self.index_url.clone().or_else(|| base.index_url.clone()),
+            extra_index_urls: if self.extra_index_urls.is_empty() {
+                base.extra_index_urls.clone()
+            } else {
+                self.extra_index_urls.clone()
+            },
+            trusted_hosts: if self.trusted_hosts.is_empty() {
+                base.trusted_hosts.clone()
+            } else {
+                self.trusted_hosts.clone()
+            },
+        }
+    }
+
+    /// Whether anything is set.
+    pub fn is_empty(&self) -> bool {
+        self.index_url.is_none()
+            && self.extra_index_urls.is_empty()
+            && self.trusted_hosts.is_empty()
+    }
 }
 
 /// A pip step.
@@ -522,6 +625,8 @@ pub struct Pip {
     pub venv: Option<String>,
     /// Offline wheel directory in the context.
     pub find_links: Option<String>,
+    /// Package indexes (the step's, or else `[packages]`).
+    pub index: PipIndex,
 }
 
 /// A conda step.
@@ -535,6 +640,8 @@ pub struct Conda {
     pub channels: Vec<String>,
     /// Environment file in the context.
     pub file: Option<String>,
+    /// A local channel directory in the context: the only channel, offline.
+    pub channel_dir: Option<String>,
     /// `micromamba`, `mamba` or `conda`.
     pub tool: String,
 }

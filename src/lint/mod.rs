@@ -19,7 +19,7 @@ mod spans;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::graph::{Base, Component, CopySource, ImageRef, Stack, StepKind};
+use crate::graph::{Base, Component, CopySource, GitRef, ImageRef, Stack, StepKind};
 use crate::spec::diag::{closest, Diagnostic, Diagnostics, Severity};
 
 use commands::Script;
@@ -52,6 +52,8 @@ pub const COPY_EVERYTHING: &str = "copy-everything";
 pub const CUDA_TAG: &str = "cuda-tag";
 /// An entrypoint or cmd program the user the image runs as can rewrite.
 pub const USER_WRITABLE_ENTRYPOINT: &str = "user-writable-entrypoint";
+/// A copy from a git repository at a branch.
+pub const GIT_BRANCH: &str = "git-branch";
 
 /// Every lint, in the order of `docs/lints.md`.
 pub const LINTS: &[Lint] = &[
@@ -90,6 +92,10 @@ pub const LINTS: &[Lint] = &[
     Lint {
         id: USER_WRITABLE_ENTRYPOINT,
         summary: "an entrypoint or cmd program that the user the image runs as can rewrite",
+    },
+    Lint {
+        id: GIT_BRANCH,
+        summary: "a copy from a git repository at a branch, which moves",
     },
 ];
 
@@ -288,6 +294,21 @@ impl Linter<'_> {
         }
         for step in &c.steps {
             if let StepKind::Copy(copy) = &step.kind {
+                if let CopySource::Git {
+                    remote,
+                    at: GitRef::Branch(branch),
+                } = &copy.source
+                {
+                    self.warn(
+                        c,
+                        Diagnostic::warning(
+                            GIT_BRANCH,
+                            step.span.clone(),
+                            format!("component `{}` copies `{}` at the branch `{}`: a branch moves, so each build may copy different files", c.name, crate::spec::values::shown(remote), crate::spec::values::shown(branch)),
+                        )
+                        .with_help("pin it with `tag = \"...\"` or `commit = \"<full id>\"` instead of `branch`; `strata lock` records the commit a branch is at"),
+                    );
+                }
                 if let CopySource::Image(r) = &copy.source {
                     let span = self
                         .spans

@@ -7,11 +7,13 @@ use crate::graph::Conda;
 
 /// Where an environment file is mounted.
 pub const FILE_MOUNT: &str = "/run/strata/conda";
+/// Where a local channel directory is mounted.
+pub const CHANNEL_MOUNT: &str = "/run/strata/conda-channel";
 /// The package cache (a cache mount).
 pub const PKGS_DIR: &str = "/run/strata/conda-pkgs";
 
 /// The shell script of a conda step.
-pub fn script(c: &Conda) -> String {
+pub fn script(c: &Conda, local_channel: bool) -> String {
     let tool = quote(&c.tool);
     let mut s = format!("set -eu\nexport CONDA_PKGS_DIRS={PKGS_DIR}\n");
     let mut args = vec![
@@ -24,9 +26,16 @@ pub fn script(c: &Conda) -> String {
     if c.tool == "micromamba" {
         args.insert(1, "--root-prefix=${MAMBA_ROOT_PREFIX:-/opt/conda}".into());
     }
-    for ch in &c.channels {
+    if local_channel {
+        // The local channel stands for every channel the step names.
+        args.push("--override-channels".into());
         args.push("-c".into());
-        args.push(quote(ch));
+        args.push(format!("file://{CHANNEL_MOUNT}"));
+    } else {
+        for ch in &c.channels {
+            args.push("-c".into());
+            args.push(quote(ch));
+        }
     }
     if let Some(f) = &c.file {
         args.push("-f".into());
@@ -49,9 +58,12 @@ mod tests {
             packages: vec!["python=3.10".into(), "pandas".into()],
             channels: vec!["conda-forge".into()],
             file: None,
+            channel_dir: None,
             tool: "micromamba".into(),
         };
-        let s = script(&c);
+        let s = script(&c, false);
         assert!(s.contains("micromamba --root-prefix=${MAMBA_ROOT_PREFIX:-/opt/conda} create -y -n python_deps -c conda-forge python=3.10 pandas"), "{s}");
+        let offline = script(&c, true);
+        assert!(offline.contains("create -y -n python_deps --override-channels -c file:///run/strata/conda-channel python=3.10"), "{offline}");
     }
 }

@@ -34,7 +34,7 @@ pub const CHECK_MOUNT: &str = "/run/strata/gpu-check";
 pub(crate) fn flavoured(step: &Step, g: &Gpu) -> Step {
     let mut step = step.clone();
     if let (StepKind::Apt(a), Some(repo)) = (&mut step.kind, &g.apt_repo) {
-        if a.repo.is_none() {
+        if a.repo.is_none() && a.mirror.is_none() {
             a.repo = Some(repo.clone());
         }
     }

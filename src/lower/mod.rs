@@ -334,6 +334,9 @@ impl Lowerer<'_> {
                     CopySource::Context => None,
                     CopySource::Component(other) => Some(self.component(other, path)?.state),
                     CopySource::Image(r) => Some(self.image(r).0),
+                    CopySource::Http { .. } | CopySource::Git { .. } => {
+                        Some(copy::remote_source(c, cp, loc.clone()))
+                    }
                 };
                 b.built.state = copy::lower(self, &b, c, cp, from, loc);
             }

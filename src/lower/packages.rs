@@ -16,9 +16,21 @@ fn cache_ns(b: &Builder) -> &str {
 
 /// apt-get update + install in one exec.
 pub fn apt(l: &Lowerer, b: &Builder, c: &Component, a: &Apt, loc: SourceLocation) -> State {
-    let repo = a.repo.clone().or_else(|| l.stack.metadata.apt_repo.clone());
+    // The step's own archive first, then [packages]'.
+    let (repo, mirror) = match (&a.repo, &a.mirror) {
+        (None, None) => (
+            l.stack.metadata.apt_repo.clone(),
+            l.stack.metadata.apt_mirror.as_ref(),
+        ),
+        (repo, mirror) => (repo.clone(), mirror.as_ref()),
+    };
+    let archive = match (&repo, mirror) {
+        (_, Some(m)) => apt_script::Archive::Mirror(m),
+        (Some(_), None) => apt_script::Archive::Flat,
+        (None, None) => apt_script::Archive::Base,
+    };
     let ns = cache_ns(b);
-    let mut run = run::exec(l, b, sh(apt_script::script(a, repo.is_some())), false)
+    let mut run = run::exec(l, b, sh(apt_script::script(a, archive)), false)
         .mount(Mount::cache(
             "/var/cache/apt",
             &format!("strata-apt-cache:{ns}"),
@@ -29,17 +41,23 @@ pub fn apt(l: &Lowerer, b: &Builder, c: &Component, a: &Apt, loc: SourceLocation
             &format!("strata-apt-lists:{ns}"),
             CacheSharing::Locked,
         ));
-    if let Some(repo) = &repo {
-        let ctx = l.context(c, &[format!("{repo}/")], &[]);
-        run = run
-            .mount(Mount::bind(
-                apt_script::REPO_MOUNT,
-                &ctx,
-                &context_path(c, repo),
-                true,
-            ))
-            .mount(Mount::tmpfs("/run/strata/apt-tmp"))
-            .network(Network::None);
+    match archive {
+        apt_script::Archive::Flat => {
+            let repo = repo.unwrap_or_default();
+            let ctx = l.context(c, &[format!("{repo}/")], &[]);
+            run = run
+                .mount(Mount::bind(
+                    apt_script::REPO_MOUNT,
+                    &ctx,
+                    &context_path(c, &repo),
+                    true,
+                ))
+                .mount(Mount::tmpfs("/run/strata/apt-tmp"))
+                .network(Network::None);
+        }
+        // The mirror is reached over the build's default network.
+        apt_script::Archive::Mirror(_) => run = run.mount(Mount::tmpfs("/run/strata/apt-tmp")),
+        apt_script::Archive::Base => {}
     }
     b.built.state.run(
         run.custom_name(format!("[{}] apt install {}", c.name, a.packages.join(" ")))
@@ -59,12 +77,18 @@ pub fn pip(l: &Lowerer, b: &Builder, c: &Component, p: &Pip, loc: SourceLocation
         .find_links
         .clone()
         .or_else(|| l.stack.metadata.find_links.clone());
-    let mut run =
-        run::exec(l, b, sh(pip_script::script(p, links.is_some())), false).mount(Mount::cache(
-            pip_script::CACHE_DIR,
-            &format!("strata-pip:{}", cache_ns(b)),
-            CacheSharing::Locked,
-        ));
+    let index = p.index.over(&l.stack.metadata.pip_index);
+    let mut run = run::exec(
+        l,
+        b,
+        sh(pip_script::script(p, links.is_some(), &index)),
+        false,
+    )
+    .mount(Mount::cache(
+        pip_script::CACHE_DIR,
+        &format!("strata-pip:{}", cache_ns(b)),
+        CacheSharing::Locked,
+    ));
     if !p.requirements.is_empty() {
         let reqs = l.context(c, &p.requirements, &[]);
         let selector = context_path(c, "");
@@ -77,14 +101,16 @@ pub fn pip(l: &Lowerer, b: &Builder, c: &Component, p: &Pip, loc: SourceLocation
     }
     if let Some(links) = &links {
         let wheels = l.context(c, &[format!("{links}/")], &[]);
-        run = run
-            .mount(Mount::bind(
-                pip_script::WHEELS_MOUNT,
-                &wheels,
-                &context_path(c, links),
-                true,
-            ))
-            .network(Network::None);
+        run = run.mount(Mount::bind(
+            pip_script::WHEELS_MOUNT,
+            &wheels,
+            &context_path(c, links),
+            true,
+        ));
+        // Offline unless an index is named (reached over the build's default network).
+        if index.is_empty() {
+            run = run.network(Network::None);
+        }
     }
     let what = p
         .requirements
@@ -102,11 +128,28 @@ pub fn pip(l: &Lowerer, b: &Builder, c: &Component, p: &Pip, loc: SourceLocation
 
 /// A conda environment.
 pub fn conda(l: &Lowerer, b: &Builder, c: &Component, cd: &Conda, loc: SourceLocation) -> State {
-    let mut run = run::exec(l, b, sh(conda_script::script(cd)), false).mount(Mount::cache(
-        conda_script::PKGS_DIR,
-        &format!("strata-conda:{}", cache_ns(b)),
-        CacheSharing::Locked,
-    ));
+    let channel = cd
+        .channel_dir
+        .clone()
+        .or_else(|| l.stack.metadata.conda_channel.clone());
+    let mut run = run::exec(l, b, sh(conda_script::script(cd, channel.is_some())), false).mount(
+        Mount::cache(
+            conda_script::PKGS_DIR,
+            &format!("strata-conda:{}", cache_ns(b)),
+            CacheSharing::Locked,
+        ),
+    );
+    if let Some(dir) = &channel {
+        let ctx = l.context(c, &[format!("{dir}/")], &[]);
+        run = run
+            .mount(Mount::bind(
+                conda_script::CHANNEL_MOUNT,
+                &ctx,
+                &context_path(c, dir),
+                true,
+            ))
+            .network(Network::None);
+    }
     if let Some(f) = &cd.file {
         let ctx = l.context(c, std::slice::from_ref(f), &[]);
         let selector = context_path(c, "");

@@ -4,7 +4,7 @@
 //! a wheel directory in the context.
 
 use super::shell::quote;
-use crate::graph::Pip;
+use crate::graph::{Pip, PipIndex};
 
 /// Where requirement files are mounted.
 pub const REQ_MOUNT: &str = "/run/strata/requirements";
@@ -14,7 +14,7 @@ pub const WHEELS_MOUNT: &str = "/run/strata/wheels";
 pub const CACHE_DIR: &str = "/root/.cache/pip";
 
 /// The shell script of a pip step.
-pub fn script(pip: &Pip, offline: bool) -> String {
+pub fn script(pip: &Pip, links: bool, index: &PipIndex) -> String {
     let mut s = String::from(
         "set -eu\nexport PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore\n",
     );
@@ -36,8 +36,19 @@ pub fn script(pip: &Pip, offline: bool) -> String {
     if pip.venv.is_none() {
         args.push("--break-system-packages".into());
     }
-    if offline {
+    if links && index.is_empty() {
         args.push("--no-index".into());
+    }
+    if let Some(u) = &index.index_url {
+        args.push(quote(&format!("--index-url={u}")));
+    }
+    for u in &index.extra_index_urls {
+        args.push(quote(&format!("--extra-index-url={u}")));
+    }
+    for h in &index.trusted_hosts {
+        args.push(quote(&format!("--trusted-host={h}")));
+    }
+    if links {
         args.push(format!("--find-links={WHEELS_MOUNT}"));
     }
     for r in &pip.requirements {
@@ -61,12 +72,26 @@ mod tests {
             requirements: vec!["envs/requirements.txt".into()],
             venv: Some("/opt/venv".into()),
             find_links: None,
+            index: PipIndex::default(),
         };
-        let s = script(&pip, true);
+        let s = script(&pip, true, &PipIndex::default());
         assert!(s.contains("python3 -m venv /opt/venv"));
         assert!(s.contains("/opt/venv/bin/pip install --cache-dir=/root/.cache/pip --no-index --find-links=/run/strata/wheels -r /run/strata/requirements/envs/requirements.txt six==1.16.0"), "{s}");
         let sys = Pip { venv: None, ..pip };
-        assert!(script(&sys, false).contains(
+        let index = PipIndex {
+            index_url: Some("http://172.17.0.1:8000/simple/".into()),
+            extra_index_urls: vec![],
+            trusted_hosts: vec!["172.17.0.1:8000".into()],
+        };
+        let online = script(&sys, false, &index);
+        assert!(
+            online.contains(
+                "--index-url=http://172.17.0.1:8000/simple/ --trusted-host=172.17.0.1:8000"
+            ),
+            "{online}"
+        );
+        assert!(!online.contains("--no-index"));
+        assert!(script(&sys, false, &PipIndex::default()).contains(
             "python3 -m pip install --cache-dir=/root/.cache/pip --break-system-packages -r"
         ));
     }

@@ -169,6 +169,37 @@ pub struct RawPackages {
     /// A directory of wheels in the context; pip then installs with `--no-index`.
     #[serde(rename = "find-links")]
     pub find_links: Option<SpannedString>,
+    /// pip's package index (a PyPI-style simple index URL).
+    #[serde(rename = "index-url")]
+    pub index_url: Option<SpannedString>,
+    /// More package indexes pip also reads.
+    #[serde(default, rename = "extra-index-url")]
+    pub extra_index_url: Vec<SpannedString>,
+    /// Hosts pip trusts without valid HTTPS.
+    #[serde(default, rename = "trusted-host")]
+    pub trusted_host: Vec<SpannedString>,
+    /// An apt mirror for every apt step.
+    #[serde(rename = "apt-mirror")]
+    pub apt_mirror: Option<Spanned<RawAptMirror>>,
+    /// A local conda channel directory in the context for every conda step.
+    #[serde(rename = "conda-channel-dir")]
+    pub conda_channel: Option<SpannedString>,
+}
+
+/// `{ url = "http://...", suite = "bookworm", components = ["main"] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAptMirror {
+    /// The archive's URL (http or https).
+    pub url: SpannedString,
+    /// The suite (distribution), e.g. `bookworm`.
+    pub suite: SpannedString,
+    /// The components (default `["main"]`).
+    #[serde(default)]
+    pub components: Vec<SpannedString>,
+    /// Install without checking the archive's signature (default false:
+    /// apt checks it with the base image's keyrings).
+    pub trusted: Option<Spanned<bool>>,
 }
 
 /// `[component.<name>]`.
@@ -499,15 +530,18 @@ pub struct AptSpec {
     pub packages: Vec<SpannedString>,
     /// A flat repository directory in the context (overrides `[packages].apt-repo`).
     pub repo: Option<SpannedString>,
+    /// An apt mirror (overrides `[packages].apt-mirror` and `apt-repo`).
+    pub mirror: Option<Spanned<RawAptMirror>>,
 }
 
 impl Shorthand for AptSpec {
     const EXPECTING: &'static str =
-        "a list of package names, or a table { packages = [...], repo = \"...\" }";
+        "a list of package names, or a table { packages = [...], repo = \"...\", mirror = {...} }";
     fn from_list(packages: Vec<SpannedString>) -> Option<Self> {
         Some(AptSpec {
             packages,
             repo: None,
+            mirror: None,
         })
     }
 }
@@ -527,31 +561,56 @@ pub struct PipSpec {
     /// A wheel directory in the context (overrides `[packages].find-links`).
     #[serde(rename = "find-links")]
     pub find_links: Option<SpannedString>,
+    /// pip's package index (overrides `[packages].index-url`).
+    #[serde(rename = "index-url")]
+    pub index_url: Option<SpannedString>,
+    /// More package indexes (overrides `[packages].extra-index-url`).
+    #[serde(default, rename = "extra-index-url")]
+    pub extra_index_url: Vec<SpannedString>,
+    /// Hosts trusted without valid HTTPS (overrides `[packages].trusted-host`).
+    #[serde(default, rename = "trusted-host")]
+    pub trusted_host: Vec<SpannedString>,
 }
 
 impl Shorthand for PipSpec {
     const EXPECTING: &'static str =
-        "a list of requirement specifiers, or a table { packages, requirements, venv, find-links }";
+        "a list of requirement specifiers, or a table { packages, requirements, venv, find-links, index-url }";
     fn from_list(packages: Vec<SpannedString>) -> Option<Self> {
         Some(PipSpec {
             packages,
             requirements: Vec::new(),
             venv: None,
             find_links: None,
+            index_url: None,
+            extra_index_url: Vec::new(),
+            trusted_host: Vec::new(),
         })
     }
 }
 
-/// `copy = { src = ..., dst = ..., from = ..., owner = ..., mode = ... }`.
+/// `copy = { src = ..., dst = ..., from = ..., owner = ..., mode = ... }`,
+/// or a download (`url`, `checksum`) or a git checkout (`git`, `tag`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CopySpec {
-    /// Source path(s): in the context, or in `from`.
-    pub src: Spanned<Paths>,
+    /// Source path(s): in the context, in `from`, or in the `git` checkout.
+    pub src: Option<Spanned<Paths>>,
     /// Destination in the image.
     pub dst: SpannedString,
     /// A component or an external image to copy from (default: the context).
     pub from: Option<SpannedString>,
+    /// A file to download (http or https) instead of a path.
+    pub url: Option<SpannedString>,
+    /// The digest the downloaded file must have, `sha256:<hex>` (required with `url`).
+    pub checksum: Option<SpannedString>,
+    /// A git repository to check out (https, http or git URL).
+    pub git: Option<SpannedString>,
+    /// The git tag to check out.
+    pub tag: Option<SpannedString>,
+    /// The git commit (full id) to check out.
+    pub commit: Option<SpannedString>,
+    /// The git branch to check out (moves: not pinned).
+    pub branch: Option<SpannedString>,
     /// `root` (default), `user` (the policy user) or `uid:gid`.
     pub owner: Option<SpannedString>,
     /// File mode, octal string such as `"0755"`.
@@ -604,6 +663,10 @@ pub struct CondaSpec {
     pub file: Option<SpannedString>,
     /// `micromamba` (default), `mamba` or `conda`.
     pub tool: Option<SpannedString>,
+    /// A local channel directory in the context: the only channel, offline
+    /// (overrides `[packages].conda-channel-dir`).
+    #[serde(rename = "channel-dir")]
+    pub channel_dir: Option<SpannedString>,
 }
 
 impl Shorthand for CondaSpec {

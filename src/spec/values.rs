@@ -53,6 +53,114 @@ pub fn is_url(s: &str) -> bool {
     })
 }
 
+/// A URL of a remote source: `scheme://host[:port]/...` with one of
+/// `schemes`, a host, no credentials (they would land in the LLB, the
+/// build log and the image history), no spaces or control characters.
+pub fn remote_url(s: &str, schemes: &[&str]) -> Result<(), Refusal> {
+    if let Some(why) = control(s) {
+        return Err(why);
+    }
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return Err(format!("is not a URL (write {}://host/path)", schemes[0]));
+    };
+    if !schemes.contains(&scheme) {
+        return Err(format!(
+            "has the scheme `{}`; use {}",
+            shown(scheme),
+            schemes.join(" or ")
+        ));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err("carries credentials (`user:password@`)".into());
+    }
+    if authority.is_empty() || authority.starts_with(':') {
+        return Err("has no host".into());
+    }
+    if s.contains(char::is_whitespace) {
+        return Err("contains a space".into());
+    }
+    Ok(())
+}
+
+/// A URL as shown in messages: any `user:password@` replaced by `***@`.
+pub fn masked_url(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return shown(s);
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => shown(&format!("{scheme}://***{}", &rest[at..])),
+        None => shown(s),
+    }
+}
+
+/// A host for pip's `--trusted-host`: `host` or `host:port`.
+pub fn host(s: &str) -> Result<(), Refusal> {
+    let ok = !s.is_empty()
+        && !s.starts_with('-')
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".-:[]".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err("is not a host name (write `host` or `host:port`, without a scheme)".into())
+    }
+}
+
+/// A `sha256:<64 hex digits>` digest.
+pub fn sha256_digest(s: &str) -> Result<(), Refusal> {
+    match s.strip_prefix("sha256:") {
+        Some(hex)
+            if hex.len() == 64 && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err("is not a sha256 digest (64 lowercase hex digits after `sha256:`)".into()),
+        None => Err("is not a digest of the form `sha256:<64 hex digits>`".into()),
+    }
+}
+
+/// A git tag or branch name as `git check-ref-format` allows it, and
+/// never an option.
+pub fn git_ref_name(s: &str) -> Result<(), Refusal> {
+    let bad = s.is_empty()
+        || s.starts_with(['-', '/', '.'])
+        || s.ends_with(['/', '.'])
+        || s.ends_with(".lock")
+        || s.contains("..")
+        || s.contains("@{")
+        || s.contains("//")
+        || s.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
+    if bad {
+        Err("is not a valid git ref name".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// A full git commit id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+pub fn git_commit(s: &str) -> Result<(), Refusal> {
+    if matches!(s.len(), 40 | 64) && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err("is not a full commit id (40 lowercase hex digits)".into())
+    }
+}
+
+/// A suite or component of an apt archive: a word, never an option.
+pub fn apt_word(s: &str) -> Result<(), Refusal> {
+    let ok = s.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_./+".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err("is not a suite or component name".into())
+    }
+}
+
 /// A path relative to the build context.
 pub fn context_path(s: &str) -> Result<(), Refusal> {
     if is_url(s) {
@@ -177,6 +285,27 @@ pub fn shown(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_urls_have_a_scheme_a_host_and_no_credentials() {
+        let web = ["https", "http"];
+        assert!(remote_url("http://127.0.0.1:8000/tini", &web).is_ok());
+        assert!(remote_url("ftp://host/x", &web).is_err());
+        assert!(remote_url("https://user:pw@host/x", &web).is_err());
+        assert!(remote_url("https:///x", &web).is_err());
+        assert!(remote_url("https://host/a b", &web).is_err());
+        assert_eq!(
+            masked_url("https://user:pw@host/x@y"),
+            "https://***@host/x@y"
+        );
+        assert_eq!(masked_url("https://host/x"), "https://host/x");
+        assert!(sha256_digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
+        assert!(sha256_digest("sha256:abc").is_err());
+        assert!(git_ref_name("v1.2.0").is_ok());
+        assert!(git_ref_name("--upload-pack=x").is_err());
+        assert!(git_commit(&"0".repeat(40)).is_ok());
+        assert!(git_commit("abc123").is_err());
+    }
 
     #[test]
     fn passwd_fields_cannot_gain_records_or_fields() {

@@ -53,6 +53,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("RawStep", "### `steps`", "step"),
     ("RunSpec", "### `run`", "run"),
     ("AptSpec", "### `apt`", "apt"),
+    ("RawAptMirror", "#### apt mirrors", "apt-mirror"),
     ("PipSpec", "### `pip`", "pip"),
     ("CopySpec", "### `copy`", "copy"),
     ("CondaSpec", "### `conda`", "conda"),

@@ -111,6 +111,25 @@ impl Resolver<'_> {
                 .as_ref()
                 .and_then(|r| self.context_path(r, vars))
                 .filter(|s| !s.is_empty());
+            m.pip_index = self.pip_index(
+                p.index_url.as_ref(),
+                &p.extra_index_url,
+                &p.trusted_host,
+                vars,
+            );
+            m.apt_mirror = p.apt_mirror.as_ref().and_then(|a| self.apt_mirror(a, vars));
+            if let (Some(_), Some(a)) = (&p.apt_repo, &p.apt_mirror) {
+                self.error(
+                    a.span(),
+                    "[packages] names both `apt-repo` and `apt-mirror`",
+                    "keep one: apt steps read one archive (a step's own `repo` or `mirror` still overrides it)",
+                );
+            }
+            m.conda_channel = p
+                .conda_channel
+                .as_ref()
+                .and_then(|r| self.context_path(r, vars))
+                .filter(|s| !s.is_empty());
         }
         m
     }

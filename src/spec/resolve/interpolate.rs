@@ -233,6 +233,50 @@ impl Resolver<'_> {
         )
     }
 
+    /// An interpolated URL of a remote source (see `values::remote_url`);
+    /// a refused one is shown with any credentials masked.
+    pub(super) fn remote_url(
+        &mut self,
+        s: &Spanned<String>,
+        vars: &Vars,
+        what: &str,
+        schemes: &[&str],
+    ) -> Option<String> {
+        let (value, inserted) = self.expand(s, vars)?;
+        let Err(why) = values::remote_url(&value, schemes) else {
+            return Some(value);
+        };
+        if !self.refused.insert((s.span().start, s.span().end)) {
+            return None;
+        }
+        let help = if why.contains("credentials") {
+            "keep credentials out of the stack file: they would be written into the build definition, the build log and the image history; serve the site's mirror without them on the build network".to_owned()
+        } else {
+            format!(
+                "write a {} URL such as `{}://mirror.site.local/path`",
+                schemes.join(" or "),
+                schemes[0]
+            )
+        };
+        let help = match inserted.is_empty() {
+            true => help,
+            false => format!(
+                "{help} (the value comes from the args {}: check them)",
+                inserted
+                    .iter()
+                    .map(|(k, _)| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        self.error(
+            s.span(),
+            format!("{what} `{}` {why}", values::masked_url(&value)),
+            help,
+        );
+        None
+    }
+
     /// Interpolated operands of a package manager, each checked by `rule`
     /// once its args are in (so an arg can never become an option).
     pub(super) fn words(

@@ -24,8 +24,20 @@ impl Resolver<'_> {
             );
         }
         let repo = spec.repo.as_ref().and_then(|r| self.context_path(r, vars));
+        let mirror = spec.mirror.as_ref().and_then(|m| self.apt_mirror(m, vars));
+        if let (Some(_), Some(m)) = (&spec.repo, &spec.mirror) {
+            self.error(
+                m.span(),
+                "an apt step reads one archive, but this one has both `repo` and `mirror`",
+                "keep `repo` (a flat repository in the context) or `mirror` (an archive URL)",
+            );
+        }
         Some(Step {
-            kind: StepKind::Apt(Apt { packages, repo }),
+            kind: StepKind::Apt(Apt {
+                packages,
+                repo,
+                mirror,
+            }),
             span: a.span(),
         })
     }

@@ -47,6 +47,10 @@ impl Resolver<'_> {
             "write a package spec such as `python=3.10`",
         );
         let file = spec.file.as_ref().and_then(|f| self.context_path(f, vars));
+        let channel_dir = spec
+            .channel_dir
+            .as_ref()
+            .and_then(|d| self.context_path(d, vars));
         if spec.packages.is_empty() && spec.file.is_none() {
             self.error(
                 c.span(),
@@ -66,6 +70,7 @@ impl Resolver<'_> {
                     "write a channel name such as `conda-forge`, a URL or an absolute path",
                 ),
                 file,
+                channel_dir,
                 tool,
             }),
             span: c.span(),

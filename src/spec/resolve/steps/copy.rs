@@ -12,6 +12,51 @@ impl Resolver<'_> {
     ) -> Option<Step> {
         let spec = c.get_ref();
         let vars = &ctx.vars;
+        let remote = [
+            ("from", spec.from.as_ref()),
+            ("url", spec.url.as_ref()),
+            ("git", spec.git.as_ref()),
+        ];
+        let written: Vec<_> = remote
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| (*k, v)))
+            .collect();
+        if let [(first, _), (second, v), ..] = written.as_slice() {
+            self.error(
+                v.span(),
+                format!(
+                    "a copy reads from one place, but this one has both `{first}` and `{second}`"
+                ),
+                "write one copy per source",
+            );
+            return None;
+        }
+        if spec.url.is_some() || spec.git.is_some() {
+            return self.remote_copy(c, ctx);
+        }
+        for (key, v) in [
+            ("checksum", &spec.checksum),
+            ("tag", &spec.tag),
+            ("commit", &spec.commit),
+            ("branch", &spec.branch),
+        ] {
+            if let Some(v) = v {
+                let with = if key == "checksum" { "url" } else { "git" };
+                self.error(
+                    v.span(),
+                    format!("`{key}` belongs to a copy with `{with}`"),
+                    format!("remove `{key}`, or add `{with} = \"...\"`"),
+                );
+            }
+        }
+        let Some(src) = &spec.src else {
+            self.error(
+                c.span(),
+                "copy needs `src`",
+                "name a file or directory with `src`, or download one with `url` and `checksum`",
+            );
+            return None;
+        };
         let source = match &spec.from {
             None => CopySource::Context,
             Some(f) => {
@@ -45,10 +90,10 @@ impl Resolver<'_> {
                 }
             }
         };
-        let srcs: Vec<String> = spec.src.get_ref().0.clone();
+        let srcs: Vec<String> = src.get_ref().0.clone();
         if srcs.is_empty() || srcs.iter().any(String::is_empty) {
             self.error(
-                spec.src.span(),
+                src.span(),
                 "copy needs a non-empty `src`",
                 "name a file or directory",
             );
@@ -57,18 +102,40 @@ impl Resolver<'_> {
             for s in &srcs {
                 if values::is_url(s) {
                     self.error(
-                        spec.src.span(),
+                        src.span(),
                         format!(
                             "`{}` is a URL, not a path in the build context",
-                            values::shown(s)
+                            values::masked_url(s)
                         ),
-                        "download the file into the build context and copy it from there",
+                        "download it with `url = \"...\"` and `checksum = \"sha256:...\"` instead of `src`, or copy a git repository with `git` and `tag`",
                     );
                 } else if s.starts_with('/') || s.split('/').any(|p| p == "..") {
-                    self.error(spec.src.span(), format!("`{s}` is outside the build context"), "context paths are relative and stay inside it; copy from a component or image with `from` for absolute paths");
+                    self.error(src.span(), format!("`{s}` is outside the build context"), "context paths are relative and stay inside it; copy from a component or image with `from` for absolute paths");
                 }
             }
         }
+        let (dst, owner, mode) = self.copy_target(c, ctx)?;
+        Some(Step {
+            kind: StepKind::Copy(Copy {
+                srcs,
+                dst,
+                source,
+                owner,
+                mode,
+                exclude: spec.exclude.iter().map(|e| e.get_ref().clone()).collect(),
+            }),
+            span: c.span(),
+        })
+    }
+
+    /// A copy's `dst`, `owner` and `mode`.
+    fn copy_target(
+        &mut self,
+        c: &Spanned<raw::Short<raw::CopySpec>>,
+        ctx: &Ctx,
+    ) -> Option<(String, Owner, Option<u32>)> {
+        let spec = c.get_ref();
+        let vars = &ctx.vars;
         let dst = self.checked(
             &spec.dst,
             vars,
@@ -119,6 +186,147 @@ impl Resolver<'_> {
                 }
             },
         };
+        Some((dst, owner, mode))
+    }
+
+    /// A copy with `url` (a download pinned by `checksum`) or `git` (a
+    /// repository at a tag, commit or branch).
+    fn remote_copy(&mut self, c: &Spanned<raw::Short<raw::CopySpec>>, ctx: &Ctx) -> Option<Step> {
+        let spec = c.get_ref();
+        let vars = &ctx.vars;
+        let (source, srcs) = if let Some(url) = &spec.url {
+            for (key, v) in [
+                ("tag", &spec.tag),
+                ("commit", &spec.commit),
+                ("branch", &spec.branch),
+            ] {
+                if let Some(v) = v {
+                    self.error(
+                        v.span(),
+                        format!("`{key}` belongs to a copy with `git`"),
+                        format!("remove `{key}`: a download is pinned by `checksum`"),
+                    );
+                }
+            }
+            if let Some(src) = &spec.src {
+                self.error(src.span(), "a copy with `url` has no `src`", "remove `src`: the downloaded file is copied to `dst` (a `dst` ending in `/` keeps the file's name)");
+            }
+            let url = self.remote_url(url, vars, "URL", &["https", "http"]);
+            let Some(checksum) = &spec.checksum else {
+                self.error(
+                    spec.url.as_ref().map_or(c.span(), Spanned::span),
+                    "a copy from a URL needs `checksum`",
+                    "add `checksum = \"sha256:<hex>\"` (the file's `sha256sum`): BuildKit checks the download against it, so a changed file fails the build instead of entering the image",
+                );
+                return None;
+            };
+            let checksum = self.checked(
+                checksum,
+                vars,
+                "checksum",
+                "write `sha256:` and the 64 hex digits `sha256sum FILE` prints",
+                |d| values::sha256_digest(d).map(|()| d.to_owned()),
+            );
+            let url = url?;
+            let name = url
+                .split(['?', '#'])
+                .next()
+                .and_then(|u| u.rsplit('/').next())
+                .filter(|n| !n.is_empty() && !n.contains("://"))
+                .unwrap_or("download")
+                .to_owned();
+            (
+                CopySource::Http {
+                    url,
+                    checksum: checksum?,
+                },
+                vec![name],
+            )
+        } else {
+            let git = spec.git.as_ref()?;
+            if let Some(v) = &spec.checksum {
+                self.error(
+                    v.span(),
+                    "`checksum` belongs to a copy with `url`",
+                    "remove `checksum`: a git copy is pinned by `tag` or `commit`",
+                );
+            }
+            let remote = self.remote_url(git, vars, "git repository", &["https", "http", "git"]);
+            let refs: Vec<_> = [
+                ("tag", &spec.tag),
+                ("commit", &spec.commit),
+                ("branch", &spec.branch),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect();
+            let at = match refs.as_slice() {
+                [] => {
+                    self.error(
+                        git.span(),
+                        "a git copy needs `tag`, `commit` or `branch`",
+                        "add `tag = \"v1.2.0\"` or `commit = \"<full id>\"`: a tag or a commit pins what the build copies",
+                    );
+                    return None;
+                }
+                [(kind, v)] => {
+                    let rule = if *kind == "commit" {
+                        values::git_commit
+                    } else {
+                        values::git_ref_name
+                    };
+                    let name = self.checked(
+                        v,
+                        vars,
+                        kind,
+                        "write a tag, a full commit id, or a branch name",
+                        |r| rule(r).map(|()| r.to_owned()),
+                    )?;
+                    match *kind {
+                        "tag" => GitRef::Tag(name),
+                        "commit" => GitRef::Commit(name),
+                        _ => GitRef::Branch(name),
+                    }
+                }
+                [(a, _), (b, v), ..] => {
+                    self.error(
+                        v.span(),
+                        format!(
+                            "a git copy checks out one ref, but this one has both `{a}` and `{b}`"
+                        ),
+                        "keep one of `tag`, `commit` and `branch`",
+                    );
+                    return None;
+                }
+            };
+            let srcs = match &spec.src {
+                None => vec![".".to_owned()],
+                Some(src) => {
+                    let srcs = src.get_ref().0.clone();
+                    for p in &srcs {
+                        if p.is_empty() || values::is_url(p) || p.split('/').any(|c| c == "..") {
+                            self.error(
+                                src.span(),
+                                format!(
+                                    "`{}` is not a path in the repository",
+                                    values::masked_url(p)
+                                ),
+                                "write a path relative to the repository's top, without `..`",
+                            );
+                        }
+                    }
+                    srcs
+                }
+            };
+            (
+                CopySource::Git {
+                    remote: remote?,
+                    at,
+                },
+                srcs,
+            )
+        };
+        let (dst, owner, mode) = self.copy_target(c, ctx)?;
         Some(Step {
             kind: StepKind::Copy(Copy {
                 srcs,

@@ -98,6 +98,67 @@ impl Resolver<'_> {
         }
     }
 
+    /// An apt mirror table.
+    pub(in crate::spec::resolve) fn apt_mirror(
+        &mut self,
+        m: &Spanned<raw::RawAptMirror>,
+        vars: &Vars,
+    ) -> Option<AptMirror> {
+        let m = m.get_ref();
+        let url = self.remote_url(&m.url, vars, "apt mirror", &["http", "https"]);
+        let suite = self.checked(
+            &m.suite,
+            vars,
+            "suite",
+            "write the archive's suite, such as `bookworm`",
+            |v| values::apt_word(v).map(|()| v.to_owned()),
+        );
+        let mut components = self.words(
+            &m.components,
+            vars,
+            values::apt_word,
+            "component",
+            "write the archive's components, such as `main`",
+        );
+        if m.components.is_empty() {
+            components.push("main".to_owned());
+        }
+        Some(AptMirror {
+            url: url?,
+            suite: suite?,
+            components,
+            trusted: m.trusted.as_ref().is_some_and(|t| *t.get_ref()),
+        })
+    }
+
+    /// pip's `index-url`, `extra-index-url` and `trusted-host`.
+    pub(in crate::spec::resolve) fn pip_index(
+        &mut self,
+        index_url: Option<&SpannedString>,
+        extra: &[SpannedString],
+        trusted: &[SpannedString],
+        vars: &Vars,
+    ) -> PipIndex {
+        let index_url =
+            index_url.and_then(|u| self.remote_url(u, vars, "index URL", &["https", "http"]));
+        let extra_index_urls = extra
+            .iter()
+            .filter_map(|u| self.remote_url(u, vars, "index URL", &["https", "http"]))
+            .collect();
+        let trusted_hosts = self.words(
+            trusted,
+            vars,
+            values::host,
+            "trusted host",
+            "write a host name, optionally with its port: `pypi.site.local:8080`",
+        );
+        PipIndex {
+            index_url,
+            extra_index_urls,
+            trusted_hosts,
+        }
+    }
+
     /// An `as` setting (true for the policy user); `default` when it is not written.
     pub(in crate::spec::resolve) fn as_user(
         &mut self,

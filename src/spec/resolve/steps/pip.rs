@@ -45,12 +45,19 @@ impl Resolver<'_> {
             .find_links
             .as_ref()
             .and_then(|r| self.context_path(r, vars));
+        let index = self.pip_index(
+            spec.index_url.as_ref(),
+            &spec.extra_index_url,
+            &spec.trusted_host,
+            vars,
+        );
         Some(Step {
             kind: StepKind::Pip(Pip {
                 packages,
                 requirements,
                 venv,
                 find_links,
+                index,
             }),
             span: p.span(),
         })
