@@ -324,6 +324,39 @@ pub struct Component {
     /// Commands run in the finished image before it is returned.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<Test>,
+    /// The templates or matrix its table came from, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// Where a component's table came from when it was not written as is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// The templates (or components) it extends, in merge order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extends: Vec<String>,
+    /// The matrix it is one combination of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<MatrixInstance>,
+}
+
+/// One combination of a matrix table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatrixInstance {
+    /// The table's name as written, e.g. `{parent}-nn`.
+    pub table: String,
+    /// Each matrix name with this instance's value.
+    pub values: BTreeMap<String, MatrixValue>,
+}
+
+/// A matrix value: a string, or a table of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum MatrixValue {
+    /// `"fateflow"`.
+    String(String),
+    /// `{ name = "fateflow", when = "basic" }`.
+    Table(BTreeMap<String, String>),
 }
 
 impl Component {

@@ -168,7 +168,7 @@ pub fn json(stack: &Stack) -> serde_json::Value {
         .components
         .iter()
         .map(|c| {
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "name": c.name,
                 "enabled": c.enabled,
                 "reason": reason(stack, &c.name),
@@ -176,7 +176,12 @@ pub fn json(stack: &Stack) -> serde_json::Value {
                 "base": base_text(&c.base),
                 "description": c.description,
                 "publish": c.publish,
-            })
+            });
+            // Only components made from a template or a matrix say so.
+            if let Some(origin) = &c.origin {
+                v["origin"] = serde_json::json!(origin);
+            }
+            v
         })
         .collect();
     serde_json::json!({

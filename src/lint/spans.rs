@@ -47,7 +47,11 @@ impl Spans {
     /// the component's name.
     pub fn read(text: &str) -> Spans {
         match raw::parse(text) {
-            Ok(file) => Spans::from_raw(&file),
+            Ok(mut file) => {
+                // Templates and matrices: the components as the resolver saw them.
+                let _ = crate::spec::expand::expand(&mut file, text);
+                Spans::from_raw(&file)
+            }
             Err(_) => Spans::default(),
         }
     }

@@ -97,6 +97,18 @@ pub struct Diagnostic {
     pub span: Range<usize>,
     /// What to do about it.
     pub help: Option<String>,
+    /// Other places the problem involves (the component a template line
+    /// is part of, ...).
+    pub notes: Vec<Note>,
+}
+
+/// A second place a diagnostic points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// What the place is.
+    pub message: String,
+    /// Where it is.
+    pub span: Range<usize>,
 }
 
 impl Diagnostic {
@@ -108,6 +120,7 @@ impl Diagnostic {
             message: message.into(),
             span,
             help: None,
+            notes: Vec::new(),
         }
     }
 
@@ -119,6 +132,7 @@ impl Diagnostic {
             message: message.into(),
             span,
             help: None,
+            notes: Vec::new(),
         }
     }
 
@@ -137,6 +151,15 @@ impl Diagnostic {
     /// Adds a hint that says how to fix the problem.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a note pointing at another place.
+    pub fn with_note(mut self, span: Range<usize>, message: impl Into<String>) -> Self {
+        self.notes.push(Note {
+            message: message.into(),
+            span,
+        });
         self
     }
 
@@ -198,6 +221,15 @@ impl fmt::Display for Rendered<'_> {
             "",
             "^".repeat(width.min(200))
         )?;
+        for note in &d.notes {
+            let at = self.file.line_col(note.span.start);
+            let message = one_line(note.message.clone(), 400);
+            writeln!(
+                f,
+                "{:gutter$} = note: {message} ({}:{}:{})",
+                "", self.file.name, at.line, at.col
+            )?;
+        }
         if let Some(help) = d.shown_help() {
             writeln!(f, "{:gutter$} = help: {}", "", help)?;
         }

@@ -1,6 +1,7 @@
 //! The stack file: parsing with spans, validation, diagnostics.
 
 pub mod diag;
+pub mod expand;
 pub mod expr;
 pub mod image_ref;
 pub mod raw;

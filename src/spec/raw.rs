@@ -12,6 +12,9 @@ use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Unexpected, Visito
 use serde::{Deserialize, Deserializer};
 use serde_spanned::Spanned;
 
+mod reuse;
+pub use reuse::{Extends, MatrixValue, RawMatrix};
+
 /// A string with the byte range it came from.
 pub type SpannedString = Spanned<String>;
 
@@ -42,6 +45,10 @@ pub struct RawStackFile {
     /// `[component.<name>]`: the images of the stack.
     #[serde(default)]
     pub component: BTreeMap<SpannedString, Spanned<RawComponent>>,
+    /// `[template.<name>]`: component tables that build nothing, for
+    /// components to `extends`.
+    #[serde(default)]
+    pub template: BTreeMap<SpannedString, Spanned<RawComponent>>,
 }
 
 /// `[stack]`.
@@ -206,6 +213,11 @@ pub struct RawAptMirror {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawComponent {
+    /// Templates (or components) whose keys this table starts from.
+    pub extends: Option<Spanned<Extends>>,
+    /// Lists of values: one component per combination, named by the
+    /// table's name with the values inserted.
+    pub matrix: Option<Spanned<RawMatrix>>,
     /// A component name or an external image reference.
     pub from: Option<SpannedString>,
     /// This component is the GPU flavour of another one.

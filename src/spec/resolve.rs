@@ -26,8 +26,9 @@ mod steps;
 mod user;
 
 pub use args::{is_reserved_arg, parse_bool, parse_override};
+pub(crate) use component::*;
 pub use images::{apply_mirrors, parse_mirror_list};
-use {args::*, component::*, loader::*};
+use {args::*, loader::*};
 
 /// Values that come from outside the stack file.
 #[derive(Debug, Clone, Default)]
@@ -93,7 +94,7 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
         .with_help("flatten the arrays or inline tables");
         return fail(file, d);
     }
-    let raw = match raw::parse(&file.text) {
+    let mut raw = match raw::parse(&file.text) {
         Ok(raw) => raw,
         Err(e) => {
             let span = match e.span() {
@@ -103,6 +104,14 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
             };
             let d = toml_error(&e, span, &file.text);
             return fail(file, d);
+        }
+    };
+    let expansion = match super::expand::expand(&mut raw, &file.text) {
+        Ok(x) => x,
+        Err(mut items) => {
+            items.sort_by_key(|d| (d.span.start, d.span.end));
+            items.dedup();
+            return Err(Diagnostics { file, items });
         }
     };
     let mut r = Resolver {
@@ -116,7 +125,7 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
     let mut items = r.diags;
     items.sort_by_key(|d| (d.span.start, d.span.end));
     items.dedup();
-    match stack {
+    let done = match stack {
         Some(stack)
             if !items
                 .iter()
@@ -125,6 +134,17 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
             crate::lint::finish(stack, items)
         }
         _ => Err(Diagnostics { file, items }),
+    };
+    match done {
+        Ok(mut stack) => {
+            expansion.mark(&mut stack.components);
+            expansion.annotate(&mut stack.warnings);
+            Ok(stack)
+        }
+        Err(mut d) => {
+            expansion.annotate(&mut d.items);
+            Err(d)
+        }
     }
 }
 

@@ -182,6 +182,7 @@ impl Resolver<'_> {
             config,
             allow,
             tests,
+            origin: None,
         })
     }
 
@@ -344,7 +345,7 @@ impl Resolver<'_> {
     }
 }
 
-pub(super) fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.bytes()
