@@ -3,8 +3,9 @@
 //! `<example>__<component>` (the readable dump of the Definition, the
 //! image config, and each test's own ops). Also: the bytes are the same every time, in this process
 //! and from `strata llb` run as separate processes; they decode and
-//! validate as buildkitd would load them; and the order of the tables in
-//! the stack file does not matter.
+//! validate as buildkitd would load them; the order of the tables in
+//! the stack file does not matter; and the FATE example, written with
+//! templates and matrices, lowers as its written-out version did.
 //!
 //! Examples are found by listing `examples/`, so a new one is covered as
 //! soon as it exists (accept its snapshots with `INSTA_UPDATE=always` or
@@ -485,4 +486,90 @@ fn reverse_tables_moves_whole_tables() {
         reverse_tables(text),
         "# head\n[b.c]\ny = [\n  1,\n]\n[a]\nx = 1\n# about b\n\n"
     );
+}
+
+/// The FATE example as it was before templates and matrices, every
+/// component written out.
+const FATE_UNROLLED: &str = "tests/data/stacks/fate-unrolled.toml";
+
+fn enabled(stack: &Stack) -> BTreeSet<String> {
+    stack
+        .components
+        .iter()
+        .filter(|c| c.enabled)
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+#[test]
+fn fate_with_templates_and_matrices_lowers_as_written_out() {
+    let unrolled = read(FATE_UNROLLED);
+    let file = "examples/fate/strata.toml";
+    let text = read(file);
+    let names =
+        |s: &Stack| -> Vec<String> { s.components.iter().map(|c| c.name.clone()).collect() };
+    let (ours, theirs) = (
+        load_text(file, &text, &Overrides::default()),
+        load_text(FATE_UNROLLED, &unrolled, &Overrides::default()),
+    );
+    assert_eq!(
+        names(&ours),
+        names(&theirs),
+        "the same components, in the same order"
+    );
+    // The rewritten conditions switch the same components for every flag.
+    let flags: Vec<&str> = ours
+        .args
+        .iter()
+        .filter(|a| a.kind == ArgType::Bool)
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(flags.len(), 8, "{flags:?}");
+    for bits in 0u32..(1 << flags.len()) {
+        let o = Overrides {
+            args: flags
+                .iter()
+                .enumerate()
+                .map(|(i, f)| ((*f).to_owned(), (bits >> i & 1).to_string()))
+                .collect(),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            enabled(&load_text(file, &text, &o)),
+            enabled(&load_text(FATE_UNROLLED, &unrolled, &o)),
+            "{o:?}"
+        );
+    }
+    let targets: Vec<Target> = targets()
+        .into_iter()
+        .filter(|t| t.example == "fate")
+        .collect();
+    assert_eq!(targets.len(), names(&ours).len());
+    for t in &targets {
+        let (ours, theirs) = (
+            t.load(),
+            load_text(FATE_UNROLLED, &unrolled, &t.overrides()),
+        );
+        let ctx = golden_context(&ours, t);
+        let (a, b) = (lower_target(&ours, t, &ctx), lower_target(&theirs, t, &ctx));
+        let root = |l: &Lowered| digest_of(&without_source(&l.definition));
+        assert_eq!(
+            root(&a),
+            root(&b),
+            "{}: the image's Definition",
+            t.component
+        );
+        assert_eq!(
+            a.image_config, b.image_config,
+            "{}: image config",
+            t.component
+        );
+        let tests = |l: &Lowered| -> Vec<(String, String)> {
+            l.tests
+                .iter()
+                .map(|x| (x.name.clone(), digest_of(&without_source(&x.definition))))
+                .collect()
+        };
+        assert_eq!(tests(&a), tests(&b), "{}: its tests", t.component);
+    }
 }
