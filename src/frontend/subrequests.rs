@@ -342,6 +342,32 @@ when = "gpu"
     }
 
     #[test]
+    fn targets_lists_each_matrix_instance_at_its_table() {
+        const MATRIX: &str = r#"[stack]
+name = "tiny"
+
+[template.base]
+from = "strata.local/busybox:1.36"
+
+[component."{v}-x"]
+matrix = { v = ["a", "b"] }
+extends = "base"
+description = "variant {v}"
+"#;
+        let mut b = StubBridge::with_stack(MATRIX);
+        let res = run(&mut b, &launch(&[("requestid", TARGETS)])).expect("answered");
+        let j = json_of(&res);
+        for (i, v) in ["a", "b"].iter().enumerate() {
+            let t = &j["targets"][i];
+            assert_eq!(t["name"], format!("{v}-x"));
+            assert_eq!(t["description"], format!("variant {v}"));
+            assert_eq!(t["base"], "strata.local/busybox:1.36");
+            assert_eq!(t["location"]["ranges"][0]["start"]["line"], 7);
+        }
+        assert_eq!(j["targets"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
     fn outline_lists_args_with_values() {
         let res = ask(OUTLINE, &[("build-arg:gpu", "true")]);
         let j = json_of(&res);

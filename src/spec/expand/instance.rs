@@ -216,21 +216,27 @@ impl Expander<'_> {
     ) {
         let name = inst.name.get_ref();
         let at = inst.name.span();
-        let mut marks = vec![format!("`{name}`")];
+        let mut values = Vec::new();
         if let Some((_, combo)) = inst.matrix {
             for (_, v) in combo.iter() {
                 match v.get_ref() {
-                    MatrixValue::String(s) => marks.push(s.clone()),
-                    MatrixValue::Table(t) => marks.extend(t.values().map(|v| v.get_ref().clone())),
+                    MatrixValue::String(s) => values.push(s.clone()),
+                    MatrixValue::Table(t) => values.extend(t.values().map(|v| v.get_ref().clone())),
                 }
             }
         }
         for (template, written) in passed {
+            let owner = self
+                .written
+                .contains_key(template)
+                .then(|| template.clone());
             self.expansion.uses.push(Use {
                 regions: written.clone(),
                 note: format!("this line is part of `{name}`, which extends `{template}`"),
                 at: at.clone(),
-                marks: marks.clone(),
+                instance: name.clone(),
+                values: values.clone(),
+                owner,
             });
         }
         let matrix = inst.matrix.map(|(table, combo)| {
@@ -240,7 +246,9 @@ impl Expander<'_> {
                     "this line is part of `{name}`, one component of the matrix `{table}`"
                 ),
                 at: inst.at.clone(),
-                marks: marks.clone(),
+                instance: name.clone(),
+                values: values.clone(),
+                owner: None,
             });
             MatrixInstance {
                 table: table.to_owned(),
@@ -250,6 +258,9 @@ impl Expander<'_> {
                     .collect(),
             }
         });
+        if extends.is_empty() && matrix.is_none() {
+            return;
+        }
         let origin = Origin {
             extends: extends.iter().map(|e| e.get_ref().clone()).collect(),
             matrix,

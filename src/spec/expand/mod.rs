@@ -45,9 +45,28 @@ struct Use {
     regions: Vec<Range<usize>>,
     note: String,
     at: Range<usize>,
-    /// The instance's name and matrix values: a message that quotes one
-    /// of them is about this instance.
-    marks: Vec<String>,
+    /// The instance's name: a message that quotes it is about it.
+    instance: String,
+    /// Its matrix values: a message that quotes one is likely about it.
+    values: Vec<String>,
+    /// The component the table is, when an instance extends a component:
+    /// a message that quotes it is about that component, not the instance.
+    owner: Option<String>,
+}
+
+impl Use {
+    fn quoted_in(name: &str, message: &str) -> bool {
+        message.contains(&format!("`{name}`"))
+    }
+
+    /// Whether a diagnostic with `message` at `at` may be about this use.
+    fn covers(&self, at: usize, message: &str) -> bool {
+        self.regions.iter().any(|r| r.contains(&at))
+            && !self
+                .owner
+                .as_deref()
+                .is_some_and(|o| Use::quoted_in(o, message))
+    }
 }
 
 impl Expansion {
@@ -58,11 +77,16 @@ impl Expansion {
             let mut uses: Vec<&Use> = self
                 .uses
                 .iter()
-                .filter(|u| u.regions.iter().any(|r| r.contains(&d.span.start)))
+                .filter(|u| u.covers(d.span.start, &d.message))
                 .collect();
-            let quoted = |u: &&Use| u.marks.iter().any(|m| d.message.contains(m.as_str()));
-            if uses.iter().any(quoted) {
-                uses.retain(quoted);
+            // The instances the message names, else those whose values it
+            // quotes, else every one that uses the line.
+            let named = |u: &&Use| Use::quoted_in(&u.instance, &d.message);
+            let valued = |u: &&Use| u.values.iter().any(|v| d.message.contains(v.as_str()));
+            if uses.iter().any(named) {
+                uses.retain(named);
+            } else if uses.iter().any(valued) {
+                uses.retain(valued);
             }
             for u in uses.iter().take(MAX_NOTES) {
                 d.notes.push(super::diag::Note {
