@@ -7,6 +7,7 @@
 pub mod bundle;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod context;
 pub mod frontend;
 pub mod graph;
 pub mod image;

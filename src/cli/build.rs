@@ -242,6 +242,17 @@ pub fn run(a: BuildArgs) -> Result<ExitCode> {
     if components.is_empty() {
         bail!("no component is enabled with these args and profile");
     }
+    let mut needed: Vec<&crate::graph::Component> = Vec::new();
+    for c in &components {
+        for n in crate::lower::needed_components(&stack, &c.name) {
+            if !needed.iter().any(|m| m.name == n.name) {
+                needed.push(n);
+            }
+        }
+    }
+    if !super::context_ok(&a.stack.file, &stack, needed)? {
+        return Ok(ExitCode::FAILURE);
+    }
     let targets = target_names(&components);
     let engine = Engine::connect()?;
     let mirrors = build_mirrors(&a.stack, &stack, Some(&engine))?;

@@ -23,6 +23,9 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     super::print_warnings(&s);
+    if !super::context_ok(&a.stack.file, &s, s.enabled())? {
+        return Ok(ExitCode::FAILURE);
+    }
     if a.deny_warnings && !s.warnings.is_empty() {
         eprintln!("{}: warnings are denied (--deny-warnings)", s.file.name);
         return Ok(ExitCode::FAILURE);

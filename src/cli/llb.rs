@@ -45,6 +45,13 @@ pub fn run(a: LlbArgs) -> Result<ExitCode> {
             names.join(", ")
         );
     };
+    if !super::context_ok(
+        &a.stack.file,
+        &s,
+        crate::lower::needed_components(&s, &target),
+    )? {
+        return Ok(ExitCode::FAILURE);
+    }
     let root = a.stack.file.parent().unwrap_or(Path::new("."));
     let ctx = BuildContext {
         metadata: BuildMetadata {

@@ -143,6 +143,33 @@ impl StackArgs {
     }
 }
 
+/// Checks the build context (the stack file's directory) for every path
+/// `components` read; prints the errors and says whether there were none.
+pub fn context_ok<'s>(
+    file: &Path,
+    stack: &'s Stack,
+    components: impl IntoIterator<Item = &'s crate::graph::Component>,
+) -> Result<bool> {
+    let root = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut reader = crate::context::FsContext { root };
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let items = runtime
+        .block_on(crate::context::check(components, &mut reader))
+        .map_err(|e| anyhow::anyhow!("reading the build context: {e}"))?;
+    if items.is_empty() {
+        return Ok(true);
+    }
+    let d = spec::Diagnostics {
+        file: stack.file.clone(),
+        items,
+    };
+    eprint!("{}", d.render());
+    Ok(false)
+}
+
 /// The ignore files lowering needs, read from the context directory.
 pub fn read_ignore_files(
     root: &Path,

@@ -31,6 +31,12 @@ pub(crate) trait Bridge {
     async fn inputs(&mut self) -> Result<gw::InputsResponse, Status>;
     async fn solve(&mut self, req: gw::SolveRequest) -> Result<gw::SolveResponse, Status>;
     async fn read_file(&mut self, req: gw::ReadFileRequest) -> Result<Vec<u8>, Status>;
+    async fn read_dir(
+        &mut self,
+        req: gw::ReadDirRequest,
+    ) -> Result<Vec<strata_proto::fsutil::Stat>, Status>;
+    async fn stat_file(&mut self, req: gw::StatFileRequest)
+        -> Result<gw::StatFileResponse, Status>;
     async fn resolve_image_config(
         &mut self,
         req: gw::ResolveImageConfigRequest,
@@ -58,6 +64,21 @@ impl Bridge for LlbBridgeClient<Channel> {
             .await?
             .into_inner()
             .data)
+    }
+    async fn read_dir(
+        &mut self,
+        req: gw::ReadDirRequest,
+    ) -> Result<Vec<strata_proto::fsutil::Stat>, Status> {
+        Ok(LlbBridgeClient::read_dir(self, req)
+            .await?
+            .into_inner()
+            .entries)
+    }
+    async fn stat_file(
+        &mut self,
+        req: gw::StatFileRequest,
+    ) -> Result<gw::StatFileResponse, Status> {
+        Ok(LlbBridgeClient::stat_file(self, req).await?.into_inner())
     }
     async fn resolve_image_config(
         &mut self,
@@ -152,6 +173,7 @@ pub(crate) async fn build<B: Bridge>(
     check_contexts(&stack, &opts)?;
 
     let target = choose_target(&stack, &opts)?;
+    check_context(bridge, &stack, &target, &opts, &launch.session_id).await?;
     let bases = resolve_bases(bridge, &stack, &target, &platform, &opts).await?;
     let ignore_files = read_ignore_files(
         bridge,
@@ -340,7 +362,7 @@ fn digest_of(bytes: &[u8]) -> String {
 }
 
 /// A Definition holding one source op, as `local://dockerfile` reads need.
-fn single_source_definition(
+pub(super) fn single_source_definition(
     source: pb::SourceOp,
     name: String,
     caps: &[&str],
@@ -412,7 +434,7 @@ fn local_files_definition(
 }
 
 /// Solves a definition and returns its ref id.
-async fn solve_ref<B: Bridge>(
+pub(super) async fn solve_ref<B: Bridge>(
     bridge: &mut B,
     definition: pb::Definition,
 ) -> Result<String, Status> {
@@ -427,6 +449,37 @@ async fn solve_ref<B: Bridge>(
     Ok(result_ref(&solved).unwrap_or_default())
 }
 
+/// Checks every path the target's components read from the build context
+/// (`crate::context`), before anything is solved: a missing or misplaced
+/// input is a located error, not a failure deep in the build.
+async fn check_context<B: Bridge>(
+    bridge: &mut B,
+    stack: &Stack,
+    target: &str,
+    opts: &FrontendOpts,
+    session_id: &str,
+) -> Result<(), FrontendError> {
+    let components = lower::needed_components(stack, target);
+    if components.iter().all(|c| c.inputs.is_empty()) {
+        return Ok(());
+    }
+    let mut reader = super::context::GatewayContext {
+        bridge,
+        session: session_for(opts, CONTEXT_KEY, session_id),
+    };
+    let items = crate::context::check(components, &mut reader)
+        .await
+        .map_err(FrontendError::Other)?;
+    if items.is_empty() {
+        return Ok(());
+    }
+    Err(Diagnostics {
+        file: stack.file.clone(),
+        items,
+    }
+    .into())
+}
+
 /// Reads the ignore files lowering needs from the build context; a missing
 /// file is simply absent from the map.
 async fn read_ignore_files<B: Bridge>(
@@ -435,20 +488,30 @@ async fn read_ignore_files<B: Bridge>(
     opts: &FrontendOpts,
     session_id: &str,
 ) -> Result<BTreeMap<String, String>, FrontendError> {
+    read_context_files(bridge, paths, &session_for(opts, CONTEXT_KEY, session_id))
+        .await
+        .map_err(|s| FrontendError::engine("reading the build context's ignore files", s))
+}
+
+/// Reads `paths` of the session's build context; a missing file is simply
+/// absent from the map.
+pub(super) async fn read_context_files<B: Bridge>(
+    bridge: &mut B,
+    paths: &[String],
+    session: &str,
+) -> Result<BTreeMap<String, String>, Status> {
     let mut files = BTreeMap::new();
     if paths.is_empty() {
         return Ok(files);
     }
     let (definition, _) = local_files_definition(
         CONTEXT_KEY,
-        &session_for(opts, CONTEXT_KEY, session_id),
+        session,
         paths,
         "context-ignore-files",
         format!("[internal] load {}", paths.join(", ")),
     );
-    let id = solve_ref(bridge, definition)
-        .await
-        .map_err(|s| FrontendError::engine("reading the build context's ignore files", s))?;
+    let id = solve_ref(bridge, definition).await?;
     for path in paths {
         let read = bridge
             .read_file(gw::ReadFileRequest {
@@ -733,6 +796,10 @@ pub(crate) mod tests {
         pub resolves: Vec<gw::ResolveImageConfigRequest>,
         pub warnings: Vec<gw::WarnRequest>,
         pub reads: Vec<gw::ReadFileRequest>,
+        /// Files of the build context for StatFile/ReadDir (empty: every path is a file).
+        pub context: Vec<String>,
+        /// Paths asked with StatFile.
+        pub stats: Vec<String>,
     }
 
     impl StubBridge {
@@ -789,6 +856,51 @@ pub(crate) mod tests {
             let file = self.files.get(&req.file_path).cloned();
             self.reads.push(req);
             file.ok_or_else(|| Status::not_found("no such file or directory"))
+        }
+        async fn read_dir(
+            &mut self,
+            req: gw::ReadDirRequest,
+        ) -> Result<Vec<strata_proto::fsutil::Stat>, Status> {
+            let dir = req.dir_path.trim_matches('/');
+            let mut names: Vec<String> = self
+                .context
+                .iter()
+                .filter_map(|p| match dir {
+                    "" => Some(p.as_str()),
+                    d => p.strip_prefix(d).and_then(|r| r.strip_prefix('/')),
+                })
+                .map(|r| r.split('/').next().unwrap_or_default().to_owned())
+                .collect();
+            names.dedup();
+            Ok(names
+                .into_iter()
+                .map(|path| strata_proto::fsutil::Stat {
+                    path,
+                    mode: 0o100644,
+                    ..Default::default()
+                })
+                .collect())
+        }
+        async fn stat_file(
+            &mut self,
+            req: gw::StatFileRequest,
+        ) -> Result<gw::StatFileResponse, Status> {
+            self.stats.push(req.path.clone());
+            let p = req.path.as_str();
+            let mode = if self.context.is_empty() || self.context.iter().any(|c| c == p) {
+                0o100644
+            } else if self.context.iter().any(|c| c.starts_with(&format!("{p}/"))) {
+                1 << 31
+            } else {
+                return Err(Status::not_found("no such file or directory"));
+            };
+            Ok(gw::StatFileResponse {
+                stat: Some(strata_proto::fsutil::Stat {
+                    path: req.path,
+                    mode,
+                    ..Default::default()
+                }),
+            })
         }
         async fn resolve_image_config(
             &mut self,
@@ -1044,6 +1156,42 @@ when = "gpu"
             status.message
         );
         assert_eq!(status.details.len(), 1);
+    }
+
+    /// A missing copy source is a located error with a did-you-mean from
+    /// the context's listing, found before the build is solved: the only
+    /// solves load the stack file and the named paths.
+    #[test]
+    fn a_missing_context_input_fails_before_the_build_is_solved() {
+        let stack = "[stack]\nname = \"c\"\n[component.x]\nfrom = \"strata.local/busybox:1.36\"\ncopy = [{ src = \"scr/main.py\", dst = \"/app/\" }]\n";
+        let mut b = StubBridge {
+            context: vec!["src/main.py".to_owned()],
+            ..StubBridge::with_stack(stack)
+        };
+        b.images = stub().images;
+        let e = run(&mut b, &launch(&[("target", "x")])).expect_err("missing input");
+        let s = e.to_status();
+        assert!(
+            s.message.starts_with(
+                "strata.toml:5:17: copy source `scr/main.py` is not in the build context"
+            ),
+            "{}",
+            s.message
+        );
+        assert!(e.to_string().contains("did you mean `src/main.py`?"), "{e}");
+        for solve in &b.solves[1..] {
+            let def = solve.definition.as_ref().expect("definition");
+            let names: Vec<&String> = def
+                .metadata
+                .values()
+                .filter_map(|m| m.description.get("llb.customname"))
+                .collect();
+            assert!(
+                names.iter().all(|n| n.starts_with("[internal] ")),
+                "{names:?}"
+            );
+        }
+        assert!(b.stats.contains(&"scr/main.py".to_owned()), "{:?}", b.stats);
     }
 
     #[test]

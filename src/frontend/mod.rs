@@ -15,6 +15,7 @@
 //! against 2.99 MB aborting (+0.36 MB, about 12 %), well under the 5 MB
 //! image budget.
 
+mod context;
 pub mod errors;
 pub(crate) mod gateway;
 pub mod opts;
@@ -178,6 +179,18 @@ mod tests {
             unreachable!()
         }
         async fn read_file(&mut self, _: gw::ReadFileRequest) -> Result<Vec<u8>, tonic::Status> {
+            unreachable!()
+        }
+        async fn read_dir(
+            &mut self,
+            _: gw::ReadDirRequest,
+        ) -> Result<Vec<strata_proto::fsutil::Stat>, tonic::Status> {
+            unreachable!()
+        }
+        async fn stat_file(
+            &mut self,
+            _: gw::StatFileRequest,
+        ) -> Result<gw::StatFileResponse, tonic::Status> {
             unreachable!()
         }
         async fn resolve_image_config(

@@ -327,6 +327,10 @@ pub struct Component {
     /// The templates or matrix its table came from, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// Every path it reads from the build context, with where it is named
+    /// (checked against the context before a build: `crate::context`).
+    #[serde(skip)]
+    pub inputs: Vec<ContextInput>,
 }
 
 /// Where a component's table came from when it was not written as is.
@@ -357,6 +361,40 @@ pub enum MatrixValue {
     String(String),
     /// `{ name = "fateflow", when = "basic" }`.
     Table(BTreeMap<String, String>),
+}
+
+/// A path a component reads from the build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextInput {
+    /// The path as written (after interpolation): relative to the
+    /// component's context directory, or to the build context for
+    /// [`InputKind::ContextDir`] and [`InputKind::IgnoreFile`].
+    pub path: String,
+    /// What must be there.
+    pub kind: InputKind,
+    /// The key that names it.
+    pub span: Range<usize>,
+}
+
+/// What a [`ContextInput`] must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum InputKind {
+    /// `context`: a directory.
+    ContextDir,
+    /// `ignore`: a file.
+    IgnoreFile,
+    /// A copy source: a file or a directory.
+    CopySource,
+    /// A pip requirements file.
+    Requirements,
+    /// A conda environment file.
+    CondaFile,
+    /// An offline apt repository: a directory with a `Packages` index.
+    AptRepo,
+    /// pip's `find-links`: a directory with wheels or source archives.
+    WheelDir,
+    /// A local conda channel: a directory.
+    CondaChannel,
 }
 
 impl Component {

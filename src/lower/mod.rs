@@ -118,6 +118,12 @@ pub fn ignore_files(stack: &Stack, target: &str) -> Vec<String> {
     set.into_iter().collect()
 }
 
+/// `target` and the enabled components it needs, in the stack's order:
+/// the components whose context inputs a build of `target` reads.
+pub fn needed_components<'s>(stack: &'s Stack, target: &str) -> Vec<&'s Component> {
+    needed(stack, target).filter(|c| c.enabled).collect()
+}
+
 /// `target` and the components it needs, in the stack's order (dependencies first).
 fn needed<'s>(stack: &'s Stack, target: &str) -> impl Iterator<Item = &'s Component> {
     let names = closure(stack, target);
@@ -136,7 +142,8 @@ pub(crate) fn context_prefix(c: &Component) -> String {
     }
 }
 
-fn ignore_path(c: &Component) -> String {
+/// The ignore file a component's context is read with, relative to the build context.
+pub(crate) fn ignore_path(c: &Component) -> String {
     c.ignore
         .clone()
         .unwrap_or_else(|| format!("{}.dockerignore", context_prefix(c)))

@@ -120,6 +120,8 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
         interpolated: 0,
         refused: BTreeSet::new(),
         suggestions: Suggestions::default(),
+        inputs: Vec::new(),
+        stack_inputs: Vec::new(),
     };
     let stack = r.stack(raw, overrides);
     let mut items = r.diags;
@@ -157,6 +159,10 @@ struct Resolver<'a> {
     suggestions: Suggestions,
     /// Spans whose interpolated value was refused (reported once each).
     refused: BTreeSet<(usize, usize)>,
+    /// Context paths named by the component being resolved.
+    inputs: Vec<ContextInput>,
+    /// `[packages]` paths, read by every component whose steps use them.
+    stack_inputs: Vec<ContextInput>,
 }
 
 /// The args inserted into one value, with their values as shown.

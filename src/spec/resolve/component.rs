@@ -14,6 +14,7 @@ impl Resolver<'_> {
         let raw = c.get_ref();
         let vars = &ctx.vars;
         let before = self.diags.len();
+        self.inputs.clear();
 
         // Condition.
         let (enabled, condition) = match &raw.when {
@@ -128,10 +129,15 @@ impl Resolver<'_> {
         };
 
         let context = match &raw.context {
-            Some(p) => self.context_path(p, vars).unwrap_or_else(|| ".".into()),
+            Some(p) => self
+                .context_input(p, vars, InputKind::ContextDir)
+                .unwrap_or_else(|| ".".into()),
             None => ".".into(),
         };
-        let ignore = raw.ignore.as_ref().and_then(|p| self.context_path(p, vars));
+        let ignore = raw
+            .ignore
+            .as_ref()
+            .and_then(|p| self.context_input(p, vars, InputKind::IgnoreFile));
 
         // Steps: shorthand fields first, in a fixed order, then `steps`.
         let mut steps = Vec::new();
@@ -153,6 +159,31 @@ impl Resolver<'_> {
         for s in &raw.steps {
             steps.extend(self.step(s, &cname, ctx, ref_spans));
         }
+
+        // `[packages]` paths, for the steps that fall back on them.
+        let all_steps = steps.iter().chain(gpu.iter().flat_map(|g| &g.steps));
+        let (mut apt_default, mut pip_default, mut conda_default) = (false, false, false);
+        for s in all_steps {
+            match &s.kind {
+                StepKind::Apt(a) if a.repo.is_none() && a.mirror.is_none() => apt_default = true,
+                StepKind::Pip(p) if p.find_links.is_none() => pip_default = true,
+                StepKind::Conda(c) if c.channel_dir.is_none() => conda_default = true,
+                _ => {}
+            }
+        }
+        let gpu_repo = gpu.as_ref().is_some_and(|g| g.apt_repo.is_some());
+        for i in &self.stack_inputs {
+            let used = match i.kind {
+                InputKind::AptRepo => apt_default && !gpu_repo,
+                InputKind::WheelDir => pip_default,
+                InputKind::CondaChannel => conda_default,
+                _ => false,
+            };
+            if used {
+                self.inputs.push(i.clone());
+            }
+        }
+        let inputs = std::mem::take(&mut self.inputs);
 
         let config = self.config(raw, vars);
         let tests = self.tests(raw, run_as, ctx);
@@ -183,6 +214,7 @@ impl Resolver<'_> {
             allow,
             tests,
             origin: None,
+            inputs,
         })
     }
 

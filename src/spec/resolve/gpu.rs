@@ -103,7 +103,7 @@ impl Resolver<'_> {
         let apt_repo = gr
             .apt_repo
             .as_ref()
-            .and_then(|r| self.context_path(r, &ctx.vars))
+            .and_then(|r| self.context_input(r, &ctx.vars, crate::graph::InputKind::AptRepo))
             .filter(|r| !r.is_empty());
         let gpu = Gpu {
             of,

@@ -104,12 +104,12 @@ impl Resolver<'_> {
             m.apt_repo = p
                 .apt_repo
                 .as_ref()
-                .and_then(|r| self.context_path(r, vars))
+                .and_then(|r| self.context_input(r, vars, InputKind::AptRepo))
                 .filter(|s| !s.is_empty());
             m.find_links = p
                 .find_links
                 .as_ref()
-                .and_then(|r| self.context_path(r, vars))
+                .and_then(|r| self.context_input(r, vars, InputKind::WheelDir))
                 .filter(|s| !s.is_empty());
             m.pip_index = self.pip_index(
                 p.index_url.as_ref(),
@@ -128,8 +128,9 @@ impl Resolver<'_> {
             m.conda_channel = p
                 .conda_channel
                 .as_ref()
-                .and_then(|r| self.context_path(r, vars))
+                .and_then(|r| self.context_input(r, vars, InputKind::CondaChannel))
                 .filter(|s| !s.is_empty());
+            self.stack_inputs = std::mem::take(&mut self.inputs);
         }
         m
     }

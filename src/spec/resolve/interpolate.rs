@@ -277,6 +277,26 @@ impl Resolver<'_> {
         None
     }
 
+    /// [`Self::context_path`], recorded as a path the component reads
+    /// from the build context (checked against it before a build).
+    pub(super) fn context_input(
+        &mut self,
+        s: &Spanned<String>,
+        vars: &Vars,
+        kind: InputKind,
+    ) -> Option<String> {
+        let path = self.context_path(s, vars)?;
+        // An empty value (an arg left at "") names nothing: the key is off.
+        if !path.is_empty() {
+            self.inputs.push(ContextInput {
+                path: path.clone(),
+                kind,
+                span: s.span(),
+            });
+        }
+        Some(path)
+    }
+
     /// Interpolated operands of a package manager, each checked by `rule`
     /// once its args are in (so an arg can never become an option).
     pub(super) fn words(

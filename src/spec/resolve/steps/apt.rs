@@ -23,7 +23,10 @@ impl Resolver<'_> {
                 "list packages, or remove the step",
             );
         }
-        let repo = spec.repo.as_ref().and_then(|r| self.context_path(r, vars));
+        let repo = spec
+            .repo
+            .as_ref()
+            .and_then(|r| self.context_input(r, vars, InputKind::AptRepo));
         let mirror = spec.mirror.as_ref().and_then(|m| self.apt_mirror(m, vars));
         if let (Some(_), Some(m)) = (&spec.repo, &spec.mirror) {
             self.error(

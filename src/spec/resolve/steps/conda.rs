@@ -46,11 +46,14 @@ impl Resolver<'_> {
             "package",
             "write a package spec such as `python=3.10`",
         );
-        let file = spec.file.as_ref().and_then(|f| self.context_path(f, vars));
+        let file = spec
+            .file
+            .as_ref()
+            .and_then(|f| self.context_input(f, vars, InputKind::CondaFile));
         let channel_dir = spec
             .channel_dir
             .as_ref()
-            .and_then(|d| self.context_path(d, vars));
+            .and_then(|d| self.context_input(d, vars, InputKind::CondaChannel));
         if spec.packages.is_empty() && spec.file.is_none() {
             self.error(
                 c.span(),

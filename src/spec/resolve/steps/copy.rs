@@ -111,6 +111,12 @@ impl Resolver<'_> {
                     );
                 } else if s.starts_with('/') || s.split('/').any(|p| p == "..") {
                     self.error(src.span(), format!("`{s}` is outside the build context"), "context paths are relative and stay inside it; copy from a component or image with `from` for absolute paths");
+                } else if !s.is_empty() {
+                    self.inputs.push(ContextInput {
+                        path: s.clone(),
+                        kind: InputKind::CopySource,
+                        span: src.span(),
+                    });
                 }
             }
         }

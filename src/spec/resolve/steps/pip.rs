@@ -18,7 +18,7 @@ impl Resolver<'_> {
         );
         let mut requirements = Vec::new();
         for r in &spec.requirements {
-            requirements.extend(self.context_path(r, vars));
+            requirements.extend(self.context_input(r, vars, InputKind::Requirements));
         }
         if spec.packages.is_empty() && spec.requirements.is_empty() {
             self.error(
@@ -44,7 +44,7 @@ impl Resolver<'_> {
         let find_links = spec
             .find_links
             .as_ref()
-            .and_then(|r| self.context_path(r, vars));
+            .and_then(|r| self.context_input(r, vars, InputKind::WheelDir));
         let index = self.pip_index(
             spec.index_url.as_ref(),
             &spec.extra_index_url,

@@ -1,0 +1,513 @@
+//! The build context checked before a build: every path a component reads
+//! from it (copy sources, requirement and environment files, offline
+//! repositories, context directories, ignore files) exists, has the right
+//! kind and is not excluded by the ignore file. Errors point at the key
+//! that names the path, with a did-you-mean from the real directory.
+//!
+//! The context is read through [`ContextReader`]: the filesystem for the
+//! CLI ([`FsContext`]), BuildKit's gateway file API for the frontend. Only
+//! the named paths are read (and, for a path that is missing, its
+//! directory's listing): the tree is never walked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::PathBuf;
+
+use crate::graph::{Component, ContextInput, InputKind};
+use crate::lower::{clean_path, context_prefix, parse_ignore};
+use crate::spec::diag::{Diagnostic, Suggestions};
+
+/// What is at a path of the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file (or a link to one).
+    File,
+    /// A directory.
+    Dir,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its name in the directory.
+    pub name: String,
+    /// What it is.
+    pub kind: Kind,
+}
+
+/// Read access to a build context. Paths are relative to its root, `/`
+/// separated, cleaned, without a leading `/` (`""` is the root).
+#[allow(async_fn_in_trait)]
+pub trait ContextReader {
+    /// What is at each of `paths` (`None`: nothing), in order.
+    async fn stat(&mut self, paths: &[String]) -> Result<Vec<Option<Kind>>, String>;
+    /// The entries of directory `dir` whose names match one of `patterns`
+    /// (`*` wildcards), or `None` if `dir` is not a directory.
+    async fn list(&mut self, dir: &str, patterns: &[&str]) -> Result<Option<Vec<Entry>>, String>;
+    /// The text of the files at `paths` that exist (ignore files).
+    async fn read(&mut self, paths: &[String]) -> Result<BTreeMap<String, String>, String>;
+}
+
+/// Index file names an offline apt repository has (one is enough).
+pub const APT_INDEXES: &[&str] = &["Packages", "Packages.gz", "Packages.xz"];
+/// Archive names pip's `--find-links` installs from.
+pub const WHEEL_PATTERNS: &[&str] = &["*.whl", "*.tar.gz", "*.zip"];
+
+/// One path to check, as the context sees it.
+struct Need<'s> {
+    component: &'s Component,
+    input: &'s ContextInput,
+    /// Relative to the context root, cleaned.
+    path: String,
+}
+
+/// Checks every input of `components` against the context; an empty
+/// result means all of them are there. `Err` is a failure to read the
+/// context (not a problem of the stack).
+pub async fn check<'s, R: ContextReader>(
+    components: impl IntoIterator<Item = &'s Component>,
+    reader: &mut R,
+) -> Result<Vec<Diagnostic>, String> {
+    let mut needs = Vec::new();
+    for c in components {
+        let prefix = context_prefix(c);
+        for input in &c.inputs {
+            let rooted = matches!(input.kind, InputKind::ContextDir | InputKind::IgnoreFile);
+            let path = if rooted {
+                input.path.clone()
+            } else {
+                format!("{prefix}{}", input.path)
+            };
+            let path = match clean_path(&path).as_str() {
+                "." => String::new(),
+                p => p.to_owned(),
+            };
+            // A copy of the whole context directory reads what `ContextDir` checks.
+            let whole = clean_path(&input.path) == ".";
+            if input.kind == InputKind::CopySource && (whole || path.is_empty() || has_glob(&path))
+            {
+                continue;
+            }
+            needs.push(Need {
+                component: c,
+                input,
+                path,
+            });
+        }
+    }
+    let mut out = Vec::new();
+    if needs.is_empty() {
+        return Ok(out);
+    }
+
+    // Ignore files: a path they exclude never reaches the build.
+    let ignore_paths: BTreeSet<String> = needs
+        .iter()
+        .map(|n| crate::lower::ignore_path(n.component))
+        .collect();
+    let ignore_paths: Vec<String> = ignore_paths.into_iter().collect();
+    let ignores = reader.read(&ignore_paths).await?;
+
+    let paths: Vec<String> = needs
+        .iter()
+        .map(|n| n.path.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let kinds: BTreeMap<String, Option<Kind>> = paths
+        .iter()
+        .cloned()
+        .zip(reader.stat(&paths).await?)
+        .collect();
+
+    let mut suggestions = Suggestions::default();
+    let mut listings: BTreeMap<String, Option<Vec<Entry>>> = BTreeMap::new();
+    for n in &needs {
+        let found = kinds.get(&n.path).copied().flatten();
+        let span = n.input.span.clone();
+        let shown = crate::spec::values::shown(&n.path);
+        let d = match (found, n.input.kind) {
+            (None, _) => {
+                let near = near_miss(reader, &mut listings, &mut suggestions, &n.path).await?;
+                missing(n, &shown, span, near)
+            }
+            (
+                Some(Kind::Dir),
+                InputKind::IgnoreFile | InputKind::Requirements | InputKind::CondaFile,
+            ) => Diagnostic::error(span, format!("`{shown}` is a directory, not a file"))
+                .with_help(format!("name the {} inside it", file_word(n.input.kind))),
+            (
+                Some(Kind::File),
+                InputKind::ContextDir
+                | InputKind::AptRepo
+                | InputKind::WheelDir
+                | InputKind::CondaChannel,
+            ) => Diagnostic::error(span, format!("`{shown}` is a file, not a directory"))
+                .with_help(match n.input.kind {
+                    InputKind::ContextDir => {
+                        "name the directory that holds the component's files".to_owned()
+                    }
+                    InputKind::AptRepo => {
+                        "name the directory that holds the `.deb` files and their `Packages` index"
+                            .to_owned()
+                    }
+                    InputKind::CondaChannel => {
+                        "name the channel directory (the one with `noarch/` and the platform directories)".to_owned()
+                    }
+                    _ => "name the directory that holds the wheels".to_owned(),
+                }),
+            (Some(_), InputKind::AptRepo) => {
+                let index = reader.list(&n.path, APT_INDEXES).await?.unwrap_or_default();
+                if !index.is_empty() {
+                    continue;
+                }
+                Diagnostic::error(span, format!("`{shown}` has no `Packages` index: apt cannot read it as a repository"))
+                    .with_help(format!("write the index next to the packages: `cd {shown} && dpkg-scanpackages . > Packages`"))
+            }
+            (Some(_), InputKind::WheelDir) => {
+                let wheels = reader
+                    .list(&n.path, WHEEL_PATTERNS)
+                    .await?
+                    .unwrap_or_default();
+                if wheels.iter().any(|e| e.kind == Kind::File) {
+                    continue;
+                }
+                Diagnostic::error(
+                    span,
+                    format!("`{shown}` holds no wheels (`*.whl`) or source archives"),
+                )
+                .with_help(format!(
+                    "download them into it: `pip download -d {shown} -r requirements.txt`"
+                ))
+            }
+            _ => continue,
+        };
+        out.push(d);
+    }
+    // An excluded path that exists is still an error: the build would not see it.
+    for n in &needs {
+        if out.iter().any(|d| d.span == n.input.span) {
+            continue;
+        }
+        if matches!(n.input.kind, InputKind::ContextDir | InputKind::IgnoreFile) {
+            continue;
+        }
+        let ignore_file = crate::lower::ignore_path(n.component);
+        let Some(text) = ignores.get(&ignore_file) else {
+            continue;
+        };
+        if let Some(pattern) = excluded_by(text, &context_prefix(n.component), &n.path) {
+            let shown = crate::spec::values::shown(&n.path);
+            out.push(
+                Diagnostic::error(
+                    n.input.span.clone(),
+                    format!("`{shown}` is excluded by `{ignore_file}` (pattern `{pattern}`)"),
+                )
+                .with_help(format!(
+                    "the build never sees an excluded path: remove the pattern, or add `!{}` after it",
+                    n.path.strip_prefix(&context_prefix(n.component)).unwrap_or(&n.path)
+                )),
+            );
+        }
+    }
+    out.sort_by_key(|d| (d.span.start, d.span.end));
+    out.dedup();
+    Ok(out)
+}
+
+/// The word for what a file key names.
+fn file_word(kind: InputKind) -> &'static str {
+    match kind {
+        InputKind::Requirements => "requirements file",
+        InputKind::CondaFile => "environment file",
+        InputKind::IgnoreFile => "ignore file",
+        _ => "file",
+    }
+}
+
+/// The error for a path that is not in the context.
+fn missing(n: &Need, shown: &str, span: Range<usize>, near: NearMiss) -> Diagnostic {
+    let what = match n.input.kind {
+        InputKind::ContextDir => "context directory",
+        InputKind::IgnoreFile => "ignore file",
+        InputKind::CopySource => "copy source",
+        InputKind::Requirements => "requirements file",
+        InputKind::CondaFile => "environment file",
+        InputKind::AptRepo => "apt repository",
+        InputKind::WheelDir => "wheel directory",
+        InputKind::CondaChannel => "conda channel",
+    };
+    let message = match &near {
+        NearMiss::NoDir(dir) => format!(
+            "{what} `{shown}` is not in the build context: there is no directory `{}`",
+            crate::spec::values::shown(dir)
+        ),
+        _ => format!("{what} `{shown}` is not in the build context"),
+    };
+    let help = match near {
+        NearMiss::Suggest(p) => format!("did you mean `{}`?", crate::spec::values::shown(&p)),
+        _ => "paths are relative to the component's context directory (the stack file's directory unless `context` says otherwise)".to_owned(),
+    };
+    Diagnostic::error(span, message).with_help(help)
+}
+
+/// What the nearest existing directory says about a missing path.
+enum NearMiss {
+    /// A sibling one typo away (the whole path with it).
+    Suggest(String),
+    /// The first directory on the way that does not exist.
+    NoDir(String),
+    /// Nothing to add.
+    Nothing,
+}
+
+/// Lists the deepest existing directory on the way to `path` and suggests
+/// the nearest name there.
+async fn near_miss<R: ContextReader>(
+    reader: &mut R,
+    listings: &mut BTreeMap<String, Option<Vec<Entry>>>,
+    suggestions: &mut Suggestions,
+    path: &str,
+) -> Result<NearMiss, String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    // From the parent up to the root: the first directory that exists.
+    for depth in (0..parts.len()).rev() {
+        let dir = parts[..depth].join("/");
+        if !listings.contains_key(&dir) {
+            let l = reader.list(&dir, &["*"]).await?;
+            listings.insert(dir.clone(), l);
+        }
+        let Some(entries) = listings.get(&dir).and_then(Option::as_ref) else {
+            continue;
+        };
+        let missing = parts[depth];
+        let names = entries.iter().map(|e| e.name.as_str());
+        let near = suggestions.closest(missing, names);
+        return Ok(match near {
+            Some(name) => {
+                let mut fixed: Vec<&str> = parts.clone();
+                fixed[depth] = name;
+                NearMiss::Suggest(fixed.join("/"))
+            }
+            None if depth + 1 < parts.len() => NearMiss::NoDir(parts[..=depth].join("/")),
+            None => NearMiss::Nothing,
+        });
+    }
+    Ok(NearMiss::Nothing)
+}
+
+/// Whether `path` has wildcards (copied as a pattern, not checked).
+fn has_glob(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
+/// The ignore file's pattern that excludes `path` (relative to the
+/// context root), read as Docker reads it: patterns are relative to the
+/// component's context directory (`prefix`), later ones win, `!` re-includes,
+/// and a pattern that matches a parent directory excludes what is in it.
+pub fn excluded_by(text: &str, prefix: &str, path: &str) -> Option<String> {
+    let rel = path.strip_prefix(prefix).unwrap_or(path);
+    let mut verdict = None;
+    for p in parse_ignore(text) {
+        let (negated, pattern) = match p.strip_prefix('!') {
+            Some(rest) => (true, rest.to_owned()),
+            None => (false, p.clone()),
+        };
+        if pattern.is_empty() || pattern == "." {
+            continue;
+        }
+        let mut hit = glob_match(&pattern, rel);
+        let mut parent = rel;
+        while !hit {
+            match parent.rfind('/') {
+                Some(i) => {
+                    parent = &parent[..i];
+                    hit = glob_match(&pattern, parent);
+                }
+                None => break,
+            }
+        }
+        if hit {
+            verdict = if negated { None } else { Some(pattern) };
+        }
+    }
+    verdict
+}
+
+/// Docker's ignore-pattern match (moby/patternmatcher): `*` and `?` stay
+/// within a path part, `**` crosses parts, `[...]` is a class, `\` escapes.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = path.chars().collect();
+    // Bounded work: patterns and paths are short; the memo keeps `**` linear.
+    let mut memo = vec![None; (p.len() + 1) * (s.len() + 1)];
+    glob_at(&p, &s, 0, 0, &mut memo)
+}
+
+fn glob_at(p: &[char], s: &[char], i: usize, j: usize, memo: &mut Vec<Option<bool>>) -> bool {
+    let key = i * (s.len() + 1) + j;
+    if let Some(v) = memo[key] {
+        return v;
+    }
+    let v = if i == p.len() {
+        j == s.len()
+    } else if p[i] == '*' && p.get(i + 1) == Some(&'*') {
+        let mut k = i;
+        while k < p.len() && p[k] == '*' {
+            k += 1;
+        }
+        if p.get(k) == Some(&'/') {
+            // `**/`: zero or more whole directories.
+            glob_at(p, s, k + 1, j, memo)
+                || (j..s.len()).any(|m| s[m] == '/' && glob_at(p, s, k + 1, m + 1, memo))
+        } else {
+            (j..=s.len()).any(|m| glob_at(p, s, k, m, memo))
+        }
+    } else if p[i] == '*' {
+        let mut m = j;
+        loop {
+            if glob_at(p, s, i + 1, m, memo) {
+                break true;
+            }
+            if m == s.len() || s[m] == '/' {
+                break false;
+            }
+            m += 1;
+        }
+    } else if j == s.len() {
+        false
+    } else if p[i] == '?' {
+        s[j] != '/' && glob_at(p, s, i + 1, j + 1, memo)
+    } else if p[i] == '[' {
+        match class(p, i, s[j]) {
+            Some((true, next)) => s[j] != '/' && glob_at(p, s, next, j + 1, memo),
+            Some((false, _)) => false,
+            None => s[j] == '[' && glob_at(p, s, i + 1, j + 1, memo),
+        }
+    } else if p[i] == '\\' && i + 1 < p.len() {
+        p[i + 1] == s[j] && glob_at(p, s, i + 2, j + 1, memo)
+    } else {
+        p[i] == s[j] && glob_at(p, s, i + 1, j + 1, memo)
+    };
+    memo[key] = Some(v);
+    v
+}
+
+/// Whether `c` is in the class that starts at `p[i]` (`[`), and where the
+/// pattern goes on; `None` for an unclosed class (a literal `[`).
+fn class(p: &[char], i: usize, c: char) -> Option<(bool, usize)> {
+    let mut k = i + 1;
+    let negated = matches!(p.get(k), Some('^' | '!'));
+    if negated {
+        k += 1;
+    }
+    let mut hit = false;
+    let mut first = true;
+    while k < p.len() {
+        if p[k] == ']' && !first {
+            return Some((hit != negated, k + 1));
+        }
+        first = false;
+        let lo = if p[k] == '\\' && k + 1 < p.len() {
+            k += 1;
+            p[k]
+        } else {
+            p[k]
+        };
+        if p.get(k + 1) == Some(&'-') && p.get(k + 2).is_some_and(|e| *e != ']') {
+            let hi = p[k + 2];
+            hit |= lo <= c && c <= hi;
+            k += 3;
+        } else {
+            hit |= lo == c;
+            k += 1;
+        }
+    }
+    None
+}
+
+/// The build context as a directory on this machine (the CLI's view).
+#[derive(Debug, Clone)]
+pub struct FsContext {
+    /// The context's root.
+    pub root: PathBuf,
+}
+
+impl FsContext {
+    fn kind(&self, path: &str) -> Option<Kind> {
+        let meta = std::fs::metadata(self.root.join(path)).ok()?;
+        Some(if meta.is_dir() { Kind::Dir } else { Kind::File })
+    }
+}
+
+impl ContextReader for FsContext {
+    async fn stat(&mut self, paths: &[String]) -> Result<Vec<Option<Kind>>, String> {
+        Ok(paths.iter().map(|p| self.kind(p)).collect())
+    }
+
+    async fn list(&mut self, dir: &str, patterns: &[&str]) -> Result<Option<Vec<Entry>>, String> {
+        let Ok(read) = std::fs::read_dir(self.root.join(dir)) else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        for e in read.flatten() {
+            let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if !patterns.iter().any(|p| glob_match(p, &name)) {
+                continue;
+            }
+            let path = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            if let Some(kind) = self.kind(&path) {
+                out.push(Entry { name, kind });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Some(out))
+    }
+
+    async fn read(&mut self, paths: &[String]) -> Result<BTreeMap<String, String>, String> {
+        Ok(paths
+            .iter()
+            .filter_map(|p| {
+                std::fs::read(self.root.join(p))
+                    .ok()
+                    .map(|b| (p.clone(), String::from_utf8_lossy(&b).into_owned()))
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_patterns_match_as_docker_matches_them() {
+        assert!(glob_match("*.pyc", "a.pyc"));
+        assert!(!glob_match("*.pyc", "dir/a.pyc"));
+        assert!(glob_match("**/*.pyc", "dir/sub/a.pyc"));
+        assert!(glob_match("**/*.pyc", "a.pyc"));
+        assert!(glob_match("data/**", "data/x/y"));
+        assert!(glob_match("d?ta", "data"));
+        assert!(glob_match("[a-c]x", "bx"));
+        assert!(!glob_match("[!a-c]x", "bx"));
+        assert_eq!(
+            excluded_by("data\n", "", "data/set.csv").as_deref(),
+            Some("data")
+        );
+        assert_eq!(
+            excluded_by("data\n!data/set.csv\n", "", "data/set.csv"),
+            None
+        );
+        assert_eq!(
+            excluded_by("*.txt\n", "app/", "app/req.txt").as_deref(),
+            Some("*.txt")
+        );
+        assert_eq!(excluded_by("*.txt\n", "app/", "app/sub/req.txt"), None);
+    }
+}
