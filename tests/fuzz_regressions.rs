@@ -48,6 +48,53 @@ fn stack_regressions() {
     replay("fuzz/regressions/stack", entry::stack);
 }
 
+/// A stack with templates, a chain of `extends`, a component extended
+/// by another and a matrix of table values, cut short at every byte and
+/// with each byte left out: the `stack` body never panics, and every
+/// diagnostic and note stays inside the file.
+#[test]
+fn templates_and_matrices_cut_and_garbled() {
+    const STACK: &str = r#"[stack]
+name = "t"
+[args]
+tag = "1"
+[template.base]
+from = "debian:bookworm"
+env = { A = "{component}" }
+test = ["true"]
+[template.more]
+extends = "base"
+test = ["test -n \"$A\""]
+[component.plain]
+extends = ["more"]
+user = "root"
+[component."{v.name}-{w}"]
+matrix.v = [{ name = "a", os = "bookworm" }, { name = "b", os = "trixie" }]
+matrix.w = ["x", "y"]
+extends = ["more", "plain"]
+from = "debian:{v.os}"
+labels = { "k.{w}" = "{tag}-{v.name}" }
+"#;
+    let bytes = STACK.as_bytes();
+    let mut inputs: Vec<Vec<u8>> = (0..bytes.len()).map(|n| bytes[..n].to_vec()).collect();
+    inputs.extend((0..bytes.len()).map(|i| [&bytes[..i], &bytes[i + 1..]].concat()));
+    let mut failures = Vec::new();
+    for input in &inputs {
+        if catch_unwind(AssertUnwindSafe(|| entry::stack(input))).is_err() {
+            failures.push(String::from_utf8_lossy(input).into_owned());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} inputs failed, first:\n{}",
+        failures.len(),
+        failures[0]
+    );
+    // The whole stack loads: four matrix instances and `plain`.
+    let stack = strata::spec::load("t.toml", bytes, &Default::default()).expect("loads");
+    assert_eq!(stack.components.len(), 5);
+}
+
 #[test]
 fn lower_regressions() {
     replay("fuzz/regressions/lower", |bytes| {

@@ -65,6 +65,14 @@ fn check_diagnostics(diags: &Diagnostics, what: &str) {
             d.message
         );
         assert!(!d.message.trim().is_empty(), "{what}: an empty message");
+        for n in &d.notes {
+            assert!(
+                n.span.start <= n.span.end && n.span.end <= len,
+                "{what}: note span {:?} outside the file ({len} bytes): {}",
+                n.span,
+                n.message
+            );
+        }
         if d.severity == spec::Severity::Warning {
             assert!(
                 strata::lint::LINTS.iter().any(|l| l.id == d.code),

@@ -122,11 +122,12 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
         suggestions: Suggestions::default(),
         inputs: Vec::new(),
         stack_inputs: Vec::new(),
+        owners: Vec::new(),
     };
     let stack = r.stack(raw, overrides);
     let mut items = r.diags;
-    items.sort_by_key(|d| (d.span.start, d.span.end));
-    items.dedup();
+    expansion.attribute(&mut items, &r.owners);
+    super::expand::merge_notes(&mut items);
     let done = match stack {
         Some(stack)
             if !items
@@ -141,10 +142,12 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
         Ok(mut stack) => {
             expansion.mark(&mut stack.components);
             expansion.annotate(&mut stack.warnings);
+            super::expand::merge_notes(&mut stack.warnings);
             Ok(stack)
         }
         Err(mut d) => {
             expansion.annotate(&mut d.items);
+            super::expand::merge_notes(&mut d.items);
             Err(d)
         }
     }
@@ -163,6 +166,9 @@ struct Resolver<'a> {
     inputs: Vec<ContextInput>,
     /// `[packages]` paths, read by every component whose steps use them.
     stack_inputs: Vec<ContextInput>,
+    /// The component each diagnostic was found in, by index in `diags`,
+    /// for notes on lines that templates and matrices share.
+    owners: Vec<(usize, String)>,
 }
 
 /// The args inserted into one value, with their values as shown.

@@ -225,7 +225,9 @@ impl Expander<'_> {
                 }
             }
         }
-        for (template, written) in passed {
+        let mut seen = BTreeSet::new();
+        // A template reached twice (through two `extends`) is noted once.
+        for (template, written) in passed.iter().filter(|(t, _)| seen.insert(t.as_str())) {
             let owner = self
                 .written
                 .contains_key(template)

@@ -70,39 +70,67 @@ impl Use {
 }
 
 impl Expansion {
-    /// Adds, to each diagnostic on a line that several components share
-    /// (a template, a matrix table), notes naming those components.
-    pub fn annotate(&self, items: &mut [Diagnostic]) {
-        for d in items {
+    /// Notes on the resolver's diagnostics: one found while resolving a
+    /// component (`owners`: index -> name) names that component if its
+    /// line is shared; any other is [`Expansion::annotate`]d.
+    pub fn attribute(&self, items: &mut [Diagnostic], owners: &[(usize, String)]) {
+        let mut done = vec![false; items.len()];
+        for (i, name) in owners {
+            let Some(d) = items.get_mut(*i) else {
+                continue;
+            };
+            done[*i] = true;
             let mut uses: Vec<&Use> = self
                 .uses
                 .iter()
-                .filter(|u| u.covers(d.span.start, &d.message))
+                .filter(|u| &u.instance == name && u.covers(d.span.start, &d.message))
                 .collect();
-            // The instances the message names, else those whose values it
-            // quotes, else every one that uses the line.
-            let named = |u: &&Use| Use::quoted_in(&u.instance, &d.message);
-            let valued = |u: &&Use| u.values.iter().any(|v| d.message.contains(v.as_str()));
-            if uses.iter().any(named) {
-                uses.retain(named);
-            } else if uses.iter().any(valued) {
-                uses.retain(valued);
+            // A message that does not name its component is about the line
+            // (reported once): the others made from it are noted too.
+            if !uses.is_empty() && !Use::quoted_in(name, &d.message) {
+                uses.extend(self.pick(d).into_iter().filter(|u| &u.instance != name));
             }
-            for u in uses.iter().take(MAX_NOTES) {
-                d.notes.push(super::diag::Note {
-                    message: u.note.clone(),
-                    span: u.at.clone(),
-                });
-            }
-            if uses.len() > MAX_NOTES {
-                let more = format!(
-                    "and {} more components use this line",
-                    uses.len() - MAX_NOTES
-                );
-                let at = d.span.clone();
-                *d = d.clone().with_note(at, more);
-            }
+            push_notes(d, &uses);
         }
+        for (d, _) in items.iter_mut().zip(done).filter(|(_, done)| !done) {
+            self.annotate_one(d);
+        }
+    }
+
+    /// Adds, to each lint warning on a line that several components share
+    /// (a template, a matrix table), notes naming them. (Errors were
+    /// given theirs by [`Expansion::attribute`].)
+    pub fn annotate(&self, items: &mut [Diagnostic]) {
+        let warnings = items
+            .iter_mut()
+            .filter(|d| d.severity == super::diag::Severity::Warning && d.notes.is_empty());
+        for d in warnings {
+            self.annotate_one(d);
+        }
+    }
+
+    fn annotate_one(&self, d: &mut Diagnostic) {
+        let uses = self.pick(d);
+        push_notes(d, &uses);
+    }
+
+    /// The uses a diagnostic is likely about, from its place and message.
+    fn pick(&self, d: &Diagnostic) -> Vec<&Use> {
+        let mut uses: Vec<&Use> = self
+            .uses
+            .iter()
+            .filter(|u| u.covers(d.span.start, &d.message))
+            .collect();
+        // The instances the message names, else those whose values it
+        // quotes, else every one that uses the line.
+        let named = |u: &&Use| Use::quoted_in(&u.instance, &d.message);
+        let valued = |u: &&Use| u.values.iter().any(|v| d.message.contains(v.as_str()));
+        if uses.iter().any(named) {
+            uses.retain(named);
+        } else if uses.iter().any(valued) {
+            uses.retain(valued);
+        }
+        uses
     }
 
     /// Sets each resolved component's origin.
@@ -111,6 +139,56 @@ impl Expansion {
             c.origin = self.origins.get(&c.name).cloned();
         }
     }
+}
+
+fn push_notes(d: &mut Diagnostic, uses: &[&Use]) {
+    for u in uses {
+        d.notes.push(super::diag::Note {
+            message: u.note.clone(),
+            span: u.at.clone(),
+        });
+    }
+}
+
+/// Sorts diagnostics by place and merges those that differ only in their
+/// notes (the same template line, reported for each component made from
+/// it), keeping at most [`MAX_NOTES`] notes each.
+pub fn merge_notes(items: &mut Vec<Diagnostic>) {
+    items.sort_by_key(|d| (d.span.start, d.span.end));
+    let same = |a: &Diagnostic, b: &Diagnostic| {
+        (a.severity, a.code, &a.message, &a.span, &a.help)
+            == (b.severity, b.code, &b.message, &b.span, &b.help)
+    };
+    let mut out: Vec<Diagnostic> = Vec::with_capacity(items.len());
+    for d in items.drain(..) {
+        match out
+            .iter_mut()
+            .rev()
+            .take_while(|o| o.span == d.span)
+            .find(|o| same(o, &d))
+        {
+            Some(o) => {
+                for n in d.notes {
+                    if !o.notes.contains(&n) {
+                        o.notes.push(n);
+                    }
+                }
+            }
+            None => out.push(d),
+        }
+    }
+    for d in &mut out {
+        if d.notes.len() > MAX_NOTES {
+            let more = d.notes.len() - MAX_NOTES;
+            d.notes.truncate(MAX_NOTES);
+            let at = d.span.clone();
+            d.notes.push(super::diag::Note {
+                message: format!("and {more} more components use this line"),
+                span: at,
+            });
+        }
+    }
+    *items = out;
 }
 
 /// The reused tables again, as nodes to merge and copy.
@@ -137,7 +215,9 @@ pub fn expand(raw: &mut RawStackFile, text: &str) -> Result<Expansion, Vec<Diagn
         // The same text already parsed; this only fails if it changed.
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            return Err(vec![Diagnostic::error(span, e.message().to_owned())]);
+            let d = Diagnostic::error(span, e.message().to_owned())
+                .with_help("the stack file changed while it was read; read it again");
+            return Err(vec![d]);
         }
     };
     let mut reused = BTreeMap::new();

@@ -146,9 +146,12 @@ impl Resolver<'_> {
                 user: user.as_ref(),
                 rule: naming_rule.as_ref(),
             };
+            let before = self.diags.len();
             if let Some(comp) = self.component(cname, c, &ctx, &mut ref_spans) {
                 components.push(comp);
             }
+            let found = before..self.diags.len();
+            self.owners.extend(found.map(|i| (i, cname_s.clone())));
         }
 
         // A disabled component that an enabled one needs.
