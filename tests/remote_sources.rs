@@ -331,7 +331,7 @@ fn a_git_copy_takes_the_tag_and_sources_and_lock_report_it() {
     let daemon = git_daemon(&base);
     let remote = format!("git://127.0.0.1:{}/tools", daemon.port);
     let text = format!(
-        "{}\n[component.app]\nfrom = \"{BASE}\"\nuser = \"root\"\ncopy = [{{ git = \"{remote}\", tag = \"v1.0\", src = \"bin\", dst = \"/opt/tools\" }}]\n",
+        "{}\n[component.app]\nfrom = \"{BASE}\"\nuser = \"root\"\ncopy = [\n  {{ git = \"{remote}\", tag = \"v1.0\", src = \"bin\", dst = \"/opt/tools\" }},\n  {{ git = \"{remote}\", commit = \"{tagged}\", src = \"bin/hello\", dst = \"/opt/by-commit/hello\" }},\n]\n",
         stack_head("remote-git", "app")
     );
     let dir = project("remote-git", &text);
