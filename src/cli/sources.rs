@@ -175,7 +175,7 @@ pub fn run(a: SourcesArgs) -> Result<ExitCode> {
 /// One package a build installs from outside the stack.
 #[derive(Debug, Clone, Serialize)]
 struct Package {
-    /// `apt`, `pip` or `conda`.
+    /// `apt`, `dnf`, `apk`, `pip` or `conda`.
     kind: &'static str,
     /// The package or requirement specifier.
     name: String,
@@ -241,6 +241,24 @@ fn packages(stack: &Stack, root: &Path) -> (Vec<Package>, Vec<String>) {
                             },
                             channels: Vec::new(),
                             index: index.clone(),
+                            used_by: vec![c.name.clone()],
+                        });
+                    }
+                }
+                StepKind::Dnf(o) | StepKind::Apk(o) => {
+                    let kind = if matches!(s.kind, StepKind::Dnf(_)) {
+                        "dnf"
+                    } else {
+                        "apk"
+                    };
+                    for name in &o.packages {
+                        add(Package {
+                            kind,
+                            name: name.clone(),
+                            file: None,
+                            offline: None,
+                            channels: Vec::new(),
+                            index: Vec::new(),
                             used_by: vec![c.name.clone()],
                         });
                     }

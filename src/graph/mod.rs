@@ -475,6 +475,10 @@ pub enum StepKind {
     Copy(Copy),
     /// apt-get install.
     Apt(Apt),
+    /// dnf (microdnf, yum) install.
+    Dnf(OsPackages),
+    /// apk add.
+    Apk(OsPackages),
     /// pip install.
     Pip(Pip),
     /// A conda environment.
@@ -632,6 +636,13 @@ pub struct Apt {
     pub repo: Option<String>,
     /// A mirror URL (with its suite and components), instead of a flat repository.
     pub mirror: Option<AptMirror>,
+}
+
+/// A dnf or apk step: the packages, from the base's own repositories.
+#[derive(Debug, Clone, Serialize)]
+pub struct OsPackages {
+    /// Package names.
+    pub packages: Vec<String>,
 }
 
 /// An apt mirror: `deb [trusted=yes] <url> <suite> <components>`.

@@ -3,6 +3,8 @@
 //! no package lists end up in the image. An offline flat repository from
 //! the context replaces the base's sources and the step gets no network;
 //! a mirror URL replaces them too, and the step keeps the build network.
+//! A base without apt-get fails the step with a message naming its
+//! distribution and the step that fits it (see `os`).
 
 use super::shell::quote;
 use crate::graph::{Apt, AptMirror};
@@ -23,7 +25,9 @@ pub enum Archive<'a> {
 
 /// The shell script of an apt step.
 pub fn script(apt: &Apt, archive: Archive) -> String {
-    let mut s = String::from("set -eu\nexport DEBIAN_FRONTEND=noninteractive\n");
+    let mut s = String::from("set -eu\n");
+    s.push_str(&super::os::require("apt", &["apt-get"]));
+    s.push_str("export DEBIAN_FRONTEND=noninteractive\n");
     let mut opts = String::from("-o APT::Keep-Downloaded-Packages=true");
     let line = match archive {
         Archive::Base => None,

@@ -7,6 +7,7 @@
 
 pub mod apt;
 pub mod conda;
+pub mod os;
 pub mod pip;
 pub mod shell;
 pub mod user;
@@ -348,6 +349,8 @@ impl Lowerer<'_> {
                 b.built.state = copy::lower(self, &b, c, cp, from, loc);
             }
             StepKind::Apt(a) => b.built.state = packages::apt(self, &b, c, a, loc),
+            StepKind::Dnf(p) => b.built.state = packages::dnf(self, &b, c, p, loc),
+            StepKind::Apk(p) => b.built.state = packages::apk(self, &b, c, p, loc),
             StepKind::Pip(p) => {
                 b.built.state = packages::pip(self, &b, c, p, loc);
                 if let Some(v) = &p.venv {

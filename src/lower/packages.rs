@@ -3,8 +3,11 @@
 use strata_llb::{CacheSharing, Mount, Network, SourceLocation, State};
 
 use super::shell::sh;
-use super::{apt as apt_script, conda as conda_script, pip as pip_script, run, Builder, Lowerer};
-use crate::graph::{Apt, Component, Conda, Pip};
+use super::{
+    apt as apt_script, conda as conda_script, os as os_script, pip as pip_script, run, Builder,
+    Lowerer,
+};
+use crate::graph::{Apt, Component, Conda, OsPackages, Pip};
 
 /// The cache mount id namespace of a component: its root base, so
 /// different distributions never share package lists. Computed once per
@@ -61,6 +64,39 @@ pub fn apt(l: &Lowerer, b: &Builder, c: &Component, a: &Apt, loc: SourceLocation
     }
     b.built.state.run(
         run.custom_name(format!("[{}] apt install {}", c.name, a.packages.join(" ")))
+            .location(loc)
+            .ignore_cache(l.ctx.no_cache),
+    )
+}
+
+/// dnf (microdnf, yum) install in one exec, caches in cache mounts.
+pub fn dnf(l: &Lowerer, b: &Builder, c: &Component, p: &OsPackages, loc: SourceLocation) -> State {
+    let ns = cache_ns(b);
+    let mut run = run::exec(l, b, sh(os_script::dnf_script(&p.packages)), false);
+    for dir in os_script::DNF_CACHES {
+        let tool = dir.rsplit('/').next().unwrap_or("dnf");
+        run = run.mount(Mount::cache(
+            dir,
+            &format!("strata-{tool}:{ns}"),
+            CacheSharing::Locked,
+        ));
+    }
+    b.built.state.run(
+        run.custom_name(format!("[{}] dnf install {}", c.name, p.packages.join(" ")))
+            .location(loc)
+            .ignore_cache(l.ctx.no_cache),
+    )
+}
+
+/// apk add in one exec, its cache in a cache mount.
+pub fn apk(l: &Lowerer, b: &Builder, c: &Component, p: &OsPackages, loc: SourceLocation) -> State {
+    let run = run::exec(l, b, sh(os_script::apk_script(&p.packages)), false).mount(Mount::cache(
+        os_script::APK_CACHE,
+        &format!("strata-apk:{}", cache_ns(b)),
+        CacheSharing::Locked,
+    ));
+    b.built.state.run(
+        run.custom_name(format!("[{}] apk add {}", c.name, p.packages.join(" ")))
             .location(loc)
             .ignore_cache(l.ctx.no_cache),
     )

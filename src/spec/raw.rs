@@ -241,6 +241,10 @@ pub struct RawComponent {
     pub allow: Vec<SpannedString>,
     /// Packages installed with apt before any other step.
     pub apt: Option<Spanned<Short<AptSpec>>>,
+    /// Packages installed with dnf (or microdnf, yum), after apt.
+    pub dnf: Option<Spanned<Short<OsPackagesSpec>>>,
+    /// Packages installed with apk, after dnf.
+    pub apk: Option<Spanned<Short<OsPackagesSpec>>>,
     /// Conda/micromamba environments, after apt.
     #[serde(default)]
     pub conda: Vec<Spanned<Short<CondaSpec>>>,
@@ -336,6 +340,10 @@ pub struct RawStep {
     pub copy: Option<Spanned<Short<CopySpec>>>,
     /// Install Debian packages.
     pub apt: Option<Spanned<Short<AptSpec>>>,
+    /// Install RPM packages with dnf, microdnf or yum.
+    pub dnf: Option<Spanned<Short<OsPackagesSpec>>>,
+    /// Install Alpine packages with apk.
+    pub apk: Option<Spanned<Short<OsPackagesSpec>>>,
     /// Install Python packages.
     pub pip: Option<Spanned<Short<PipSpec>>>,
     /// Create a conda environment.
@@ -555,6 +563,21 @@ impl Shorthand for AptSpec {
             repo: None,
             mirror: None,
         })
+    }
+}
+
+/// `dnf = ["pkg", ...]`, `apk = ["pkg", ...]`, or `{ packages = [...] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OsPackagesSpec {
+    /// Package names, optionally with a version.
+    pub packages: Vec<SpannedString>,
+}
+
+impl Shorthand for OsPackagesSpec {
+    const EXPECTING: &'static str = "a list of package names, or a table { packages = [...] }";
+    fn from_list(packages: Vec<SpannedString>) -> Option<Self> {
+        Some(OsPackagesSpec { packages })
     }
 }
 

@@ -53,6 +53,22 @@ pub fn is_url(s: &str) -> bool {
     })
 }
 
+/// A package name for dnf or apk: `name`, `name-1.2`, `name=1.2-r0`,
+/// `name>=1.2`; starting with a letter or digit, so never an option.
+pub fn os_package(s: &str) -> Result<(), Refusal> {
+    let first = s.bytes().next();
+    if !first.is_some_and(|c| c.is_ascii_alphanumeric()) {
+        return Err("does not start with a letter or digit".into());
+    }
+    match s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.+:=<>~@/*".contains(*c)))
+    {
+        Some(c) => Err(format!("contains `{}`", c.escape_default())),
+        None => Ok(()),
+    }
+}
+
 /// A URL of a remote source: `scheme://host[:port]/...` with one of
 /// `schemes`, a host, no credentials (they would land in the LLB, the
 /// build log and the image history), no spaces or control characters.

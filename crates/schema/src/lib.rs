@@ -29,8 +29,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use serde_spanned::de::{is_spanned, SpannedDeserializer};
 use strata::spec::raw::{
-    AptSpec, Command, CondaSpec, CopySpec, Extends, MatrixValue, Paths, PipSpec, RawArg,
-    RawArgTable, RawStackFile, RunSpec, Short, Shorthand, TestSpec,
+    AptSpec, Command, CondaSpec, CopySpec, Extends, MatrixValue, OsPackagesSpec, Paths, PipSpec,
+    RawArg, RawArgTable, RawStackFile, RunSpec, Short, Shorthand, TestSpec,
 };
 
 /// The reference, relative to the repository root.
@@ -55,6 +55,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("RunSpec", "### `run`", "run"),
     ("AptSpec", "### `apt`", "apt"),
     ("RawAptMirror", "#### apt mirrors", "apt-mirror"),
+    ("OsPackagesSpec", "### `dnf` and `apk`", "os-packages"),
     ("PipSpec", "### `pip`", "pip"),
     ("CopySpec", "### `copy`", "copy"),
     ("CondaSpec", "### `conda`", "conda"),
@@ -479,6 +480,7 @@ fn registry() -> Vec<AnyType> {
         any_type::<RawArg>(Some(grab::<RawArgTable>())),
         short::<RunSpec>(),
         short::<AptSpec>(),
+        short::<OsPackagesSpec>(),
         short::<PipSpec>(),
         short::<CopySpec>(),
         short::<CondaSpec>(),

@@ -144,6 +144,12 @@ impl Resolver<'_> {
         if let Some(a) = &raw.apt {
             steps.extend(self.apt(a, vars));
         }
+        if let Some(d) = &raw.dnf {
+            steps.extend(self.os_packages(d, vars, true));
+        }
+        if let Some(a) = &raw.apk {
+            steps.extend(self.os_packages(a, vars, false));
+        }
         for c in &raw.conda {
             steps.extend(self.conda(c, vars));
         }

@@ -5,6 +5,7 @@ use super::*;
 mod apt;
 mod conda;
 mod copy;
+mod os;
 mod pip;
 mod run;
 
@@ -21,6 +22,8 @@ impl Resolver<'_> {
             raw.run.is_some(),
             raw.copy.is_some(),
             raw.apt.is_some(),
+            raw.dnf.is_some(),
+            raw.apk.is_some(),
             raw.pip.is_some(),
             raw.conda.is_some(),
             raw.env.is_some(),
@@ -35,7 +38,7 @@ impl Resolver<'_> {
                 } else {
                     format!("this step has {n} kinds; a step has exactly one")
                 },
-                "write one of run, copy, apt, pip, conda, env or workdir per step",
+                "write one of run, copy, apt, dnf, apk, pip, conda, env or workdir per step",
             );
             return None;
         }
@@ -47,6 +50,12 @@ impl Resolver<'_> {
         }
         if let Some(a) = &raw.apt {
             return self.apt(a, &ctx.vars);
+        }
+        if let Some(d) = &raw.dnf {
+            return self.os_packages(d, &ctx.vars, true);
+        }
+        if let Some(a) = &raw.apk {
+            return self.os_packages(a, &ctx.vars, false);
         }
         if let Some(p) = &raw.pip {
             return self.pip(p, &ctx.vars);
