@@ -40,7 +40,7 @@ pub struct RawStackFile {
     pub third_party: BTreeMap<SpannedString, SpannedString>,
     /// `[metadata]`: labels and env derived from version control and time.
     pub metadata: Option<Spanned<RawMetadata>>,
-    /// `[packages]`: offline package sources for apt and pip steps.
+    /// `[packages]`: where package steps get their packages.
     pub packages: Option<Spanned<RawPackages>>,
     /// `[component.<name>]`: the images of the stack.
     #[serde(default)]
