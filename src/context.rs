@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use crate::graph::{Component, ContextInput, InputKind};
 use crate::lower::{clean_path, context_prefix, parse_ignore};
 use crate::spec::diag::{Diagnostic, Suggestions};
+use crate::spec::ErrorCode;
 
 /// What is at a path of the context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +135,7 @@ pub async fn check<'s, R: ContextReader>(
             (
                 Some(Kind::Dir),
                 InputKind::IgnoreFile | InputKind::Requirements | InputKind::CondaFile,
-            ) => Diagnostic::error(span, format!("`{shown}` is a directory, not a file"))
+            ) => Diagnostic::error(ErrorCode::WrongInputKind, span, format!("`{shown}` is a directory, not a file"))
                 .with_help(format!("name the {} inside it", file_word(n.input.kind))),
             (
                 Some(Kind::File),
@@ -142,7 +143,7 @@ pub async fn check<'s, R: ContextReader>(
                 | InputKind::AptRepo
                 | InputKind::WheelDir
                 | InputKind::CondaChannel,
-            ) => Diagnostic::error(span, format!("`{shown}` is a file, not a directory"))
+            ) => Diagnostic::error(ErrorCode::WrongInputKind, span, format!("`{shown}` is a file, not a directory"))
                 .with_help(match n.input.kind {
                     InputKind::ContextDir => {
                         "name the directory that holds the component's files".to_owned()
@@ -161,7 +162,7 @@ pub async fn check<'s, R: ContextReader>(
                 if !index.is_empty() {
                     continue;
                 }
-                Diagnostic::error(span, format!("`{shown}` has no `Packages` index: apt cannot read it as a repository"))
+                Diagnostic::error(ErrorCode::WrongInputKind, span, format!("`{shown}` has no `Packages` index: apt cannot read it as a repository"))
                     .with_help(format!("write the index next to the packages: `cd {shown} && dpkg-scanpackages . > Packages`"))
             }
             (Some(_), InputKind::WheelDir) => {
@@ -173,6 +174,7 @@ pub async fn check<'s, R: ContextReader>(
                     continue;
                 }
                 Diagnostic::error(
+                    ErrorCode::WrongInputKind,
                     span,
                     format!("`{shown}` holds no wheels (`*.whl`) or source archives"),
                 )
@@ -200,6 +202,7 @@ pub async fn check<'s, R: ContextReader>(
             let shown = crate::spec::values::shown(&n.path);
             out.push(
                 Diagnostic::error(
+                    ErrorCode::IgnoredInput,
                     n.input.span.clone(),
                     format!("`{shown}` is excluded by `{ignore_file}` (pattern `{pattern}`)"),
                 )
@@ -248,7 +251,7 @@ fn missing(n: &Need, shown: &str, span: Range<usize>, near: NearMiss) -> Diagnos
         NearMiss::Suggest(p) => format!("did you mean `{}`?", crate::spec::values::shown(&p)),
         _ => "paths are relative to the component's context directory (the stack file's directory unless `context` says otherwise)".to_owned(),
     };
-    Diagnostic::error(span, message).with_help(help)
+    Diagnostic::error(ErrorCode::MissingInput, span, message).with_help(help)
 }
 
 /// What the nearest existing directory says about a missing path.

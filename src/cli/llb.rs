@@ -66,7 +66,7 @@ pub fn run(a: LlbArgs) -> Result<ExitCode> {
         Err(e) => {
             let d = spec::Diagnostics {
                 file: s.file.clone(),
-                items: vec![spec::Diagnostic::error(e.span, e.message)],
+                items: vec![spec::Diagnostic::error(e.code, e.span, e.message)],
             };
             eprint!("{}", d.render());
             return Ok(ExitCode::FAILURE);

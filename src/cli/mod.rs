@@ -5,6 +5,7 @@ mod build;
 mod bundle;
 mod check;
 mod engine;
+mod explain;
 mod graph;
 mod llb;
 mod lock;
@@ -77,6 +78,11 @@ enum Cmd {
         after_help = "Examples:\n  strata sources\n  strata sources --format json | jq -r '.images[].ref'"
     )]
     Sources(sources::SourcesArgs),
+    /// Say what an error code or lint id means and how to fix it (docs/errors.md, docs/lints.md).
+    #[command(
+        after_help = "Examples:\n  strata explain E0302\n  strata explain unknown-component\n  strata explain root-user"
+    )]
+    Explain(explain::ExplainArgs),
 }
 
 /// Options shared by every command that reads a stack.
@@ -239,5 +245,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Bundle(a) => bundle::run(a),
         Cmd::Lock(a) => lock::run(a),
         Cmd::Sources(a) => sources::run(a),
+        Cmd::Explain(a) => explain::run(a),
     }
 }

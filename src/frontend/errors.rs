@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use strata_proto::{gateway, pb, rpc};
 
 use super::opts::OptsError;
-use crate::spec::{Diagnostic, Diagnostics, Severity, SourceFile};
+use crate::spec::{Diagnostic, Diagnostics, ErrorCode, Severity, SourceFile};
 
 /// gRPC code `Unknown`: any other code gets its name prefixed at every hop.
 const CODE_UNKNOWN: i32 = 2;
@@ -71,10 +71,15 @@ impl FrontendError {
     }
 
     /// One problem at `span` of the stack file.
-    pub fn at(file: &SourceFile, span: Range<usize>, message: impl Into<String>) -> Self {
+    pub fn at(
+        file: &SourceFile,
+        code: ErrorCode,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         FrontendError::Stack(Diagnostics {
             file: file.clone(),
-            items: vec![Diagnostic::error(span, message)],
+            items: vec![Diagnostic::error(code, span, message)],
         })
     }
 
@@ -319,8 +324,12 @@ mod tests {
     fn located_errors_carry_a_source_detail() {
         let f = file();
         let at = f.text.find("gpu").expect("present");
-        let d = Diagnostic::error(at..at + 11, "`gpu=maybe`: `maybe` is not a bool")
-            .with_help("give true or false");
+        let d = Diagnostic::error(
+            ErrorCode::ArgValue,
+            at..at + 11,
+            "`gpu=maybe`: `maybe` is not a bool",
+        )
+        .with_help("give true or false");
         let status = FrontendError::Stack(Diagnostics {
             file: f.clone(),
             items: vec![d],
@@ -389,9 +398,13 @@ mod tests {
         let status = FrontendError::Stack(Diagnostics {
             file: f,
             items: vec![
-                Diagnostic::error(25..31, "first"),
+                Diagnostic::error(ErrorCode::UnknownComponent, 25..31, "first"),
                 Diagnostic::warning("root-user", 40..45, "a lint"),
-                Diagnostic::error(0..0, "`nope=1` sets an arg this stack does not declare"),
+                Diagnostic::error(
+                    ErrorCode::UndeclaredArg,
+                    0..0,
+                    "`nope=1` sets an arg this stack does not declare",
+                ),
             ],
         })
         .to_status();

@@ -18,7 +18,7 @@ use super::opts::{self, FrontendOpts, NamedContext};
 use super::subrequests;
 use crate::graph::{Base, CopySource, ImageRef, Stack, StepKind};
 use crate::lower::{self, BaseImage, BuildContext, BuildMetadata, Platform};
-use crate::spec::{self, Diagnostic, Diagnostics};
+use crate::spec::{self, Diagnostic, Diagnostics, ErrorCode};
 
 /// The metadata key BuildKit's image exporter reads the image config from.
 pub const IMAGE_CONFIG_KEY: &str = "containerimage.config";
@@ -198,7 +198,7 @@ pub(crate) async fn build<B: Bridge>(
         ignore_files,
     };
     let lowered = lower::lower(&stack, &target, &ctx)
-        .map_err(|e| FrontendError::at(&stack.file, e.span, e.message))?;
+        .map_err(|e| FrontendError::at(&stack.file, e.code, e.span, e.message))?;
     check_caps(&lowered.definition, &pong)?;
 
     let cache_imports: Vec<gw::CacheOptionsEntry> = opts
@@ -599,6 +599,7 @@ fn choose_target(stack: &Stack, opts: &FrontendOpts) -> Result<String, FrontendE
         Some(c) => {
             let why = crate::graph::render::reason(stack, &c.name);
             let d = Diagnostic::error(
+                ErrorCode::DisabledDependency,
                 c.span.clone(),
                 format!("component `{target}` is switched off ({why})"),
             )
@@ -670,6 +671,7 @@ async fn resolve_bases<B: Bridge>(
             Ok(a) => a,
             Err(s) => {
                 let d = Diagnostic::error(
+                    ErrorCode::UnresolvableImage,
                     image_use_span(stack, &image),
                     format!(
                         "cannot resolve image `{}` for {}: {}",

@@ -21,6 +21,7 @@ use std::ops::Range;
 
 use crate::graph::{Base, Component, CopySource, GitRef, ImageRef, Stack, StepKind};
 use crate::spec::diag::{closest, Diagnostic, Diagnostics, Severity};
+use crate::spec::ErrorCode;
 
 use commands::Script;
 use spans::Spans;
@@ -203,8 +204,12 @@ impl Linter<'_> {
                     None => format!("the lints are: {}", ids.join(", ")),
                 };
                 self.out.push(
-                    Diagnostic::error(span.clone(), format!("`{id}` in `allow` is not a lint"))
-                        .with_help(help),
+                    Diagnostic::error(
+                        ErrorCode::UnknownLint,
+                        span.clone(),
+                        format!("`{id}` in `allow` is not a lint"),
+                    )
+                    .with_help(help),
                 );
             }
         }

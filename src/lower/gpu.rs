@@ -70,11 +70,13 @@ fn chain<'s>(l: &Lowerer<'s>, g: &Gpu) -> Result<Vec<&'s Component>, LowerError>
     let mut name = g.of.as_str();
     loop {
         let a = l.stack.component(name).ok_or_else(|| LowerError {
+            code: crate::spec::ErrorCode::UnknownComponent,
             message: format!("`{name}` is not a component of this stack"),
             span: g.span.clone(),
         })?;
         if a.gpu.is_some() {
             return Err(LowerError {
+                code: crate::spec::ErrorCode::GpuFlavour,
                 message: format!(
                     "`gpu.of = \"{}\"` reaches `{}`, itself a GPU flavour: a replay re-runs CPU components only",
                     g.of, a.name
@@ -85,6 +87,7 @@ fn chain<'s>(l: &Lowerer<'s>, g: &Gpu) -> Result<Vec<&'s Component>, LowerError>
         if out.iter().any(|o: &&Component| o.name == a.name) || out.len() > l.stack.components.len()
         {
             return Err(LowerError {
+                code: crate::spec::ErrorCode::Cycle,
                 message: format!("components form a cycle through `{}`", a.name),
                 span: g.span.clone(),
             });

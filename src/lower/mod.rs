@@ -91,6 +91,8 @@ pub struct LoweredTest {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct LowerError {
+    /// The kind of problem.
+    pub code: crate::spec::ErrorCode,
     /// What is wrong.
     pub message: String,
     /// Where in the stack file.
@@ -160,6 +162,7 @@ pub fn lower(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered,
             .stack_size(LOWER_STACK)
             .spawn_scoped(scope, || lower_here(stack, target, ctx))
             .map_err(|e| LowerError {
+                code: crate::spec::ErrorCode::InvalidValue,
                 message: format!("cannot start the lowering thread: {e}"),
                 span: 0..0,
             })?
@@ -193,6 +196,7 @@ fn lower_here(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered
         }],
     };
     let definition = built.state.marshal(&options).map_err(|e| LowerError {
+        code: crate::spec::ErrorCode::InvalidValue,
         message: format!("could not encode the LLB of `{target}`: {e}"),
         span: 0..0,
     })?;
@@ -201,6 +205,7 @@ fn lower_here(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered
         for t in &c.tests {
             let state = test::lower(&l, c, &built, t);
             let definition = state.marshal(&options).map_err(|e| LowerError {
+                code: crate::spec::ErrorCode::InvalidValue,
                 message: format!("could not encode the LLB of a test of `{target}`: {e}"),
                 span: t.span.clone(),
             })?;
@@ -292,11 +297,13 @@ impl Lowerer<'_> {
         }
         let stack = self.stack;
         let c = stack.component(name).ok_or_else(|| LowerError {
+            code: crate::spec::ErrorCode::UnknownComponent,
             message: format!("`{name}` is not a component of this stack"),
             span: 0..0,
         })?;
         if !c.enabled {
             return Err(LowerError {
+                code: crate::spec::ErrorCode::DisabledDependency,
                 message: format!(
                     "component `{name}` is disabled by `when = \"{}\"`; change the args or profile to build it",
                     c.condition.as_deref().unwrap_or("")
@@ -306,6 +313,7 @@ impl Lowerer<'_> {
         }
         if path.iter().any(|p| p == name) {
             return Err(LowerError {
+                code: crate::spec::ErrorCode::Cycle,
                 message: format!("components form a cycle through `{name}`"),
                 span: c.span.clone(),
             });

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::ops::Range;
 
+use super::codes::ErrorCode;
+
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -89,7 +91,8 @@ impl SourceFile {
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
-    /// A stable identifier for lints (`root-user`), empty for errors.
+    /// The stable id: an error's code (`E0302`, see [`ErrorCode`]) or a
+    /// lint's id (`root-user`).
     pub code: &'static str,
     /// What is wrong, in one sentence.
     pub message: String,
@@ -112,11 +115,11 @@ pub struct Note {
 }
 
 impl Diagnostic {
-    /// An error at `span`.
-    pub fn error(span: Range<usize>, message: impl Into<String>) -> Self {
+    /// An error of kind `code` at `span`.
+    pub fn error(code: ErrorCode, span: Range<usize>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
-            code: "",
+            code: code.id(),
             message: message.into(),
             span,
             help: None,
@@ -180,7 +183,7 @@ impl fmt::Display for Rendered<'_> {
         let start = self.file.line_col(d.span.start);
         let end = self.file.line_col(d.span.end.max(d.span.start));
         match d.severity {
-            Severity::Error => write!(f, "error: {}", d.shown_message())?,
+            Severity::Error => write!(f, "error[{}]: {}", d.code, d.shown_message())?,
             Severity::Warning => write!(f, "warning[{}]: {}", d.code, d.shown_message())?,
         }
         writeln!(f)?;
@@ -459,7 +462,8 @@ mod tests {
     #[test]
     fn renders_caret_under_span() {
         let f = SourceFile::new("s.toml", "[stack]\nname = 42\n");
-        let d = Diagnostic::error(15..17, "expected a string").with_help("quote it");
+        let d = Diagnostic::error(ErrorCode::WrongType, 15..17, "expected a string")
+            .with_help("quote it");
         let out = d.render(&f);
         assert!(out.contains("--> s.toml:2:8"), "{out}");
         assert!(out.contains("2 | name = 42"), "{out}");
@@ -472,7 +476,7 @@ mod tests {
         let line = format!("a = \"{}\" x", "y".repeat(1000));
         let f = SourceFile::new("s.toml", line.clone());
         let at = line.len() - 1;
-        let out = Diagnostic::error(at..at + 1, "here").render(&f);
+        let out = Diagnostic::error(ErrorCode::TomlSyntax, at..at + 1, "here").render(&f);
         let lines: Vec<&str> = out.lines().collect();
         let (text, caret) = (lines[3], lines[4]);
         let col = caret.find('^').expect("a caret");

@@ -1,5 +1,6 @@
 //! The stack file: parsing with spans, validation, diagnostics.
 
+pub mod codes;
 pub mod diag;
 pub mod expand;
 pub mod expr;
@@ -8,5 +9,6 @@ pub mod raw;
 pub mod resolve;
 pub mod values;
 
+pub use codes::ErrorCode;
 pub use diag::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use resolve::{load, resolve, Overrides};

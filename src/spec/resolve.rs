@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use serde_spanned::Spanned;
 
+use super::codes::ErrorCode;
 use super::diag::{closest, Diagnostic, Diagnostics, SourceFile, Suggestions};
 use super::expr::{self, Expr, Literal};
 use super::image_ref::ImageRef;
@@ -53,6 +54,7 @@ pub fn load(name: &str, bytes: &[u8], overrides: &Overrides) -> Result<Stack, Di
             let at = e.valid_up_to();
             let file = SourceFile::new(name, String::from_utf8_lossy(bytes).into_owned());
             let d = Diagnostic::error(
+                ErrorCode::NotUtf8,
                 at..at + 1,
                 format!("the stack file is not valid UTF-8 (byte {at})"),
             )
@@ -76,6 +78,7 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
     };
     if file.text.len() > MAX_FILE_SIZE {
         let d = Diagnostic::error(
+            ErrorCode::FileTooLarge,
             0..0,
             format!(
                 "the stack file is {} bytes; the limit is {} bytes",
@@ -88,6 +91,7 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
     }
     if let Some(at) = too_deep(&file.text) {
         let d = Diagnostic::error(
+            ErrorCode::TooDeep,
             at..at + 1,
             format!("values are nested more than {MAX_NESTING} levels deep"),
         )
@@ -197,9 +201,15 @@ impl Vars<'_> {
 }
 
 impl Resolver<'_> {
-    fn error(&mut self, span: Range<usize>, msg: impl Into<String>, help: impl Into<String>) {
+    fn error(
+        &mut self,
+        code: ErrorCode,
+        span: Range<usize>,
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.diags
-            .push(Diagnostic::error(span, msg).with_help(help));
+            .push(Diagnostic::error(code, span, msg).with_help(help));
     }
 
     /// Reports `text` if it is a bare name (no registry, tag or digest) that
@@ -214,6 +224,7 @@ impl Resolver<'_> {
         let shown = values::shown(text);
         if names.is_empty() {
             self.error(
+                ErrorCode::UnknownComponent,
                 span,
                 format!("`{shown}` has no tag"),
                 format!("write `name:tag` for an external image (`{shown}:<tag>`)"),
@@ -238,6 +249,7 @@ impl Resolver<'_> {
             }
         };
         self.error(
+            ErrorCode::UnknownComponent,
             span,
             format!("`{shown}` is not a component of this stack"),
             format!("{near} Write `name:tag` for an external image (`{shown}:<tag>`)"),

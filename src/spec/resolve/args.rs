@@ -15,6 +15,7 @@ impl Resolver<'_> {
             let n = name.get_ref();
             if !valid_arg_name(n) {
                 self.error(
+                    ErrorCode::ArgName,
                     name.span(),
                     format!("`{n}` is not a valid arg name"),
                     "use letters, digits and `_`, starting with a letter or `_`",
@@ -23,6 +24,7 @@ impl Resolver<'_> {
             }
             if is_reserved_arg(n) || matches!(n.as_str(), "stack" | "component") {
                 self.error(
+                    ErrorCode::ReservedName,
                     name.span(),
                     format!("`{n}` is a reserved name"),
                     "choose another name for this arg",
@@ -36,7 +38,7 @@ impl Resolver<'_> {
                     toml::Value::Boolean(b) => (ArgType::Bool, ArgValue::Bool(*b), None),
                     toml::Value::Integer(i) => (ArgType::Int, ArgValue::Int(*i), None),
                     _ => {
-                        self.error(span, format!("arg `{n}` must be a string, bool or integer"), "write the table form for enums: { type = \"enum\", values = [...], default = \"...\" }");
+                        self.error(ErrorCode::ArgDeclaration, span, format!("arg `{n}` must be a string, bool or integer"), "write the table form for enums: { type = \"enum\", values = [...], default = \"...\" }");
                         continue;
                     }
                 },
@@ -54,6 +56,7 @@ impl Resolver<'_> {
                                 .collect();
                             if values.is_empty() {
                                 self.error(
+                                    ErrorCode::ArgDeclaration,
                                     span,
                                     format!("enum arg `{n}` needs `values = [...]`"),
                                     "list the allowed values",
@@ -65,6 +68,7 @@ impl Resolver<'_> {
                         Some(other) => {
                             let k = t.kind.as_ref().map_or(span.clone(), Spanned::span);
                             self.error(
+                                ErrorCode::ArgDeclaration,
                                 k,
                                 format!("unknown arg type `{other}`"),
                                 "use one of: string, bool, int, enum",
@@ -86,6 +90,7 @@ impl Resolver<'_> {
                     };
                     if t.values.is_some() && !matches!(kind, ArgType::Enum(_)) {
                         self.error(
+                            ErrorCode::ArgDeclaration,
                             span.clone(),
                             format!("`values` only applies to enum args, and `{n}` is not one"),
                             "add `type = \"enum\"` or remove `values`",
@@ -96,6 +101,7 @@ impl Resolver<'_> {
                             Ok(v) => v,
                             Err(e) => {
                                 self.error(
+                                    ErrorCode::ArgValue,
                                     d.span(),
                                     format!("default of arg `{n}`: {e}"),
                                     "make the default match the arg's type",
@@ -153,6 +159,7 @@ impl Resolver<'_> {
                             .map(|c| format!("did you mean `{c}`?"))
                             .unwrap_or_else(|| "declare it in [args] first".to_owned());
                         self.error(
+                            ErrorCode::UndeclaredArg,
                             k.span(),
                             format!(
                                 "profile `{}` sets `{}`, which is not an arg",
@@ -165,6 +172,7 @@ impl Resolver<'_> {
                     Some(a) => {
                         if let Err(e) = typed_value(&a.kind, v.get_ref()) {
                             self.error(
+                                ErrorCode::ArgValue,
                                 v.span(),
                                 format!("profile `{}`: `{}` {e}", pname.get_ref(), k.get_ref()),
                                 "give a value of the arg's type",
@@ -199,6 +207,7 @@ impl Resolver<'_> {
                     .or(args.first())
                     .map_or(fallback.clone(), |a| a.span.clone());
                 self.error(
+                    ErrorCode::UndeclaredArg,
                     span,
                     format!("`{k}={v}` sets an arg this stack does not declare"),
                     help,
@@ -214,6 +223,7 @@ impl Resolver<'_> {
                     let span = a.span.clone();
                     let name = a.name.clone();
                     self.error(
+                        ErrorCode::ArgValue,
                         span,
                         format!("`{name}={v}`: {e}"),
                         format!("`{name}` is declared here; give a value of its type"),

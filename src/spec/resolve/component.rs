@@ -23,6 +23,7 @@ impl Resolver<'_> {
                 Err(e) => {
                     let span = self.inner(w, e.span.start, e.span.len().max(1));
                     self.error(
+                        ErrorCode::ConditionSyntax,
                         span,
                         format!("bad condition: {}", e.message),
                         "conditions look like `spark && !gpu` or `python == '3.11'`",
@@ -41,6 +42,7 @@ impl Resolver<'_> {
         let base = match (&raw.from, &raw.gpu) {
             (Some(_), Some(g)) => {
                 self.error(
+                    ErrorCode::MissingBase,
                     g.span(),
                     format!("component `{cname}` has both `from` and `gpu`"),
                     "a GPU flavour takes its base from `gpu.base`; remove `from`",
@@ -49,6 +51,7 @@ impl Resolver<'_> {
             }
             (None, None) => {
                 self.error(
+                    ErrorCode::MissingBase,
                     name.span(),
                     format!("component `{cname}` has no `from`"),
                     "add `from = \"<component or image>\"`, or `gpu = { of = ..., base = ... }`",
@@ -60,6 +63,7 @@ impl Resolver<'_> {
                 if ctx.names.contains(&text) {
                     if text == cname {
                         self.error(
+                            ErrorCode::SelfReference,
                             f.span(),
                             format!("component `{cname}` is built from itself"),
                             "name another component or an external image",
@@ -77,7 +81,7 @@ impl Resolver<'_> {
                                 Some(c) => format!("did you mean the component `{c}`?"),
                                 None => format!("name a component ({}) or an image such as `debian:bookworm-slim`", ctx.names.iter().cloned().collect::<Vec<_>>().join(", ")),
                             };
-                            self.error(f.span(), format!("`{text}` is neither a component of this stack nor a valid image reference ({e})"), help);
+                            self.error(ErrorCode::InvalidImage, f.span(), format!("`{text}` is neither a component of this stack nor a valid image reference ({e})"), help);
                             Base::Scratch
                         }
                     }
@@ -114,11 +118,12 @@ impl Resolver<'_> {
             Some(u) => match ctx.user {
                 Some(p) if p.name == *u.get_ref() => RunAs::Policy,
                 Some(p) => {
-                    self.error(u.span(), format!("component user `{}` conflicts with the stack's user policy (`{}`)", u.get_ref(), p.name), format!("a component runs as the policy user `{}` or as `root`; change [user] to change it everywhere", p.name));
+                    self.error(ErrorCode::UnknownUser, u.span(), format!("component user `{}` conflicts with the stack's user policy (`{}`)", u.get_ref(), p.name), format!("a component runs as the policy user `{}` or as `root`; change [user] to change it everywhere", p.name));
                     RunAs::Policy
                 }
                 None => {
                     self.error(
+                        ErrorCode::UnknownUser,
                         u.span(),
                         format!("component user `{}` is not defined", u.get_ref()),
                         "declare it in [user] (name, uid, gid), or write `user = \"root\"`",
@@ -250,6 +255,7 @@ impl Resolver<'_> {
             match (port.parse::<u16>(), proto) {
                 (Ok(n), "tcp" | "udp" | "sctp") if n > 0 => cfg.expose.push(format!("{n}/{proto}")),
                 _ => self.error(
+                    ErrorCode::InvalidSetting,
                     p.span(),
                     format!("`{text}` is not a port"),
                     "write a port number 1-65535, optionally with /tcp, /udp or /sctp",
@@ -259,6 +265,7 @@ impl Resolver<'_> {
         for v in &raw.volumes {
             if !v.get_ref().starts_with('/') {
                 self.error(
+                    ErrorCode::NotAbsolute,
                     v.span(),
                     format!("volume `{}` must be an absolute path", v.get_ref()),
                     "write it starting with `/`",
@@ -286,6 +293,7 @@ impl Resolver<'_> {
                     Some(ns) => Some(ns),
                     None => {
                         self.error(
+                            ErrorCode::InvalidSetting,
                             d.span(),
                             format!("`{}` is not a duration", d.get_ref()),
                             "write e.g. \"30s\", \"1m30s\" or \"500ms\"",
@@ -306,6 +314,7 @@ impl Resolver<'_> {
                     let n = u32::try_from(*r.get_ref()).ok();
                     if n.is_none() {
                         self.error(
+                            ErrorCode::InvalidSetting,
                             r.span(),
                             format!("retries {} is out of range", r.get_ref()),
                             "give a count between 0 and 4294967295",
@@ -330,6 +339,7 @@ impl Resolver<'_> {
                 .all(|c| c.is_ascii_alphanumeric() || c == b'_');
         if !ok {
             self.error(
+                ErrorCode::InvalidName,
                 k.span(),
                 format!("`{}` is not a valid environment variable name", k.get_ref()),
                 "use letters, digits and `_`, not starting with a digit",
@@ -348,6 +358,7 @@ impl Resolver<'_> {
                 || args.last().is_none_or(|a| a.trim().is_empty())
             {
                 self.error(
+                    ErrorCode::EmptyStep,
                     t.span(),
                     "test has an empty command",
                     "give a command that fails when the image is broken, e.g. `python -c 'import six'`",
@@ -358,6 +369,7 @@ impl Resolver<'_> {
             let as_user = self.as_user(spec.run_as.as_ref(), run_as == RunAs::Policy);
             if let (Some(a), None, true) = (&spec.run_as, ctx.user, as_user) {
                 self.error(
+                    ErrorCode::UnknownUser,
                     a.span(),
                     "`as = \"user\"` but the stack has no [user] policy",
                     "declare [user], or leave `as` out to test as the image's user",
@@ -366,6 +378,7 @@ impl Resolver<'_> {
             let name = spec.name.as_ref().map(|n| n.get_ref().clone());
             if let Some(n) = spec.name.as_ref().filter(|n| n.get_ref().trim().is_empty()) {
                 self.error(
+                    ErrorCode::EmptyStep,
                     n.span(),
                     "test name is empty",
                     "name it, or leave `name` out to show the command",

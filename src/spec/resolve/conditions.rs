@@ -38,6 +38,7 @@ impl Resolver<'_> {
                     *ok = false;
                     let s = self.inner(w, span.start, span.len());
                     self.error(
+                        ErrorCode::ConditionType,
                         s,
                         format!("`{n}` is not a bool arg, so it cannot stand alone in a condition"),
                         format!("compare it: `{n} == '...'`"),
@@ -66,6 +67,7 @@ impl Resolver<'_> {
                                 *ok = false;
                                 let sp = self.inner(w, value_span.start, value_span.len());
                                 self.error(
+                                    ErrorCode::ConditionType,
                                     sp,
                                     format!("`{s}` is not one of the values of `{name}`"),
                                     format!("values: {}", vals.join(", ")),
@@ -79,6 +81,7 @@ impl Resolver<'_> {
                         *ok = false;
                         let sp = self.inner(w, value_span.start, value_span.len());
                         self.error(
+                            ErrorCode::ConditionType,
                             sp,
                             format!(
                                 "`{name}` is {}, but is compared with a value of another type",
@@ -105,6 +108,7 @@ impl Resolver<'_> {
             .map(|c| format!("did you mean `{c}`?"))
             .unwrap_or_else(|| "declare it in [args]".into());
         self.error(
+            ErrorCode::ConditionArg,
             s,
             format!("the condition reads `{n}`, which is not an arg"),
             help,

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use serde_spanned::Spanned;
 
-use super::{Ctx, Resolver};
+use super::{Ctx, ErrorCode, Resolver};
 use crate::graph::{Base, Gpu, GpuMode};
 use crate::spec::raw::RawGpu;
 
@@ -27,12 +27,14 @@ impl Resolver<'_> {
                 .map(|c| format!("did you mean `{c}`?"))
                 .unwrap_or_else(|| "name the CPU component this is the GPU flavour of".into());
             self.error(
+                ErrorCode::UnknownComponent,
                 gr.of.span(),
                 format!("`gpu.of = \"{of}\"` is not a component"),
                 help,
             );
         } else if of == cname {
             self.error(
+                ErrorCode::SelfReference,
                 gr.of.span(),
                 format!("component `{cname}` is the GPU flavour of itself"),
                 "name the CPU component",
@@ -42,6 +44,7 @@ impl Resolver<'_> {
         let base = match self.interpolate(&gr.base, &ctx.vars) {
             Some(text) if ctx.names.contains(&text) => {
                 self.error(
+                    ErrorCode::InvalidImage,
                     gr.base.span(),
                     format!("`gpu.base` names the component `{text}`, not an image"),
                     "a GPU flavour is built on an external CUDA image: write `name:tag`, e.g. `nvidia/cuda:12.4.1-runtime-ubuntu22.04`",
@@ -58,6 +61,7 @@ impl Resolver<'_> {
         for p in &gr.copy {
             if !p.get_ref().starts_with('/') {
                 self.error(
+                    ErrorCode::NotAbsolute,
                     p.span(),
                     format!("`{}` must be an absolute path in `{of}`", p.get_ref()),
                     "write the path starting with `/`",
@@ -72,6 +76,7 @@ impl Resolver<'_> {
             Some(("replay", span)) => {
                 if !gr.copy.is_empty() {
                     self.error(
+                        ErrorCode::GpuFlavour,
                         span,
                         "`gpu.copy` lists paths but `mode = \"replay\"` copies nothing",
                         "remove `copy` (replay rebuilds those paths on the CUDA base), or write `mode = \"copy\"`",
@@ -81,6 +86,7 @@ impl Resolver<'_> {
             }
             Some((other, span)) => {
                 self.error(
+                    ErrorCode::UnknownChoice,
                     span,
                     format!("`{other}` is not a GPU flavour mode"),
                     "write `mode = \"replay\"` (re-run the CPU component's steps on the CUDA base) or `mode = \"copy\"` (copy `gpu.copy` paths)",
@@ -90,6 +96,7 @@ impl Resolver<'_> {
         };
         if mode == GpuMode::Copy && copy.is_empty() && gr.copy.is_empty() {
             self.error(
+                ErrorCode::GpuFlavour,
                 g.span(),
                 "`mode = \"copy\"` with nothing to copy",
                 "list the CPU component's paths in `copy = [\"/opt/venv\", ...]`, or use `mode = \"replay\"`",

@@ -16,11 +16,13 @@ impl Resolver<'_> {
             match (from, to) {
                 (Ok(f), Some(Ok(t))) => out.push((f, t)),
                 (Err(e), _) => self.error(
+                    ErrorCode::InvalidImage,
                     k.span(),
                     format!("mirror key `{}`: {e}", k.get_ref()),
                     "write an image reference such as `debian:bookworm`",
                 ),
                 (_, Some(Err(e))) => self.error(
+                    ErrorCode::InvalidImage,
                     v.span(),
                     format!("mirror `{}`: {e}", v.get_ref()),
                     "write an image reference such as `registry.local/debian:bookworm`",
@@ -35,6 +37,7 @@ impl Resolver<'_> {
                     out.push((f, t));
                 }
                 (Err(e), _) | (_, Err(e)) => self.error(
+                    ErrorCode::InvalidImage,
                     0..0,
                     format!("mirror `{k}={v}`: {e}"),
                     "write FROM=TO with two image references",
@@ -84,6 +87,7 @@ impl Resolver<'_> {
                     "version" => MetadataField::Version,
                     other => {
                         self.error(
+                            ErrorCode::UnknownChoice,
                             v.span(),
                             format!("unknown metadata field `{other}`"),
                             "use one of: revision, branch, source, created, version",
@@ -120,6 +124,7 @@ impl Resolver<'_> {
             m.apt_mirror = p.apt_mirror.as_ref().and_then(|a| self.apt_mirror(a, vars));
             if let (Some(_), Some(a)) = (&p.apt_repo, &p.apt_mirror) {
                 self.error(
+                    ErrorCode::ConflictingKeys,
                     a.span(),
                     "[packages] names both `apt-repo` and `apt-mirror`",
                     "keep one: apt steps read one archive (a step's own `repo` or `mirror` still overrides it)",

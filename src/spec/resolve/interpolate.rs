@@ -77,12 +77,18 @@ impl Resolver<'_> {
             }
             if c == b'}' {
                 let span = self.inner(s, offset + i, 1);
-                self.error(span, "unmatched `}`", "write `}}` for a literal brace");
+                self.error(
+                    ErrorCode::InterpolationSyntax,
+                    span,
+                    "unmatched `}`",
+                    "write `}}` for a literal brace",
+                );
                 return None;
             }
             let Some(end) = rest[i..].find('}') else {
                 let span = self.inner(s, offset + i, rest.len() - i);
                 self.error(
+                    ErrorCode::InterpolationSyntax,
                     span,
                     "unclosed `{` in this value",
                     "write `{name}` to insert an arg, or `{{` for a literal brace",
@@ -124,6 +130,7 @@ impl Resolver<'_> {
                         }
                     };
                     self.error(
+                        ErrorCode::UnknownReference,
                         span,
                         format!("`{{{}}}` is not an arg of this stack", values::shown(name)),
                         help,
@@ -139,6 +146,7 @@ impl Resolver<'_> {
             self.interpolated += out.len();
             if self.interpolated > values::MAX_INTERPOLATED {
                 self.error(
+                    ErrorCode::ValueTooLarge,
                     s.span(),
                     format!(
                         "interpolating args produces more than {} MiB in this stack file",
@@ -162,6 +170,7 @@ impl Resolver<'_> {
             .collect::<Vec<_>>()
             .join(", ");
         self.error(
+            ErrorCode::ValueTooLarge,
             s.span(),
             format!(
                 "this value is longer than {} KiB once {args} are inserted",
@@ -200,6 +209,7 @@ impl Resolver<'_> {
             )
         };
         self.error(
+            ErrorCode::InvalidValue,
             s.span(),
             format!("{what} `{}` {why}", values::shown(value)),
             help,
@@ -270,6 +280,7 @@ impl Resolver<'_> {
             ),
         };
         self.error(
+            ErrorCode::InvalidValue,
             s.span(),
             format!("{what} `{}` {why}", values::masked_url(&value)),
             help,

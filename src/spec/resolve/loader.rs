@@ -58,7 +58,7 @@ pub(super) fn deep_key(text: &str) -> Option<Range<usize>> {
 pub(super) fn toml_error(e: &toml::de::Error, span: Range<usize>, text: &str) -> Diagnostic {
     let msg = e.message().trim().to_owned();
     let first = msg.lines().next().unwrap_or("invalid TOML").to_owned();
-    let mut d = Diagnostic::error(span.clone(), first.clone());
+    let mut d = Diagnostic::error(ErrorCode::TomlSyntax, span.clone(), first.clone());
     if let Some(rest) = first.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or("");
         let expected: Vec<&str> = msg
@@ -71,11 +71,13 @@ pub(super) fn toml_error(e: &toml::de::Error, span: Range<usize>, text: &str) ->
             })
             .unwrap_or_default();
         d.message = format!("unknown key `{field}`");
+        d.code = ErrorCode::UnknownKey.id();
         d = match closest(field, expected.iter().copied()) {
             Some(c) => d.with_help(format!("did you mean `{c}`?")),
             None => d.with_help(format!("allowed keys here: {}", expected.join(", "))),
         };
     } else if first.starts_with("duplicate key") {
+        d.code = ErrorCode::DuplicateKey.id();
         if let Some(key) = text
             .get(span)
             .filter(|k| first == "duplicate key" && !k.is_empty())
@@ -84,9 +86,11 @@ pub(super) fn toml_error(e: &toml::de::Error, span: Range<usize>, text: &str) ->
         }
         d = d.with_help("each key may appear once; merge the two definitions");
     } else if first.starts_with("missing field") {
+        d.code = ErrorCode::MissingKey.id();
         d.message = first.replace("missing field", "missing key");
         d = d.with_help("add the key to this table");
     } else if first.starts_with("invalid type") {
+        d.code = ErrorCode::WrongType.id();
         // serde names our types (`expected struct RawStack`): say what is written.
         if let Some(i) = first.find("expected struct ") {
             d.message = format!("{}expected a table", &first[..i]);
@@ -97,6 +101,7 @@ pub(super) fn toml_error(e: &toml::de::Error, span: Range<usize>, text: &str) ->
             "close the string on the same line; use `\"\"\"` for text over several lines",
         );
     } else if first == "recursion limit" {
+        d.code = ErrorCode::TooDeep.id();
         d.message = "a key is nested 80 or more levels deep".into();
         d = d.with_help("flatten the dotted key or table header");
     } else if first.starts_with("unclosed") {

@@ -54,7 +54,7 @@ impl Resolver<'_> {
                                 .get(&(comps[node].name.clone(), comps[dep].name.clone()))
                                 .cloned()
                                 .unwrap_or(comps[node].span.clone());
-                            self.error(span, format!("components form a cycle: {}", path.join(" -> ")), "a component cannot need itself, directly or through others; break one of these edges");
+                            self.error(ErrorCode::Cycle, span, format!("components form a cycle: {}", path.join(" -> ")), "a component cannot need itself, directly or through others; break one of these edges");
                         }
                         _ => {}
                     }

@@ -6,6 +6,7 @@ impl Resolver<'_> {
     pub(super) fn stack(&mut self, raw: RawStackFile, overrides: &Overrides) -> Option<Stack> {
         let Some(meta) = raw.stack else {
             self.error(
+                ErrorCode::NoStack,
                 0..0,
                 "the stack file has no [stack] table",
                 "add `[stack]` with `name = \"...\"`",
@@ -17,6 +18,7 @@ impl Resolver<'_> {
         let name = meta.name.get_ref().clone();
         if !valid_name(&name) {
             self.error(
+                ErrorCode::InvalidName,
                 meta.name.span(),
                 format!("`{name}` is not a valid stack name"),
                 "use lowercase letters, digits, `-`, `_` and `.`",
@@ -46,7 +48,12 @@ impl Resolver<'_> {
                     .or(names.first().copied())
                     .and_then(|n| profile_spans.get(n))
                     .map_or(meta_span.start..meta_span.start, |(n, _)| n.clone());
-                self.error(span, format!("unknown profile `{sel}`"), help);
+                self.error(
+                    ErrorCode::UnknownProfile,
+                    span,
+                    format!("unknown profile `{sel}`"),
+                    help,
+                );
             }
         }
 
@@ -117,6 +124,7 @@ impl Resolver<'_> {
         let names: BTreeSet<String> = raw.component.keys().map(|k| k.get_ref().clone()).collect();
         if raw.component.is_empty() {
             self.error(
+                ErrorCode::NoComponents,
                 meta_span.start..meta_span.start,
                 "the stack has no components",
                 "add a `[component.<name>]` table with a `from` key",
@@ -128,7 +136,7 @@ impl Resolver<'_> {
         for (cname, c) in &raw.component {
             let cname_s = cname.get_ref();
             if !valid_name(cname_s) {
-                self.error(cname.span(), format!("`{cname_s}` is not a valid component name"), "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit");
+                self.error(ErrorCode::InvalidName, cname.span(), format!("`{cname_s}` is not a valid component name"), "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit");
                 continue;
             }
             if let Some(w) = &c.get_ref().when {
@@ -174,6 +182,7 @@ impl Resolver<'_> {
                         .map(|s| self.file.line_col(s.start).line)
                         .unwrap_or(0);
                     closure_errors.push(Diagnostic::error(
+                        ErrorCode::DisabledDependency,
                         span,
                         format!("component `{}` is enabled but needs `{dep}` ({}), which is disabled by `when = \"{cond}\"` (line {line})", c.name, kind.label()),
                     ).with_help(format!(
@@ -199,6 +208,7 @@ impl Resolver<'_> {
                         )
                     });
                 self.error(
+                    ErrorCode::UnknownComponent,
                     d.span(),
                     format!("default target `{}` is not a component", d.get_ref()),
                     help,

@@ -18,11 +18,11 @@ impl Resolver<'_> {
         };
         let mut valid = true;
         if !ok(&name) {
-            self.error(raw.name.span(), format!("`{name}` is not a valid user name"), "use at most 32 lowercase letters, digits, `_` and `-`, starting with a letter or `_`");
+            self.error(ErrorCode::UserPolicy, raw.name.span(), format!("`{name}` is not a valid user name"), "use at most 32 lowercase letters, digits, `_` and `-`, starting with a letter or `_`");
             valid = false;
         }
         if name == "root" {
-            self.error(raw.name.span(), "the user policy cannot be root", "remove [user] to run as root, or set `user = \"root\"` on the components that need it");
+            self.error(ErrorCode::UserPolicy, raw.name.span(), "the user policy cannot be root", "remove [user] to run as root, or set `user = \"root\"` on the components that need it");
             valid = false;
         }
         let group = match &raw.group {
@@ -33,6 +33,7 @@ impl Resolver<'_> {
         if raw.group.is_some() && !ok(&group) {
             let span = raw.group.as_ref().map_or(raw.name.span(), Spanned::span);
             self.error(
+                ErrorCode::UserPolicy,
                 span,
                 format!("`{group}` is not a valid group name"),
                 "use lowercase letters, digits, `_` and `-`",
@@ -74,6 +75,7 @@ impl Resolver<'_> {
             Some(other) => {
                 let span = raw.on_conflict.as_ref().map_or(0..0, Spanned::span);
                 self.error(
+                    ErrorCode::UnknownChoice,
                     span,
                     format!("unknown on-conflict `{other}`"),
                     "use `rename` (take over the base's user with that id) or `error`",
@@ -102,6 +104,7 @@ impl Resolver<'_> {
                     Ok(i) => i,
                     Err(_) => {
                         self.error(
+                            ErrorCode::UserPolicy,
                             v.span(),
                             format!("{what} `{text}` is not a number"),
                             format!("give the {what} as an integer, e.g. 1000"),
@@ -112,6 +115,7 @@ impl Resolver<'_> {
             }
             _ => {
                 self.error(
+                    ErrorCode::UserPolicy,
                     v.span(),
                     format!("{what} must be an integer"),
                     format!("e.g. `{what} = 1000`"),
@@ -120,11 +124,12 @@ impl Resolver<'_> {
             }
         };
         if n == 0 {
-            self.error(v.span(), format!("{what} 0 is root"), "a user policy is for a non-root user; set `user = \"root\"` on components that must run as root");
+            self.error(ErrorCode::UserPolicy, v.span(), format!("{what} 0 is root"), "a user policy is for a non-root user; set `user = \"root\"` on components that must run as root");
             return None;
         }
         if !(1..=2_147_483_646).contains(&n) {
             self.error(
+                ErrorCode::UserPolicy,
                 v.span(),
                 format!("{what} {n} is out of range"),
                 format!("a {what} is between 1 and 2147483646 (1000-60000 is usual)"),

@@ -18,6 +18,7 @@ impl Resolver<'_> {
         );
         if spec.packages.is_empty() {
             self.error(
+                ErrorCode::EmptyStep,
                 a.span(),
                 "apt step installs no packages",
                 "list packages, or remove the step",
@@ -30,6 +31,7 @@ impl Resolver<'_> {
         let mirror = spec.mirror.as_ref().and_then(|m| self.apt_mirror(m, vars));
         if let (Some(_), Some(m)) = (&spec.repo, &spec.mirror) {
             self.error(
+                ErrorCode::ConflictingKeys,
                 m.span(),
                 "an apt step reads one archive, but this one has both `repo` and `mirror`",
                 "keep `repo` (a flat repository in the context) or `mirror` (an archive URL)",

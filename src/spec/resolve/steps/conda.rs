@@ -21,6 +21,7 @@ impl Resolver<'_> {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
         if !env_ok {
             self.error(
+                ErrorCode::InvalidName,
                 spec.env.span(),
                 format!("`{env}` is not a valid environment name"),
                 "use letters, digits, `-`, `_` and `.`",
@@ -32,6 +33,7 @@ impl Resolver<'_> {
             Some(other) => {
                 let span = spec.tool.as_ref().map_or(c.span(), Spanned::span);
                 self.error(
+                    ErrorCode::UnknownChoice,
                     span,
                     format!("unknown conda tool `{other}`"),
                     "use micromamba, mamba or conda",
@@ -56,6 +58,7 @@ impl Resolver<'_> {
             .and_then(|d| self.context_input(d, vars, InputKind::CondaChannel));
         if spec.packages.is_empty() && spec.file.is_none() {
             self.error(
+                ErrorCode::EmptyStep,
                 c.span(),
                 format!("conda environment `{env}` has no packages and no file"),
                 "give `packages = [...]` or `file = \"environment.yml\"`",

@@ -23,6 +23,7 @@ impl Resolver<'_> {
             .collect();
         if let [(first, _), (second, v), ..] = written.as_slice() {
             self.error(
+                ErrorCode::ConflictingKeys,
                 v.span(),
                 format!(
                     "a copy reads from one place, but this one has both `{first}` and `{second}`"
@@ -43,6 +44,7 @@ impl Resolver<'_> {
             if let Some(v) = v {
                 let with = if key == "checksum" { "url" } else { "git" };
                 self.error(
+                    ErrorCode::ConflictingKeys,
                     v.span(),
                     format!("`{key}` belongs to a copy with `{with}`"),
                     format!("remove `{key}`, or add `{with} = \"...\"`"),
@@ -51,6 +53,7 @@ impl Resolver<'_> {
         }
         let Some(src) = &spec.src else {
             self.error(
+                ErrorCode::MissingKey,
                 c.span(),
                 "copy needs `src`",
                 "name a file or directory with `src`, or download one with `url` and `checksum`",
@@ -64,6 +67,7 @@ impl Resolver<'_> {
                 if ctx.names.contains(&text) {
                     if text == cname {
                         self.error(
+                            ErrorCode::SelfReference,
                             f.span(),
                             format!("component `{cname}` copies from itself"),
                             "copy from another component, an image, or the context",
@@ -83,7 +87,7 @@ impl Resolver<'_> {
                                 .closest(&text, ctx.names.iter().map(String::as_str))
                                 .map(|c| format!("did you mean the component `{c}`?"))
                                 .unwrap_or_else(|| "name a component or an image reference".into());
-                            self.error(f.span(), format!("`{text}` is neither a component nor a valid image reference ({e})"), help);
+                            self.error(ErrorCode::InvalidImage, f.span(), format!("`{text}` is neither a component nor a valid image reference ({e})"), help);
                             return None;
                         }
                     }
@@ -93,6 +97,7 @@ impl Resolver<'_> {
         let srcs: Vec<String> = src.get_ref().0.clone();
         if srcs.is_empty() || srcs.iter().any(String::is_empty) {
             self.error(
+                ErrorCode::EmptyStep,
                 src.span(),
                 "copy needs a non-empty `src`",
                 "name a file or directory",
@@ -102,6 +107,7 @@ impl Resolver<'_> {
             for s in &srcs {
                 if values::is_url(s) {
                     self.error(
+                        ErrorCode::OutsideContext,
                         src.span(),
                         format!(
                             "`{}` is a URL, not a path in the build context",
@@ -110,7 +116,7 @@ impl Resolver<'_> {
                         "download it with `url = \"...\"` and `checksum = \"sha256:...\"` instead of `src`, or copy a git repository with `git` and `tag`",
                     );
                 } else if s.starts_with('/') || s.split('/').any(|p| p == "..") {
-                    self.error(src.span(), format!("`{s}` is outside the build context"), "context paths are relative and stay inside it; copy from a component or image with `from` for absolute paths");
+                    self.error(ErrorCode::OutsideContext, src.span(), format!("`{s}` is outside the build context"), "context paths are relative and stay inside it; copy from a component or image with `from` for absolute paths");
                 } else if !s.is_empty() {
                     self.inputs.push(ContextInput {
                         path: s.clone(),
@@ -155,6 +161,7 @@ impl Resolver<'_> {
                 if ctx.user.is_none() {
                     let span = spec.owner.as_ref().map_or(c.span(), Spanned::span);
                     self.error(
+                        ErrorCode::UnknownUser,
                         span,
                         "`owner = \"user\"` but the stack has no [user] policy",
                         "declare [user], or use `root` or `uid:gid`",
@@ -170,6 +177,7 @@ impl Resolver<'_> {
                 _ => {
                     let span = spec.owner.as_ref().map_or(c.span(), Spanned::span);
                     self.error(
+                        ErrorCode::UnknownChoice,
                         span,
                         format!("unknown owner `{other}`"),
                         "use `user`, `root` or numeric `uid:gid`",
@@ -184,6 +192,7 @@ impl Resolver<'_> {
                 Ok(v) if v <= 0o7777 => Some(v),
                 _ => {
                     self.error(
+                        ErrorCode::InvalidSetting,
                         m.span(),
                         format!("`{}` is not an octal file mode", m.get_ref()),
                         "e.g. \"0755\" or \"0644\"",
@@ -208,6 +217,7 @@ impl Resolver<'_> {
             ] {
                 if let Some(v) = v {
                     self.error(
+                        ErrorCode::ConflictingKeys,
                         v.span(),
                         format!("`{key}` belongs to a copy with `git`"),
                         format!("remove `{key}`: a download is pinned by `checksum`"),
@@ -215,11 +225,12 @@ impl Resolver<'_> {
                 }
             }
             if let Some(src) = &spec.src {
-                self.error(src.span(), "a copy with `url` has no `src`", "remove `src`: the downloaded file is copied to `dst` (a `dst` ending in `/` keeps the file's name)");
+                self.error(ErrorCode::ConflictingKeys, src.span(), "a copy with `url` has no `src`", "remove `src`: the downloaded file is copied to `dst` (a `dst` ending in `/` keeps the file's name)");
             }
             let url = self.remote_url(url, vars, "URL", &["https", "http"]);
             let Some(checksum) = &spec.checksum else {
                 self.error(
+                    ErrorCode::MissingKey,
                     spec.url.as_ref().map_or(c.span(), Spanned::span),
                     "a copy from a URL needs `checksum`",
                     "add `checksum = \"sha256:<hex>\"` (the file's `sha256sum`): BuildKit checks the download against it, so a changed file fails the build instead of entering the image",
@@ -252,6 +263,7 @@ impl Resolver<'_> {
             let git = spec.git.as_ref()?;
             if let Some(v) = &spec.checksum {
                 self.error(
+                    ErrorCode::ConflictingKeys,
                     v.span(),
                     "`checksum` belongs to a copy with `url`",
                     "remove `checksum`: a git copy is pinned by `tag` or `commit`",
@@ -269,6 +281,7 @@ impl Resolver<'_> {
             let at = match refs.as_slice() {
                 [] => {
                     self.error(
+                        ErrorCode::MissingKey,
                         git.span(),
                         "a git copy needs `tag`, `commit` or `branch`",
                         "add `tag = \"v1.2.0\"` or `commit = \"<full id>\"`: a tag or a commit pins what the build copies",
@@ -296,6 +309,7 @@ impl Resolver<'_> {
                 }
                 [(a, _), (b, v), ..] => {
                     self.error(
+                        ErrorCode::ConflictingKeys,
                         v.span(),
                         format!(
                             "a git copy checks out one ref, but this one has both `{a}` and `{b}`"
@@ -312,6 +326,7 @@ impl Resolver<'_> {
                     for p in &srcs {
                         if p.is_empty() || values::is_url(p) || p.split('/').any(|c| c == "..") {
                             self.error(
+                                ErrorCode::InvalidValue,
                                 src.span(),
                                 format!(
                                     "`{}` is not a path in the repository",

@@ -32,6 +32,7 @@ impl Resolver<'_> {
         let n = kinds.iter().filter(|k| **k).count();
         if n != 1 {
             self.error(
+                ErrorCode::EmptyStep,
                 s.span(),
                 if n == 0 {
                     "this step does nothing".to_owned()
@@ -98,6 +99,7 @@ impl Resolver<'_> {
             "host" => Network::Host,
             other => {
                 self.error(
+                    ErrorCode::UnknownChoice,
                     n.span(),
                     format!("unknown network `{other}`"),
                     "use none, default or host",
@@ -180,6 +182,7 @@ impl Resolver<'_> {
             "user" => true,
             other => {
                 self.error(
+                    ErrorCode::UnknownChoice,
                     a.span(),
                     format!("unknown `as = \"{other}\"`"),
                     "use `root` or `user`",

@@ -22,6 +22,7 @@ impl Resolver<'_> {
         }
         if spec.packages.is_empty() && spec.requirements.is_empty() {
             self.error(
+                ErrorCode::EmptyStep,
                 p.span(),
                 "pip step installs nothing",
                 "give `packages` or `requirements`",
@@ -33,6 +34,7 @@ impl Resolver<'_> {
             Some(v) => {
                 if !v.get_ref().starts_with('/') {
                     self.error(
+                        ErrorCode::NotAbsolute,
                         v.span(),
                         format!("venv `{}` must be an absolute path", v.get_ref()),
                         "e.g. `/opt/venv`, or `system` for no venv",

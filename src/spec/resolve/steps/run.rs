@@ -12,6 +12,7 @@ impl Resolver<'_> {
         let args = spec.cmd.get_ref().argv();
         if args.last().is_none_or(|a| a.trim().is_empty()) {
             self.error(
+                ErrorCode::EmptyStep,
                 r.span(),
                 "run step has an empty command",
                 "give the command to run",
@@ -23,6 +24,7 @@ impl Resolver<'_> {
         for c in &spec.cache {
             if !c.get_ref().starts_with('/') {
                 self.error(
+                    ErrorCode::NotAbsolute,
                     c.span(),
                     format!("cache directory `{}` must be absolute", c.get_ref()),
                     "e.g. `/root/.cache`",
