@@ -135,6 +135,14 @@ codes! {
     /// A value that breaks the rule of the place it lands in.
     InvalidValue = "E0804", "invalid-value", "a value that is not allowed where it lands (a path, a package, a passwd field)", "give an arg value that is valid where it is inserted; the message names the args that produced the value";
 
+    /// `extends` names no template.
+    UnknownTemplate = "E1001", "unknown-template", "`extends` names no template or component that can be extended", "name a `[template.<name>]` table, or a component without a matrix";
+    /// A cycle or an overlong chain of `extends`.
+    ExtendsChain = "E1002", "extends-chain", "a cycle of `extends`, or a chain too deep or too long", "extend each template once, in a chain without cycles";
+    /// A matrix that cannot be expanded.
+    Matrix = "E1003", "matrix", "a matrix with no values, a taken name, or a value that cannot be inserted", "give each matrix name a list of plain values and use `{name}` only for matrix names and args";
+    /// A name an expansion makes that is invalid or taken.
+    InstanceName = "E1004", "instance-name", "a template or matrix makes a component name that is invalid or already taken", "use every matrix name in the table's name, and values that make valid, new component names";
     /// A path read from the build context that is not there.
     MissingInput = "E1101", "missing-input", "a path a component reads is not in the build context", "add the file or directory to the context, or fix the path (the help shows the nearest existing one)";
     /// A path of the wrong kind.

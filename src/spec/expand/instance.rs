@@ -41,6 +41,7 @@ impl Expander<'_> {
         }
         let Some(combos) = matrix::combinations(m.get_ref()) else {
             self.error(
+                ErrorCode::Matrix,
                 m.span(),
                 format!(
                     "this matrix yields more than {} components",
@@ -66,6 +67,7 @@ impl Expander<'_> {
                 .map_or(name.span(), |(_, v)| v.span());
             if !valid_name(&filled) {
                 self.error(
+                    ErrorCode::InstanceName,
                     culprit,
                     format!("this matrix value makes the component name `{filled}`, which is not valid"),
                     "component names use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit",
@@ -87,6 +89,7 @@ impl Expander<'_> {
         let before = self.diags.len();
         if m.get_ref().is_empty() {
             self.error(
+                ErrorCode::Matrix,
                 m.span(),
                 "this matrix has no lists",
                 "add `name = [\"value\", ...]`",
@@ -96,6 +99,7 @@ impl Expander<'_> {
             let k = key.get_ref();
             if self.args.contains(k) || k == "stack" || k == "component" || k.contains('.') {
                 self.error(
+                    ErrorCode::Matrix,
                     key.span(),
                     format!("matrix name `{k}` is taken: `{{{k}}}` would be ambiguous"),
                     "rename it: a matrix name is not an arg, `stack`, `component`, and has no `.`",
@@ -103,6 +107,7 @@ impl Expander<'_> {
             }
             if values.get_ref().is_empty() {
                 self.error(
+                    ErrorCode::Matrix,
                     values.span(),
                     format!("`{k}` lists no values, so the matrix yields no components"),
                     "list at least one value",
@@ -119,6 +124,7 @@ impl Expander<'_> {
                 };
                 if braces {
                     self.error(
+                        ErrorCode::Matrix,
                         v.span(),
                         "a matrix value cannot contain `{` or `}`",
                         "matrix values are inserted as they are; write the text without braces",
@@ -130,7 +136,7 @@ impl Expander<'_> {
     }
 
     fn unfilled(&mut self, span: Range<usize>, e: Unfilled) {
-        self.error(span, e.message, e.help);
+        self.error(ErrorCode::Matrix, span, e.message, e.help);
     }
 
     /// Merges the templates, fills the values, reads the result back.
@@ -178,6 +184,7 @@ impl Expander<'_> {
             Err(e) => {
                 let span = e.span.clone().unwrap_or(inst.name.span());
                 return self.error(
+                    ErrorCode::WrongType,
                     span,
                     e.message,
                     "see docs/stack-file.md for the form of this key",
@@ -198,6 +205,7 @@ impl Expander<'_> {
             Ok(m) => Some(m),
             Err(key) => {
                 self.error(
+                    ErrorCode::ExtendsChain,
                     at,
                     format!("extending makes `{key}` longer than {MAX_ITEMS} items"),
                     "a chain of templates repeats this list; extend each template once",
@@ -281,6 +289,7 @@ impl Expander<'_> {
         {
             let line = self.line(at.start);
             return self.error(
+                ErrorCode::InstanceName,
                 inst.at,
                 format!(
                     "this makes the component `{name}`, which is already declared at line {line}"
@@ -290,6 +299,7 @@ impl Expander<'_> {
         }
         if made_before {
             return self.error(
+                ErrorCode::InstanceName,
                 inst.at,
                 format!("this makes the component `{name}` a second time"),
                 "every combination of a matrix needs its own name: use each matrix name in the table's name",

@@ -17,6 +17,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
+use super::codes::ErrorCode;
 use super::diag::{Diagnostic, Suggestions};
 use super::raw::{MatrixValue, RawComponent, RawMatrix, RawStackFile, SpannedString};
 use super::resolve::valid_name;
@@ -215,7 +216,7 @@ pub fn expand(raw: &mut RawStackFile, text: &str) -> Result<Expansion, Vec<Diagn
         // The same text already parsed; this only fails if it changed.
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            let d = Diagnostic::error(span, e.message().to_owned())
+            let d = Diagnostic::error(ErrorCode::TomlSyntax, span, e.message().to_owned())
                 .with_help("the stack file changed while it was read; read it again");
             return Err(vec![d]);
         }
@@ -286,9 +287,15 @@ struct Expander<'a> {
 }
 
 impl Expander<'_> {
-    fn error(&mut self, span: Range<usize>, msg: impl Into<String>, help: impl Into<String>) {
+    fn error(
+        &mut self,
+        code: ErrorCode,
+        span: Range<usize>,
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.diags
-            .push(Diagnostic::error(span, msg).with_help(help));
+            .push(Diagnostic::error(code, span, msg).with_help(help));
     }
 
     /// The line `offset` is on, for messages.
@@ -306,6 +313,7 @@ impl Expander<'_> {
             if let Some(at) = self.written.get(name.get_ref()) {
                 let line = self.line(at.start);
                 self.error(
+                    ErrorCode::InstanceName,
                     name.span(),
                     format!(
                         "`{}` is both a template and a component (line {line})",
@@ -316,6 +324,7 @@ impl Expander<'_> {
             }
             if let Some(m) = &t.get_ref().matrix {
                 self.error(
+                    ErrorCode::Matrix,
                     m.span(),
                     "a template cannot have a matrix",
                     "put the matrix on the [component] table that extends this template",

@@ -21,6 +21,7 @@ impl Expander<'_> {
                 .collect();
             let start = cycle.iter().position(|c| c == n).unwrap_or(0);
             self.error(
+                ErrorCode::ExtendsChain,
                 name.span(),
                 format!("`extends` makes a cycle: {}", cycle[start..].join(" -> ")),
                 "remove one `extends` of the cycle",
@@ -29,6 +30,7 @@ impl Expander<'_> {
         }
         if chain.len() >= MAX_DEPTH {
             self.error(
+                ErrorCode::ExtendsChain,
                 name.span(),
                 format!("`extends` is nested more than {MAX_DEPTH} templates deep"),
                 "flatten the chain of templates",
@@ -78,6 +80,7 @@ impl Expander<'_> {
         if let Some(c) = tables.component.get(name) {
             if c.get_ref().get("matrix").is_some() {
                 self.error(
+                    ErrorCode::UnknownTemplate,
                     name.span(),
                     format!(
                         "`{}` is a matrix table, which cannot be extended",
@@ -114,6 +117,7 @@ impl Expander<'_> {
             ),
         };
         self.error(
+            ErrorCode::UnknownTemplate,
             name.span(),
             format!("unknown template `{}`", name.get_ref()),
             help,
