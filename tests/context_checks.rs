@@ -6,7 +6,7 @@
 //! Each case's stack starts with header comments:
 //!
 //! ```text
-//! # expect: <line>:<col> <part of the message>
+//! # expect: <line>:<col> <code> <part of the message>
 //! # help: <part of the help>
 //! ```
 //!
@@ -17,11 +17,12 @@ mod common;
 use std::path::Path;
 
 use common::{buildx, frontend, frontend_image, project, root, strata};
+use strata::spec::ErrorCode;
 
 const CASES: &str = "tests/data/context";
 
-/// (case name, line, col, message part, help part) of every failing case.
-fn cases() -> Vec<(String, usize, usize, String, String)> {
+/// (case name, line, col, code, message part, help part) of every failing case.
+fn cases() -> Vec<(String, usize, usize, ErrorCode, String, String)> {
     let mut out = Vec::new();
     let mut dirs: Vec<_> = std::fs::read_dir(root().join(CASES))
         .expect("the catalogue")
@@ -44,13 +45,17 @@ fn cases() -> Vec<(String, usize, usize, String, String)> {
                 .to_owned()
         };
         let expect = header("# expect:");
-        let (loc, msg) = expect.split_once(' ').expect("line:col message");
+        let (loc, rest) = expect.split_once(' ').expect("line:col code message");
+        let (code, msg) = rest.split_once(' ').expect("code message");
+        let code = ErrorCode::find(code)
+            .unwrap_or_else(|| panic!("{name}: `{code}` after line:col is not an error code"));
         let (l, c) = loc.split_once(':').expect("line:col");
         let help = header("# help:");
         out.push((
             name,
             l.parse().expect("a line"),
             c.parse().expect("a column"),
+            code,
             msg.to_owned(),
             help,
         ));
@@ -62,11 +67,13 @@ fn cases() -> Vec<(String, usize, usize, String, String)> {
 fn every_missing_or_misplaced_input_fails_check_at_its_key() {
     let cases = cases();
     assert!(cases.len() >= 10, "{} cases", cases.len());
-    for (name, line, col, msg, help) in cases {
+    for (name, line, col, code, msg, help) in cases {
         let file = format!("{CASES}/{name}/strata.toml");
         let out = strata(&["check", &file]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        let at = format!("error[{code}]: ");
+        assert!(stderr.contains(&at), "{name}: no `{at}` in\n{stderr}");
         let at = format!("--> {file}:{line}:{col}");
         assert!(stderr.contains(&at), "{name}: no `{at}` in\n{stderr}");
         assert!(stderr.contains(&msg), "{name}: no {msg:?} in\n{stderr}");

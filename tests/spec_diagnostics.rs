@@ -293,6 +293,9 @@ fn errors_doc() -> String {
             .find(|case| case.expect.iter().any(|e| e.code == *c));
         match example {
             Some(case) => out.push_str(&example_section(case)),
+            None if context_case(*c).is_some() => {
+                out.push_str(&context_example(&context_case(*c).unwrap_or_default()));
+            }
             None => {
                 let (_, why) = SHOWN_ELSEWHERE
                     .iter()
@@ -345,6 +348,40 @@ fn example_section(case: &Case) -> String {
         "\nExample (`{name}`):\n\n```toml\n{}\n```\n\n`{invocation}` prints:\n\n```text\n{}```\n",
         body.join("\n"),
         rendered
+    )
+}
+
+/// The first case of `tests/data/context/` (one directory per case, a
+/// stack and its context) whose `# expect:` has `code`.
+fn context_case(code: ErrorCode) -> Option<String> {
+    let dir = root().join("tests/data/context");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("tests/data/context")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names.into_iter().find(|n| {
+        std::fs::read_to_string(dir.join(n).join("strata.toml")).is_ok_and(|t| {
+            t.lines()
+                .filter_map(|l| l.strip_prefix("# expect: "))
+                .any(|e| e.split(' ').nth(1) == Some(code.id()))
+        })
+    })
+}
+
+/// A context case as an example: its stack and what `strata check` prints.
+fn context_example(name: &str) -> String {
+    let file = format!("tests/data/context/{name}/strata.toml");
+    let text = std::fs::read_to_string(root().join(&file)).expect("a context case");
+    let body: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.starts_with("# expect:") || l.starts_with("# help:"))
+        .collect();
+    let out = strata(&["check", &file]);
+    format!(
+        "\nExample (`{file}`, with its build context beside it):\n\n```toml\n{}\n```\n\n`strata check` prints:\n\n```text\n{}```\n",
+        body.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
     )
 }
 
