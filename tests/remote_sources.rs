@@ -207,7 +207,7 @@ fn a_url_copy_is_checked_against_its_checksum() {
     let url = format!("http://{}/tool.sh", server.addr);
     let stack = |checksum: &str| {
         format!(
-            "{}\n[component.app]\nfrom = \"{BASE}\"\nuser = \"root\"\ncopy = [\n  {{ url = \"{url}\",\n    checksum = \"{checksum}\",\n    dst = \"/opt/tool.sh\", mode = \"0755\" }},\n]\n",
+            "{}\n[component.app]\nfrom = \"{BASE}\"\nuser = \"root\"\ncopy = [\n  {{ url = \"{url}\",\n    checksum = \"{checksum}\",\n    dst = \"/opt/tool.sh\", mode = \"0755\" }},\n  {{ url = \"{url}\", checksum = \"{sum}\", dst = \"/opt/downloads/\" }},\n]\n",
             stack_head("remote-http", "app")
         )
     };
@@ -226,6 +226,11 @@ fn a_url_copy_is_checked_against_its_checksum() {
     assert_eq!(
         run_in(&image, "stat", &["-c", "%a %U", "/opt/tool.sh"]).trim(),
         "755 root"
+    );
+    assert_eq!(
+        run_in(&image, "cat", &["/opt/downloads/tool.sh"]),
+        payload,
+        "a `dst` ending in `/` keeps the URL's file name"
     );
 
     // The server now serves other bytes than the stack pins: the build fails at the copy.

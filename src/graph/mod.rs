@@ -765,3 +765,27 @@ pub struct ConfigSpec {
     /// Stop signal.
     pub stop_signal: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PipIndex;
+
+    #[test]
+    fn a_steps_pip_index_keys_replace_the_stacks_one_by_one() {
+        let stack = PipIndex {
+            index_url: Some("http://pypi.site.local/simple/".into()),
+            extra_index_urls: vec!["http://extra.site.local/simple/".into()],
+            trusted_hosts: vec!["pypi.site.local".into()],
+        };
+        let step = PipIndex {
+            index_url: None,
+            extra_index_urls: vec![],
+            trusted_hosts: vec!["team.site.local".into()],
+        };
+        let got = step.over(&stack);
+        assert_eq!(got.index_url, stack.index_url);
+        assert_eq!(got.extra_index_urls, stack.extra_index_urls);
+        assert_eq!(got.trusted_hosts, vec!["team.site.local".to_owned()]);
+        assert!(PipIndex::default().over(&PipIndex::default()).is_empty());
+    }
+}
