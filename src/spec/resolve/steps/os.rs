@@ -21,6 +21,7 @@ impl Resolver<'_> {
         );
         if spec.packages.is_empty() {
             self.error(
+                ErrorCode::EmptyStep,
                 p.span(),
                 format!("{tool} step installs no packages"),
                 "list packages, or remove the step",
