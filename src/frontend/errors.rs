@@ -2,6 +2,7 @@
 //! typed details that buildx renders (`errdefs.Source` → `file:line` and
 //! the user's lines with `>>>`; `errdefs.Subrequest` → "not supported").
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
@@ -36,6 +37,8 @@ pub enum FrontendError {
         /// BuildKit's answer.
         status: tonic::Status,
     },
+    /// A build step failed while BuildKit built the target.
+    Step(Box<StepFailure>),
     /// A `test` entry of the target failed.
     Test(Box<TestFailure>),
     /// A subrequest (`requestid`) this frontend does not answer.
@@ -44,6 +47,63 @@ pub enum FrontendError {
     Other(String),
     /// A panic: always a Strata bug.
     Bug(String),
+}
+
+/// A failed build step: BuildKit's error, told with the step's name (the
+/// user's command or package list, not the script Strata generated) and
+/// its line in the stack file.
+#[derive(Debug)]
+pub struct StepFailure {
+    /// The stack file's name.
+    pub file: String,
+    /// The component being built.
+    pub component: String,
+    /// Each op of the solved Definition by digest: its progress name and
+    /// the first stack-file line of its location.
+    pub steps: BTreeMap<String, (String, Option<u32>)>,
+    /// BuildKit's answer to the solve.
+    pub status: tonic::Status,
+}
+
+const VERTEX_TYPE_URL_SUFFIX: &str = "errdefs.Vertex+json";
+
+impl StepFailure {
+    /// The digest of the failing op, from BuildKit's `errdefs.Vertex` detail
+    /// (JSON, or protobuf on older daemons).
+    fn vertex(details: &[Any]) -> Option<String> {
+        details.iter().find_map(|d| {
+            if d.type_url.ends_with(VERTEX_TYPE_URL_SUFFIX) {
+                let v: Value = serde_json::from_slice(&d.value).ok()?;
+                v.get("digest")?.as_str().map(str::to_owned)
+            } else if d.type_url.ends_with("errdefs.Vertex") {
+                strata_proto::errdefs::Vertex::decode(d.value.as_slice())
+                    .ok()
+                    .map(|v| v.digest)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// BuildKit's message without the generated script: an exec's
+    /// `process "<script>" did not complete successfully: exit code: N`
+    /// becomes `failed: exit code: N`.
+    fn reason(message: &str) -> String {
+        const DONE: &str = " did not complete successfully: ";
+        match (message.starts_with("process \""), message.rfind(DONE)) {
+            (true, Some(i)) => format!("failed: {}", &message[i + DONE.len()..]),
+            _ => message.to_owned(),
+        }
+    }
+
+    fn describe(&self, details: &[Any]) -> String {
+        let reason = Self::reason(self.status.message());
+        match Self::vertex(details).and_then(|d| self.steps.get(&d)) {
+            Some((name, Some(line))) => format!("{}:{line}: {name} {reason}", self.file),
+            Some((name, None)) => format!("{name} {reason}"),
+            None => format!("building component `{}`: {reason}", self.component),
+        }
+    }
 }
 
 /// A failed `test` entry: BuildKit's error, located at the entry.
@@ -118,6 +178,16 @@ impl FrontendError {
             }
             FrontendError::Engine { doing, status } => {
                 format!("{doing}: {}", status.message())
+            }
+            FrontendError::Step(s) => {
+                // BuildKit's details (the failing vertex, its location in
+                // the stack file) go through, so buildx shows the lines.
+                details.extend(
+                    rpc::Status::decode(s.status.details())
+                        .map(|st| st.details)
+                        .unwrap_or_default(),
+                );
+                s.describe(&details)
             }
             FrontendError::Test(t) => {
                 // BuildKit's own details (the failing vertex, its exit code,
@@ -308,6 +378,43 @@ pub fn warning(file: &SourceFile, d: &Diagnostic, digest: &str) -> gateway::Warn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_step_is_named_and_located_without_its_script() {
+        let vertex = Any {
+            type_url: "github.com/moby/buildkit/errdefs.Vertex+json".to_owned(),
+            value: br#"{"digest":"sha256:aa"}"#.to_vec(),
+        };
+        let status = tonic::Status::with_details(
+            tonic::Code::Unknown,
+            "process \"/bin/sh -c set -eu\\npip install -r /run/x\" did not complete successfully: exit code: 1",
+            rpc::Status {
+                code: 2,
+                message: String::new(),
+                details: vec![vertex],
+            }
+            .encode_to_vec()
+            .into(),
+        );
+        let e = FrontendError::Step(Box::new(StepFailure {
+            file: "strata.toml".to_owned(),
+            component: "app".to_owned(),
+            steps: BTreeMap::from([(
+                "sha256:aa".to_owned(),
+                (
+                    "[app] pip install -r envs/requirements.txt".to_owned(),
+                    Some(8),
+                ),
+            )]),
+            status,
+        }));
+        let s = e.to_status();
+        assert_eq!(
+            s.message,
+            "strata.toml:8: [app] pip install -r envs/requirements.txt failed: exit code: 1"
+        );
+        assert_eq!(s.details.len(), 1, "BuildKit's details go through");
+    }
 
     fn file() -> SourceFile {
         SourceFile::new(

@@ -209,16 +209,27 @@ pub(crate) async fn build<B: Bridge>(
             attrs: c.attrs.clone(),
         })
         .collect();
+    let steps = step_names(&lowered.definition);
+    // Evaluated here, not after Return: a failing step then reaches the
+    // user through this frontend, named as the stack names it.
     let solved = bridge
         .solve(gw::SolveRequest {
             definition: Some(lowered.definition),
             allow_result_return: true,
             allow_result_array_ref: true,
+            evaluate: true,
             cache_imports: cache_imports.clone(),
             ..Default::default()
         })
         .await
-        .map_err(|s| FrontendError::engine(format!("solving component `{target}`"), s))?;
+        .map_err(|status| {
+            FrontendError::Step(Box::new(errors::StepFailure {
+                file: stack.file.name.clone(),
+                component: target.clone(),
+                steps,
+                status,
+            }))
+        })?;
     let id = result_ref(&solved)
         .ok_or_else(|| FrontendError::Other("BuildKit's Solve answered without a result".into()))?;
     if !opts.skip_tests {
@@ -234,6 +245,25 @@ pub(crate) async fn build<B: Bridge>(
         metadata: BTreeMap::from([(IMAGE_CONFIG_KEY.to_owned(), config)]),
         attestations: BTreeMap::new(),
     })
+}
+
+/// Each op of `def` by digest: its progress name and the first stack-file
+/// line of its location, for naming a failed step.
+fn step_names(def: &pb::Definition) -> BTreeMap<String, (String, Option<u32>)> {
+    let locations = def.source.as_ref().map(|s| &s.locations);
+    def.metadata
+        .iter()
+        .filter_map(|(digest, m)| {
+            let name = m.description.get("llb.customname")?.clone();
+            let line = locations
+                .and_then(|l| l.get(digest))
+                .and_then(|l| l.locations.first())
+                .and_then(|l| l.ranges.first())
+                .and_then(|r| r.start)
+                .and_then(|p| u32::try_from(p.line).ok());
+            Some((digest.clone(), (name, line)))
+        })
+        .collect()
 }
 
 /// Runs the target's tests one after another, each a Solve that BuildKit
@@ -1090,9 +1120,12 @@ when = "gpu"
         let evaluated: Vec<usize> = (0..b.solves.len())
             .filter(|i| b.solves[*i].evaluate)
             .collect();
-        assert_eq!(evaluated.len(), 2, "one solve per test");
-        let image = evaluated[0] - 1;
-        assert!(!b.solves[image].evaluate, "the image solve stays lazy");
+        assert_eq!(evaluated.len(), 3, "the image, then one solve per test");
+        let image = evaluated[0];
+        assert!(
+            b.solves[image + 1..].iter().all(|s| s.evaluate),
+            "the tests come after the image"
+        );
         let Some(result::Result::Ref(r)) = &res.result else {
             panic!("no ref")
         };
@@ -1107,7 +1140,11 @@ when = "gpu"
             &launch(&[("target", "x"), ("build-arg:STRATA_SKIP_TESTS", "1")]),
         )
         .expect("builds");
-        assert!(b.solves.iter().all(|s| !s.evaluate), "skipped");
+        assert_eq!(
+            b.solves.iter().filter(|s| s.evaluate).count(),
+            1,
+            "the tests are skipped; the image is still built here"
+        );
     }
 
     #[test]
