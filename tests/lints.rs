@@ -280,3 +280,49 @@ fn lints_reach_buildx_as_warnings() {
         "{log}"
     );
 }
+
+/// `[stack] allow` silences a lint everywhere: the allowed cases with their
+/// components' `allow` lists moved to the stack have no warnings.
+#[test]
+fn a_stack_wide_allow_silences_every_component() {
+    for (stem, text) in cases()
+        .into_iter()
+        .filter(|(s, _)| s.starts_with("allowed"))
+    {
+        let ids: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("allow = "))
+            .flat_map(|list| {
+                list.trim_matches(['[', ']'])
+                    .split(',')
+                    .map(|id| id.trim().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|id| !id.is_empty())
+            .collect();
+        assert!(!ids.is_empty(), "{stem} allows nothing");
+        let moved: String = text
+            .lines()
+            .filter(|l| !l.starts_with("allow = "))
+            .map(|l| {
+                if l == "[stack]" {
+                    format!("[stack]\nallow = [{}]\n", ids.join(", "))
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        assert!(moved.contains("\nallow = ["), "{stem} has no [stack] line");
+        let stack = spec::load(&stem, moved.as_bytes(), &Overrides::default())
+            .unwrap_or_else(|d| panic!("{stem} with a stack-wide allow loads:\n{}", d.render()));
+        assert!(
+            stack.warnings.is_empty(),
+            "{stem}: {:?}",
+            stack
+                .warnings
+                .iter()
+                .map(|w| &w.message)
+                .collect::<Vec<_>>()
+        );
+    }
+}

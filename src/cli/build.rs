@@ -182,6 +182,9 @@ pub fn bake_definition(p: &BakePlan) -> Result<serde_json::Value> {
     if p.skip_tests {
         args.insert("STRATA_SKIP_TESTS".into(), "1".into());
     }
+    // The command printed the stack's warnings once; each target's
+    // frontend would send them all again.
+    args.insert("STRATA_WARNINGS".into(), "none".into());
     let mut targets = serde_json::Map::new();
     for t in p.targets {
         let mut tags = vec![t.image.clone()];
@@ -772,6 +775,7 @@ mod tests {
         assert_eq!(base["args"]["STRATA_PROFILE"], "p%%{x}");
         assert_eq!(base["args"]["BUILDKIT_SYNTAX"], "fe:$${t}");
         assert_eq!(base["args"]["STRATA_SKIP_TESTS"], "1");
+        assert_eq!(base["args"]["STRATA_WARNINGS"], "none");
         assert_eq!(def["group"]["default"]["targets"][0], "base");
     }
 

@@ -165,11 +165,13 @@ pub(crate) async fn build<B: Bridge>(
     if let Some(request) = &opts.request_id {
         return subrequests::answer(request, &stack, &opts);
     }
-    let warnings = Diagnostics {
-        file: stack.file.clone(),
-        items: stack.warnings.clone(),
-    };
-    send_warnings(bridge, &warnings, &file.vertex).await;
+    if !opts.quiet_warnings {
+        let warnings = Diagnostics {
+            file: stack.file.clone(),
+            items: stack.warnings.clone(),
+        };
+        send_warnings(bridge, &warnings, &file.vertex).await;
+    }
     check_contexts(&stack, &opts)?;
 
     let target = choose_target(&stack, &opts)?;
@@ -1177,11 +1179,24 @@ when = "gpu"
             )
         };
         let _ = run(&mut b, &launch(&[("target", "x")]));
-        let Some(w) = b.warnings.first() else {
-            return; // no lint fires on this stack
-        };
+        // `latest` and no [user] policy: unpinned-image and root-user.
+        assert_eq!(b.warnings.len(), 2, "{:?}", b.warnings);
+        let w = &b.warnings[0];
         assert_eq!(w.level, 1);
         assert!(w.digest.starts_with("sha256:"));
+
+        // `strata build` prints them itself and asks each target for none.
+        let mut b = StubBridge {
+            images: stub().images,
+            ..StubBridge::with_stack(
+                "[stack]\nname = \"w\"\n[component.x]\nfrom = \"strata.local/busybox:latest\"\n",
+            )
+        };
+        let _ = run(
+            &mut b,
+            &launch(&[("target", "x"), ("build-arg:STRATA_WARNINGS", "none")]),
+        );
+        assert!(b.warnings.is_empty(), "{:?}", b.warnings);
     }
 
     #[test]

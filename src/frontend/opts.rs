@@ -28,6 +28,9 @@ const STRATA_MIRRORS: &str = "STRATA_MIRRORS";
 const STRATA_PROFILE: &str = "STRATA_PROFILE";
 /// The build arg that skips the target's `test` entries.
 pub const STRATA_SKIP_TESTS: &str = "STRATA_SKIP_TESTS";
+/// The build arg that keeps the stack's lint warnings out of the build's
+/// output (`none`): `strata build` has printed them once already.
+pub const STRATA_WARNINGS: &str = "STRATA_WARNINGS";
 
 /// How BuildKit resolves image references (`image-resolve-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +169,8 @@ pub struct FrontendOpts {
     pub source_date_epoch: Option<i64>,
     /// `build-arg:STRATA_SKIP_TESTS`: return the image without running its tests.
     pub skip_tests: bool,
+    /// `build-arg:STRATA_WARNINGS=none`: send no lint warnings to BuildKit.
+    pub quiet_warnings: bool,
     /// `label:*`.
     pub labels: BTreeMap<String, String>,
     /// `platform`, empty when not given.
@@ -203,6 +208,7 @@ impl Default for FrontendOpts {
             mirrors: Vec::new(),
             source_date_epoch: None,
             skip_tests: false,
+            quiet_warnings: false,
             labels: BTreeMap::new(),
             platforms: Vec::new(),
             no_cache: NoCache::Off,
@@ -399,6 +405,14 @@ impl FrontendOpts {
                     Err(why) => problems.push(format!("build-arg {STRATA_SKIP_TESTS}: {why}")),
                 },
             },
+            STRATA_WARNINGS => match value.trim() {
+                "" | "all" => self.quiet_warnings = false,
+                "none" => self.quiet_warnings = true,
+                v => problems.push(format!(
+                    "build-arg {STRATA_WARNINGS}=`{}`: use `all` (the default) or `none`",
+                    crate::spec::values::shown(v)
+                )),
+            },
             "SOURCE_DATE_EPOCH" => {
                 if value.trim().is_empty() {
                     return;
@@ -411,7 +425,7 @@ impl FrontendOpts {
                 }
             }
             n if n.starts_with("STRATA_") => problems.push(format!(
-                "build-arg {n}: Strata reads only {STRATA_MIRRORS}, {STRATA_PROFILE} and {STRATA_SKIP_TESTS}"
+                "build-arg {n}: Strata reads only {STRATA_MIRRORS}, {STRATA_PROFILE}, {STRATA_SKIP_TESTS} and {STRATA_WARNINGS}"
             )),
             // BUILDKIT_* and proxy variables belong to BuildKit, never to the stack.
             n if is_reserved_arg(n) => {}
@@ -518,6 +532,19 @@ mod tests {
         assert_eq!(m.get("filename").map(String::as_str), Some("stack.toml"));
         assert_eq!(m.get("no-cache").map(String::as_str), Some(""));
         assert_eq!(m.len(), 3);
+    }
+
+    #[test]
+    fn warnings_are_all_or_none() {
+        assert!(!parse(&[]).quiet_warnings);
+        assert!(!parse(&[("build-arg:STRATA_WARNINGS", "all")]).quiet_warnings);
+        assert!(parse(&[("build-arg:STRATA_WARNINGS", "none")]).quiet_warnings);
+        let e = FrontendOpts::parse(&raw(&[("build-arg:STRATA_WARNINGS", "some")]))
+            .expect_err("not all or none");
+        assert!(
+            e.to_string().contains("use `all` (the default) or `none`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct Stack {
     pub components: Vec<Component>,
     /// The component built when no target is given.
     pub default_target: Option<String>,
+    /// `[stack].allow`: lint ids silenced everywhere, with their spans.
+    pub allow: Vec<(String, Range<usize>)>,
     /// Lint warnings found while resolving.
     pub warnings: Vec<Diagnostic>,
     /// Position of each component in `components`, by name (built with it).
@@ -146,6 +148,10 @@ pub struct Arg {
     /// Where it is declared.
     #[serde(skip)]
     pub span: Range<usize>,
+    /// Declared by a bare default (`name = value`), its type read from the
+    /// value, rather than by a table with `type`.
+    #[serde(skip)]
+    pub by_value: bool,
 }
 
 /// A named set of arg values.

@@ -53,6 +53,8 @@ pub const COPY_EVERYTHING: &str = "copy-everything";
 pub const CUDA_TAG: &str = "cuda-tag";
 /// An entrypoint or cmd program the user the image runs as can rewrite.
 pub const USER_WRITABLE_ENTRYPOINT: &str = "user-writable-entrypoint";
+/// A string arg declared by a quoted value that reads as a bool or a number.
+pub const AMBIGUOUS_ARG: &str = "ambiguous-arg";
 /// A copy from a git repository at a branch.
 pub const GIT_BRANCH: &str = "git-branch";
 
@@ -97,6 +99,10 @@ pub const LINTS: &[Lint] = &[
     Lint {
         id: GIT_BRANCH,
         summary: "a copy from a git repository at a branch, which moves",
+    },
+    Lint {
+        id: AMBIGUOUS_ARG,
+        summary: "a string arg declared by a quoted bool or number",
     },
 ];
 
@@ -169,50 +175,59 @@ struct Linter<'a> {
 }
 
 impl Linter<'_> {
-    /// A finding about `c`, unless `c` allows it.
+    /// Whether `[stack].allow` silences lint `id` everywhere.
+    fn stack_allows(&self, id: &str) -> bool {
+        self.stack.allow.iter().any(|(a, _)| a == id)
+    }
+
+    /// A finding about `c`, unless `c` or the stack allows it.
     fn warn(&mut self, c: &Component, d: Diagnostic) {
-        if !c.allow.iter().any(|a| a == d.code) {
+        if !c.allow.iter().any(|a| a == d.code) && !self.stack_allows(d.code) {
             self.out.push(d);
         }
     }
 
     /// A finding that belongs to no component (`[args]`, `[third-party]`):
-    /// an `allow` of its id on any component silences it.
+    /// an `allow` of its id on the stack or on any component silences it.
     fn warn_stack(&mut self, d: Diagnostic) {
         let allowed = self
             .stack
             .components
             .iter()
             .any(|c| c.allow.iter().any(|a| a == d.code));
-        if !allowed {
+        if !allowed && !self.stack_allows(d.code) {
             self.out.push(d);
         }
     }
 
     fn allow_lists(&mut self) {
         let ids: Vec<&str> = LINTS.iter().map(|l| l.id).collect();
-        for c in &self.stack.components {
-            let Some(s) = self.spans.of(&c.name) else {
+        let stack_wide = self.stack.allow.iter().map(|(id, span)| (id, span));
+        let per_component = self
+            .stack
+            .components
+            .iter()
+            .filter_map(|c| self.spans.of(&c.name))
+            .flat_map(|s| s.allow.iter().map(|(id, span)| (id, span)));
+        let mut unknown = Vec::new();
+        for (id, span) in stack_wide.chain(per_component) {
+            if ids.contains(&id.as_str()) {
                 continue;
-            };
-            for (id, span) in &s.allow {
-                if ids.contains(&id.as_str()) {
-                    continue;
-                }
-                let help = match closest(id, ids.iter().copied()) {
-                    Some(close) => format!("did you mean `{close}`?"),
-                    None => format!("the lints are: {}", ids.join(", ")),
-                };
-                self.out.push(
-                    Diagnostic::error(
-                        ErrorCode::UnknownLint,
-                        span.clone(),
-                        format!("`{id}` in `allow` is not a lint"),
-                    )
-                    .with_help(help),
-                );
             }
+            let help = match closest(id, ids.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("the lints are: {}", ids.join(", ")),
+            };
+            unknown.push(
+                Diagnostic::error(
+                    ErrorCode::UnknownLint,
+                    span.clone(),
+                    format!("`{id}` in `allow` is not a lint"),
+                )
+                .with_help(help),
+            );
         }
+        self.out.extend(unknown);
     }
 
     fn component(&mut self, c: &Component) {
@@ -463,6 +478,11 @@ impl Linter<'_> {
 
     fn args(&mut self) {
         for a in &self.stack.args {
+            if let Some(d) = ambiguous_arg(a) {
+                self.warn_stack(d);
+            }
+        }
+        for a in &self.stack.args {
             let default = match &a.default {
                 crate::graph::ArgValue::String(s) => s.as_str(),
                 _ => "",
@@ -492,6 +512,40 @@ impl Linter<'_> {
             }
         }
     }
+}
+
+/// `monitor = "Yes"`: a string arg whose quoted default reads as a bool or
+/// a number, so conditions cannot read it alone and `--arg monitor=false`
+/// sets the text `false`.
+fn ambiguous_arg(a: &crate::graph::Arg) -> Option<Diagnostic> {
+    let crate::graph::ArgValue::String(v) = &a.default else {
+        return None;
+    };
+    if !a.by_value {
+        return None;
+    }
+    let (what, typed) = match crate::spec::resolve::parse_bool(v) {
+        Ok(b) => ("a bool", b.to_string()),
+        Err(_) => match v.trim().parse::<i64>() {
+            Ok(i) => ("an integer", i.to_string()),
+            Err(_) => return None,
+        },
+    };
+    let shown = crate::spec::values::shown(v);
+    Some(
+        Diagnostic::warning(
+            AMBIGUOUS_ARG,
+            a.span.clone(),
+            format!(
+                "`{} = \"{shown}\"` declares a string arg, though its value reads as {what}",
+                a.name
+            ),
+        )
+        .with_help(format!(
+            "write `{} = {typed}` (unquoted) for {what} arg, or `{} = {{ type = \"string\", default = \"{shown}\" }}` to keep a string",
+            a.name, a.name
+        )),
+    )
 }
 
 /// Components whose env `c` starts from: its `from` and, for a GPU flavour, the CPU component.

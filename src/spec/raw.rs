@@ -63,6 +63,9 @@ pub struct RawStack {
     pub image: Option<SpannedString>,
     /// The component built when no target is given.
     pub default: Option<SpannedString>,
+    /// Lint ids silenced for the whole stack.
+    #[serde(default)]
+    pub allow: Vec<SpannedString>,
 }
 
 /// One argument: a bare default (`tag = "latest"`) or a table.

@@ -133,6 +133,7 @@ impl Resolver<'_> {
                 origin: ArgOrigin::Default,
                 description,
                 span: name.span(),
+                by_value: matches!(a.get_ref(), RawArg::Value(_)),
             });
         }
 

@@ -89,13 +89,11 @@ pub(super) fn toml_error(e: &toml::de::Error, span: Range<usize>, text: &str) ->
         d.code = ErrorCode::MissingKey.id();
         d.message = first.replace("missing field", "missing key");
         d = d.with_help("add the key to this table");
-    } else if first.starts_with("invalid type") {
+    } else if let Some(rest) = first.strip_prefix("invalid type: ") {
         d.code = ErrorCode::WrongType.id();
-        // serde names our types (`expected struct RawStack`): say what is written.
-        if let Some(i) = first.find("expected struct ") {
-            d.message = format!("{}expected a table", &first[..i]);
-        }
-        d = d.with_help("see docs/stack-file.md for the expected form of this key");
+        let (message, help) = type_mismatch(rest, &span, text);
+        d.message = message;
+        d = d.with_help(help);
     } else if first.contains("string") && first.contains("expected `") {
         d = d.with_help(
             "close the string on the same line; use `\"\"\"` for text over several lines",
@@ -110,4 +108,99 @@ pub(super) fn toml_error(e: &toml::de::Error, span: Range<usize>, text: &str) ->
         d = d.with_help("this is not valid TOML; write `key = value`, `[table]` or `[[array-of-tables]]` (https://toml.io)");
     }
     d
+}
+
+/// The kinds of value serde names in "expected ...", as a user reads them.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Bool,
+    Integer,
+    String,
+    List,
+    Table,
+    /// Our own wording (a visitor's `expecting`), kept as written.
+    Described,
+}
+
+/// "invalid type: string \"yes\", expected a boolean" as a message that
+/// names the key and what it takes, and a help with an example for it.
+fn type_mismatch(rest: &str, span: &Range<usize>, text: &str) -> (String, String) {
+    let (found, expected) = rest
+        .split_once(", expected ")
+        .unwrap_or((rest, "another type"));
+    let kind = match expected.trim() {
+        "a boolean" => Kind::Bool,
+        "a string" => Kind::String,
+        "a sequence" => Kind::List,
+        e if e.starts_with("struct ") || e == "a map" => Kind::Table,
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "an integer" => Kind::Integer,
+        _ => Kind::Described,
+    };
+    let wanted = match kind {
+        Kind::Bool => "a bool (`true` or `false`, unquoted)",
+        Kind::Integer => "an integer",
+        Kind::String => "a string",
+        Kind::List => "a list",
+        Kind::Table => "a table",
+        Kind::Described => expected.trim(),
+    };
+    let found = found
+        .replace("sequence", "a list")
+        .replace("map", "a table")
+        .replace("boolean", "the bool")
+        .replace("string ", "the string ")
+        .replace("integer ", "the integer ")
+        .replace("floating point ", "the number ");
+    let key = key_before(text, span.start);
+    let message = match key {
+        Some(k) => format!("`{k}` takes {wanted}, not {found}"),
+        None => format!("expected {wanted}, not {found}"),
+    };
+    let k = key.unwrap_or("key");
+    let written = text
+        .get(span.clone())
+        .unwrap_or("")
+        .trim_matches(['"', '\'']);
+    let help = match kind {
+        Kind::Bool => match args::parse_bool(written) {
+            Ok(b) => format!(
+                "write `{k} = {b}`: stack keys take TOML's `true` and `false`; the spellings yes/no, on/off and 1/0 are for arg values (`--arg`, profiles)"
+            ),
+            Err(_) => format!("write `{k} = true` or `{k} = false`"),
+        },
+        Kind::Integer => format!("write a number without quotes, e.g. `{k} = 1000`"),
+        Kind::String => format!("quote the value, e.g. `{k} = \"...\"`"),
+        Kind::List => format!(
+            "write a list, e.g. `{k} = [\"{}\"]`; docs/stack-file.md shows every key's form",
+            if written.is_empty() { "..." } else { written }
+        ),
+        Kind::Table => format!("write a table, e.g. `[{k}]` or `{k} = {{ ... }}`; docs/stack-file.md lists its keys"),
+        Kind::Described if expected.starts_with("a list") && found.starts_with("the string") => {
+            format!("write a list: `{k} = [\"{written}\"]`")
+        }
+        Kind::Described if expected.contains("string") && !found.starts_with("the string") => {
+            format!(
+                "quote it: `{k} = \"{}\"`; docs/stack-file.md shows every form of `{k}`",
+                if written.is_empty() { "..." } else { written }
+            )
+        }
+        Kind::Described => format!("docs/stack-file.md shows every form of `{k}`, with examples"),
+    };
+    (message, help)
+}
+
+/// The key whose value starts at or contains `at`: the last `name =` on
+/// the line before it.
+fn key_before(text: &str, at: usize) -> Option<&str> {
+    let line_start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let before = text.get(line_start..at)?;
+    let eq = before.rfind('=')?;
+    let key = before[..eq].trim_end();
+    let start = key
+        .rfind(|c: char| {
+            !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '"')
+        })
+        .map_or(0, |i| i + 1);
+    let key = key[start..].trim_matches('"');
+    (!key.is_empty() && key.len() <= 64).then_some(key)
 }

@@ -236,6 +236,11 @@ impl Resolver<'_> {
             metadata,
             components,
             default_target,
+            allow: meta
+                .allow
+                .iter()
+                .map(|a| (a.get_ref().clone(), a.span()))
+                .collect(),
             warnings: Vec::new(),
             index: components_index,
         })
