@@ -39,6 +39,8 @@ pub struct Stack {
     pub components: Vec<Component>,
     /// The component built when no target is given.
     pub default_target: Option<String>,
+    /// Where the keys that lints point at are written.
+    pub spans: crate::spec::resolve::spans::Spans,
     /// `[stack].allow`: lint ids silenced everywhere, with their spans.
     pub allow: Vec<(String, Range<usize>)>,
     /// Lint warnings found while resolving.

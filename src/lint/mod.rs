@@ -5,16 +5,15 @@
 //! silences one with `allow = ["id"]`, and an id in `allow` that is not a
 //! lint is an error. `docs/lints.md` describes each one.
 //!
-//! The resolved stack keeps the spans of components and steps; the few
-//! keys the lints point at beyond those (`from`, `user`, `allow` entries,
-//! env keys) are found by reading the text again ([`spans`]). Nothing here
-//! reads the build context: see `copy-everything`.
+//! The lints read the resolved stack only: the spans of components and
+//! steps, and of the few keys they point at beyond those (`from`, `user`,
+//! `allow` entries, env keys: `Stack::spans`). Nothing here reads the build
+//! context: see `copy-everything`.
 
 mod commands;
 mod images;
 mod ownership;
 mod secrets;
-mod spans;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -24,7 +23,7 @@ use crate::spec::diag::{closest, Diagnostic, Diagnostics, Severity};
 use crate::spec::ErrorCode;
 
 use commands::Script;
-use spans::Spans;
+use crate::spec::resolve::spans::Spans;
 
 /// A lint: the id `allow` names and what it warns about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +127,6 @@ pub fn finish(mut stack: Stack, mut items: Vec<Diagnostic>) -> Result<Stack, Dia
 /// The lint warnings of a resolved stack, less those its components
 /// allow, plus an error for each `allow` entry that names no lint.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
-    let spans = Spans::read(&stack.file.text);
     // Each component's root image, in one pass: the stack lists bases first.
     let mut roots: BTreeMap<&str, Option<&ImageRef>> = BTreeMap::new();
     for c in &stack.components {
@@ -150,7 +148,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     let mut l = Linter {
         stack,
-        spans: &spans,
+        spans: &stack.spans,
         roots,
         no_pip_cache,
         out: Vec::new(),

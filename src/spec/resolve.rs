@@ -22,6 +22,7 @@ mod images;
 mod interpolate;
 mod loader;
 mod order;
+pub mod spans;
 mod stack;
 mod steps;
 mod user;
@@ -128,7 +129,11 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
         stack_inputs: Vec::new(),
         owners: Vec::new(),
     };
-    let stack = r.stack(raw, overrides);
+    let spans = spans::Spans::of_raw(&raw);
+    let stack = r.stack(raw, overrides).map(|mut s| {
+        s.spans = spans;
+        s
+    });
     let mut items = r.diags;
     expansion.attribute(&mut items, &r.owners);
     super::expand::merge_notes(&mut items);

@@ -242,6 +242,7 @@ impl Resolver<'_> {
                 .map(|a| (a.get_ref().clone(), a.span()))
                 .collect(),
             warnings: Vec::new(),
+            spans: Default::default(),
             index: components_index,
         })
     }

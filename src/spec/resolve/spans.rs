@@ -1,17 +1,18 @@
-//! Where things are written: the spans the resolved stack does not keep
-//! (a component's `from`, `user` and `allow` entries, env keys, a copy's
-//! `from`, third-party images), read again from the stack file's text.
+//! Where the keys the lints point at are written (a component's `from`,
+//! `user` and `allow` entries, env keys, a copy's `from`, third-party
+//! images), taken from the raw stack once templates and matrices are
+//! expanded, and kept in the resolved [`Stack`](crate::graph::Stack).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 
 use serde_spanned::Spanned;
 
-use crate::spec::raw::{self, RawComponent, RawStackFile, RunSpec, Short, SpannedString};
+use crate::spec::raw::{RawComponent, RawStackFile, RunSpec, Short, SpannedString};
 
 /// Spans of one component's keys.
-#[derive(Debug, Default)]
-pub(super) struct ComponentSpans {
+#[derive(Debug, Clone, Default)]
+pub struct ComponentSpans {
     /// `from = "..."`.
     pub from: Option<Range<usize>>,
     /// `gpu = { base = "..." }`.
@@ -25,38 +26,25 @@ pub(super) struct ComponentSpans {
 }
 
 /// Spans of one step's keys, found by the step's own span.
-#[derive(Debug, Default)]
-pub(super) struct StepSpans {
+#[derive(Debug, Clone, Default)]
+pub struct StepSpans {
     /// A copy's `from = "..."`.
     pub from: Option<Range<usize>>,
     /// Each key of a run's or an env step's variables.
     pub env: Vec<(String, Range<usize>)>,
 }
 
-/// Every span the lints point at beyond what [`crate::graph`] keeps.
-#[derive(Debug, Default)]
-pub(super) struct Spans {
+/// Every span the lints point at beyond the components' and steps' own.
+#[derive(Debug, Clone, Default)]
+pub struct Spans {
     components: BTreeMap<String, ComponentSpans>,
     steps: BTreeMap<(usize, usize), StepSpans>,
     third_party: BTreeMap<String, Range<usize>>,
 }
 
 impl Spans {
-    /// Reads the stack file again; the resolver already parsed it, so this
-    /// only fails if the text changed, and then every span falls back to
-    /// the component's name.
-    pub fn read(text: &str) -> Spans {
-        match raw::parse(text) {
-            Ok(mut file) => {
-                // Templates and matrices: the components as the resolver saw them.
-                let _ = crate::spec::expand::expand(&mut file, text);
-                Spans::from_raw(&file)
-            }
-            Err(_) => Spans::default(),
-        }
-    }
-
-    fn from_raw(file: &RawStackFile) -> Spans {
+    /// The spans of an expanded raw stack.
+    pub fn of_raw(file: &RawStackFile) -> Spans {
         let mut spans = Spans::default();
         for (name, c) in &file.component {
             spans.component(name.get_ref(), c.get_ref());
