@@ -22,8 +22,8 @@ use crate::graph::{Base, Component, CopySource, GitRef, ImageRef, Stack, StepKin
 use crate::spec::diag::{closest, Diagnostic, Diagnostics, Severity};
 use crate::spec::ErrorCode;
 
-use commands::Script;
 use crate::spec::resolve::spans::Spans;
+use commands::Script;
 
 /// A lint: the id `allow` names and what it warns about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
