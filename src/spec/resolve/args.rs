@@ -10,133 +10,10 @@ impl Resolver<'_> {
         overrides: &Overrides,
         fallback: Range<usize>,
     ) -> Vec<Arg> {
-        let mut args = Vec::new();
-        for (name, a) in raw {
-            let n = name.get_ref();
-            if !valid_arg_name(n) {
-                self.error(
-                    ErrorCode::ArgName,
-                    name.span(),
-                    format!("`{n}` is not a valid arg name"),
-                    "use letters, digits and `_`, starting with a letter or `_`",
-                );
-                continue;
-            }
-            if is_reserved_arg(n) || matches!(n.as_str(), "stack" | "component") {
-                self.error(
-                    ErrorCode::ReservedName,
-                    name.span(),
-                    format!("`{n}` is a reserved name"),
-                    "choose another name for this arg",
-                );
-                continue;
-            }
-            let span = a.span();
-            let (kind, default, description) = match a.get_ref() {
-                RawArg::Value(v) => match v {
-                    toml::Value::String(s) => (ArgType::String, ArgValue::String(s.clone()), None),
-                    toml::Value::Boolean(b) => (ArgType::Bool, ArgValue::Bool(*b), None),
-                    toml::Value::Integer(i) => (ArgType::Int, ArgValue::Int(*i), None),
-                    _ => {
-                        self.error(ErrorCode::ArgDeclaration, span, format!("arg `{n}` must be a string, bool or integer"), "write the table form for enums: { type = \"enum\", values = [...], default = \"...\" }");
-                        continue;
-                    }
-                },
-                RawArg::Table(t) => {
-                    let kind = match t.kind.as_ref().map(|k| k.get_ref().as_str()) {
-                        Some("string") => ArgType::String,
-                        Some("bool") => ArgType::Bool,
-                        Some("int") => ArgType::Int,
-                        Some("enum") => {
-                            let values: Vec<String> = t
-                                .values
-                                .iter()
-                                .flatten()
-                                .map(|v| v.get_ref().clone())
-                                .collect();
-                            if values.is_empty() {
-                                self.error(
-                                    ErrorCode::ArgDeclaration,
-                                    span,
-                                    format!("enum arg `{n}` needs `values = [...]`"),
-                                    "list the allowed values",
-                                );
-                                continue;
-                            }
-                            ArgType::Enum(values)
-                        }
-                        Some(other) => {
-                            let k = t.kind.as_ref().map_or(span.clone(), Spanned::span);
-                            self.error(
-                                ErrorCode::ArgDeclaration,
-                                k,
-                                format!("unknown arg type `{other}`"),
-                                "use one of: string, bool, int, enum",
-                            );
-                            continue;
-                        }
-                        None => match t.default.as_ref().map(Spanned::get_ref) {
-                            Some(toml::Value::Boolean(_)) => ArgType::Bool,
-                            Some(toml::Value::Integer(_)) => ArgType::Int,
-                            _ if t.values.is_some() => ArgType::Enum(
-                                t.values
-                                    .iter()
-                                    .flatten()
-                                    .map(|v| v.get_ref().clone())
-                                    .collect(),
-                            ),
-                            _ => ArgType::String,
-                        },
-                    };
-                    if t.values.is_some() && !matches!(kind, ArgType::Enum(_)) {
-                        self.error(
-                            ErrorCode::ArgDeclaration,
-                            span.clone(),
-                            format!("`values` only applies to enum args, and `{n}` is not one"),
-                            "add `type = \"enum\"` or remove `values`",
-                        );
-                    }
-                    let default = match &t.default {
-                        Some(d) => match typed_value(&kind, d.get_ref()) {
-                            Ok(v) => v,
-                            Err(e) => {
-                                self.error(
-                                    ErrorCode::ArgValue,
-                                    d.span(),
-                                    format!("default of arg `{n}`: {e}"),
-                                    "make the default match the arg's type",
-                                );
-                                continue;
-                            }
-                        },
-                        None => match &kind {
-                            ArgType::String => ArgValue::String(String::new()),
-                            ArgType::Bool => ArgValue::Bool(false),
-                            ArgType::Int => ArgValue::Int(0),
-                            ArgType::Enum(v) => {
-                                ArgValue::String(v.first().cloned().unwrap_or_default())
-                            }
-                        },
-                    };
-                    (
-                        kind,
-                        default,
-                        t.description.as_ref().map(|d| d.get_ref().clone()),
-                    )
-                }
-            };
-            args.push(Arg {
-                name: n.clone(),
-                kind,
-                value: default.clone(),
-                default,
-                origin: ArgOrigin::Default,
-                description,
-                span: name.span(),
-                by_value: matches!(a.get_ref(), RawArg::Value(_)),
-            });
-        }
-
+        let mut args: Vec<Arg> = raw
+            .iter()
+            .filter_map(|(name, a)| self.declared_arg(name, a))
+            .collect();
         if let Some(sel) = &overrides.profile {
             if let Some((_, p)) = profiles.iter().find(|(k, _)| k.get_ref() == sel) {
                 for (k, v) in &p.get_ref().args {
@@ -153,86 +30,235 @@ impl Resolver<'_> {
         // Profile tables are checked even when not selected.
         for (pname, p) in profiles {
             for (k, v) in &p.get_ref().args {
-                match args.iter().find(|a| &a.name == k.get_ref()) {
-                    None => {
-                        let help = self
-                            .closest(k.get_ref(), args.iter().map(|a| a.name.as_str()))
-                            .map(|c| format!("did you mean `{c}`?"))
-                            .unwrap_or_else(|| "declare it in [args] first".to_owned());
-                        self.error(
-                            ErrorCode::UndeclaredArg,
-                            k.span(),
-                            format!(
-                                "profile `{}` sets `{}`, which is not an arg",
-                                pname.get_ref(),
-                                k.get_ref()
-                            ),
-                            help,
-                        );
-                    }
-                    Some(a) => {
-                        if let Err(e) = typed_value(&a.kind, v.get_ref()) {
-                            self.error(
-                                ErrorCode::ArgValue,
-                                v.span(),
-                                format!("profile `{}`: `{}` {e}", pname.get_ref(), k.get_ref()),
-                                "give a value of the arg's type",
-                            );
-                        }
-                    }
-                }
+                self.profile_value(&args, pname.get_ref(), k, v);
             }
         }
-
         for (k, v) in &overrides.args {
-            let Some(a) = args.iter_mut().find(|a| &a.name == k) else {
-                if is_reserved_arg(k) {
-                    continue;
+            self.override_arg(&mut args, k, v, &fallback);
+        }
+        args
+    }
+
+    /// One `[args]` entry, or none (with an error) when it cannot be declared.
+    fn declared_arg(&mut self, name: &SpannedString, a: &Spanned<RawArg>) -> Option<Arg> {
+        let n = name.get_ref();
+        if !valid_arg_name(n) {
+            self.error(
+                ErrorCode::ArgName,
+                name.span(),
+                format!("`{n}` is not a valid arg name"),
+                "use letters, digits and `_`, starting with a letter or `_`",
+            );
+            return None;
+        }
+        if is_reserved_arg(n) || matches!(n.as_str(), "stack" | "component") {
+            self.error(
+                ErrorCode::ReservedName,
+                name.span(),
+                format!("`{n}` is a reserved name"),
+                "choose another name for this arg",
+            );
+            return None;
+        }
+        let span = a.span();
+        let (kind, default, description) = match a.get_ref() {
+            RawArg::Value(v) => match v {
+                toml::Value::String(s) => (ArgType::String, ArgValue::String(s.clone()), None),
+                toml::Value::Boolean(b) => (ArgType::Bool, ArgValue::Bool(*b), None),
+                toml::Value::Integer(i) => (ArgType::Int, ArgValue::Int(*i), None),
+                _ => {
+                    self.error(ErrorCode::ArgDeclaration, span, format!("arg `{n}` must be a string, bool or integer"), "write the table form for enums: { type = \"enum\", values = [...], default = \"...\" }");
+                    return None;
                 }
+            },
+            RawArg::Table(t) => {
+                let kind = self.table_arg_type(n, t, &span)?;
+                let default = self.table_arg_default(n, t, &kind)?;
+                let description = t.description.as_ref().map(|d| d.get_ref().clone());
+                (kind, default, description)
+            }
+        };
+        Some(Arg {
+            name: n.clone(),
+            kind,
+            value: default.clone(),
+            default,
+            origin: ArgOrigin::Default,
+            description,
+            span: name.span(),
+            by_value: matches!(a.get_ref(), RawArg::Value(_)),
+        })
+    }
+
+    /// The type of a table-declared arg: `type`, else its default's type.
+    fn table_arg_type(
+        &mut self,
+        n: &str,
+        t: &raw::RawArgTable,
+        span: &Range<usize>,
+    ) -> Option<ArgType> {
+        let values = || -> Vec<String> {
+            t.values
+                .iter()
+                .flatten()
+                .map(|v| v.get_ref().clone())
+                .collect()
+        };
+        let kind = match t.kind.as_ref().map(|k| k.get_ref().as_str()) {
+            Some("string") => ArgType::String,
+            Some("bool") => ArgType::Bool,
+            Some("int") => ArgType::Int,
+            Some("enum") if values().is_empty() => {
+                self.error(
+                    ErrorCode::ArgDeclaration,
+                    span.clone(),
+                    format!("enum arg `{n}` needs `values = [...]`"),
+                    "list the allowed values",
+                );
+                return None;
+            }
+            Some("enum") => ArgType::Enum(values()),
+            Some(other) => {
+                let k = t.kind.as_ref().map_or(span.clone(), Spanned::span);
+                self.error(
+                    ErrorCode::ArgDeclaration,
+                    k,
+                    format!("unknown arg type `{other}`"),
+                    "use one of: string, bool, int, enum",
+                );
+                return None;
+            }
+            None => match t.default.as_ref().map(Spanned::get_ref) {
+                Some(toml::Value::Boolean(_)) => ArgType::Bool,
+                Some(toml::Value::Integer(_)) => ArgType::Int,
+                _ if t.values.is_some() => ArgType::Enum(values()),
+                _ => ArgType::String,
+            },
+        };
+        if t.values.is_some() && !matches!(kind, ArgType::Enum(_)) {
+            self.error(
+                ErrorCode::ArgDeclaration,
+                span.clone(),
+                format!("`values` only applies to enum args, and `{n}` is not one"),
+                "add `type = \"enum\"` or remove `values`",
+            );
+        }
+        Some(kind)
+    }
+
+    /// The default of a table-declared arg, checked against its type.
+    fn table_arg_default(
+        &mut self,
+        n: &str,
+        t: &raw::RawArgTable,
+        kind: &ArgType,
+    ) -> Option<ArgValue> {
+        let Some(d) = &t.default else {
+            return Some(match kind {
+                ArgType::String => ArgValue::String(String::new()),
+                ArgType::Bool => ArgValue::Bool(false),
+                ArgType::Int => ArgValue::Int(0),
+                ArgType::Enum(v) => ArgValue::String(v.first().cloned().unwrap_or_default()),
+            });
+        };
+        match typed_value(kind, d.get_ref()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error(
+                    ErrorCode::ArgValue,
+                    d.span(),
+                    format!("default of arg `{n}`: {e}"),
+                    "make the default match the arg's type",
+                );
+                None
+            }
+        }
+    }
+
+    /// A profile's value for `k`: a declared arg, and of its type.
+    fn profile_value(
+        &mut self,
+        args: &[Arg],
+        pname: &str,
+        k: &SpannedString,
+        v: &Spanned<toml::Value>,
+    ) {
+        match args.iter().find(|a| &a.name == k.get_ref()) {
+            None => {
                 let help = self
-                    .closest(k, args.iter().map(|a| a.name.as_str()))
+                    .closest(k.get_ref(), args.iter().map(|a| a.name.as_str()))
                     .map(|c| format!("did you mean `{c}`?"))
-                    .unwrap_or_else(|| {
-                        format!(
-                            "this stack's args: {}",
-                            args.iter()
-                                .map(|a| a.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    });
-                // Point at the arg meant, else at the declared args.
-                let span = self
-                    .closest(k, args.iter().map(|a| a.name.as_str()))
-                    .and_then(|c| args.iter().find(|a| a.name == c))
-                    .or(args.first())
-                    .map_or(fallback.clone(), |a| a.span.clone());
+                    .unwrap_or_else(|| "declare it in [args] first".to_owned());
                 self.error(
                     ErrorCode::UndeclaredArg,
-                    span,
-                    format!("`{k}={v}` sets an arg this stack does not declare"),
+                    k.span(),
+                    format!(
+                        "profile `{pname}` sets `{}`, which is not an arg",
+                        k.get_ref()
+                    ),
                     help,
                 );
-                continue;
-            };
-            match parse_override(&a.kind, v) {
-                Ok(val) => {
-                    a.value = val;
-                    a.origin = ArgOrigin::Override;
-                }
-                Err(e) => {
-                    let span = a.span.clone();
-                    let name = a.name.clone();
+            }
+            Some(a) => {
+                if let Err(e) = typed_value(&a.kind, v.get_ref()) {
                     self.error(
                         ErrorCode::ArgValue,
-                        span,
-                        format!("`{name}={v}`: {e}"),
-                        format!("`{name}` is declared here; give a value of its type"),
+                        v.span(),
+                        format!("profile `{pname}`: `{}` {e}", k.get_ref()),
+                        "give a value of the arg's type",
                     );
                 }
             }
         }
-        args
+    }
+
+    /// `--arg k=v`: parsed by the arg's type; an undeclared name is an
+    /// error at the arg meant (else the first declared, else `fallback`).
+    fn override_arg(&mut self, args: &mut [Arg], k: &str, v: &str, fallback: &Range<usize>) {
+        let Some(a) = args.iter_mut().find(|a| a.name == k) else {
+            if is_reserved_arg(k) {
+                return;
+            }
+            let close = self.closest(k, args.iter().map(|a| a.name.as_str()));
+            let help = close
+                .map(|c| format!("did you mean `{c}`?"))
+                .unwrap_or_else(|| {
+                    format!(
+                        "this stack's args: {}",
+                        args.iter()
+                            .map(|a| a.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                });
+            let span = close
+                .and_then(|c| args.iter().find(|a| a.name == c))
+                .or(args.first())
+                .map_or(fallback.clone(), |a| a.span.clone());
+            self.error(
+                ErrorCode::UndeclaredArg,
+                span,
+                format!("`{k}={v}` sets an arg this stack does not declare"),
+                help,
+            );
+            return;
+        };
+        match parse_override(&a.kind, v) {
+            Ok(val) => {
+                a.value = val;
+                a.origin = ArgOrigin::Override;
+            }
+            Err(e) => {
+                let span = a.span.clone();
+                let name = a.name.clone();
+                self.error(
+                    ErrorCode::ArgValue,
+                    span,
+                    format!("`{name}={v}`: {e}"),
+                    format!("`{name}` is declared here; give a value of its type"),
+                );
+            }
+        }
     }
 
     pub(super) fn apply(
