@@ -89,7 +89,7 @@ fn cases() -> Vec<Case> {
             file: None,
             args: args(&["--build-arg", "STRATA_PROFILES=big"]),
             says: vec![
-                "build-arg STRATA_PROFILES: Strata reads only STRATA_MIRRORS, STRATA_PROFILE and STRATA_SKIP_TESTS"
+                "build-arg STRATA_PROFILES: Strata reads only STRATA_MIRRORS, STRATA_PROFILE, STRATA_SKIP_TESTS, STRATA_WARNINGS and STRATA_GIT_BRANCH"
                     .into(),
             ],
         },

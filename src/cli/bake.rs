@@ -44,6 +44,7 @@ pub fn run(a: BakeArgs) -> Result<ExitCode> {
         frontend: &a.frontend.frontend,
         marker: None,
         skip_tests: a.skip_tests,
+        git_branch: super::build::git_branch(super::build::stack_dir(&a.stack.file)).as_deref(),
     })?;
     writeln!(std::io::stdout().lock(), "{def:#}")?;
     Ok(ExitCode::SUCCESS)

@@ -158,6 +158,30 @@ pub struct BakePlan<'a> {
     pub marker: Option<&'a str>,
     /// Pass `STRATA_SKIP_TESTS=1`: the frontend does not run the components' tests.
     pub skip_tests: bool,
+    /// The git branch checked out, passed as `STRATA_GIT_BRANCH`.
+    pub git_branch: Option<&'a str>,
+}
+
+/// The branch checked out in the git work tree that holds `dir`; none for
+/// a detached HEAD, outside a work tree, or without git.
+pub fn git_branch(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let branch = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !branch.is_empty()).then_some(branch)
+}
+
+/// The stack file's directory (the build context).
+pub fn stack_dir(file: &Path) -> &Path {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// The bake definition (JSON): one target per component, a `default`
@@ -185,6 +209,9 @@ pub fn bake_definition(p: &BakePlan) -> Result<serde_json::Value> {
     // The command printed the stack's warnings once; each target's
     // frontend would send them all again.
     args.insert("STRATA_WARNINGS".into(), "none".into());
+    if let Some(b) = p.git_branch {
+        args.insert("STRATA_GIT_BRANCH".into(), b.to_owned());
+    }
     let mut targets = serde_json::Map::new();
     for t in p.targets {
         let mut tags = vec![t.image.clone()];
@@ -272,6 +299,7 @@ pub fn run(a: BuildArgs) -> Result<ExitCode> {
         frontend: &a.frontend.frontend,
         marker: Some(&marker),
         skip_tests: a.skip_tests,
+        git_branch: git_branch(stack_dir(&a.stack.file)).as_deref(),
     })?;
     eprintln!(
         "strata: building {} components of `{}` in one BuildKit session: {}",
@@ -765,12 +793,14 @@ mod tests {
             frontend: "fe:${t}",
             marker: None,
             skip_tests: true,
+            git_branch: Some("main"),
         })
         .expect("definition");
         let base = &def["target"]["base"];
         assert_eq!(base["context"], "/src/$${dir}");
         assert_eq!(base["args"]["branch"], "a-$${HOME}-%%{x}");
         assert_eq!(base["args"]["k$${y}"], "v");
+        assert_eq!(base["args"]["STRATA_GIT_BRANCH"], "main");
         assert_eq!(base["args"]["STRATA_MIRRORS"], "a=b$${c}");
         assert_eq!(base["args"]["STRATA_PROFILE"], "p%%{x}");
         assert_eq!(base["args"]["BUILDKIT_SYNTAX"], "fe:$${t}");

@@ -191,7 +191,7 @@ pub(crate) async fn build<B: Bridge>(
         image_resolve_mode: opts.image_resolve_mode.map(|m| m.as_str().to_owned()),
         metadata: BuildMetadata {
             revision: opts.vcs_revision.clone(),
-            branch: None,
+            branch: opts.git_branch.clone(),
             source: opts.vcs_source.clone(),
             source_date_epoch: opts.source_date_epoch,
         },
@@ -199,6 +199,11 @@ pub(crate) async fn build<B: Bridge>(
         labels: opts.labels.clone(),
         ignore_files,
     };
+    let unknown = Diagnostics {
+        file: stack.file.clone(),
+        items: lower::unknown_metadata(&stack, &ctx.metadata),
+    };
+    send_warnings(bridge, &unknown, &file.vertex).await;
     let lowered = lower::lower(&stack, &target, &ctx)
         .map_err(|e| FrontendError::at(&stack.file, e.code, e.span, e.message))?;
     check_caps(&lowered.definition, &pong)?;

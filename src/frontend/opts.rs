@@ -31,6 +31,9 @@ pub const STRATA_SKIP_TESTS: &str = "STRATA_SKIP_TESTS";
 /// The build arg that keeps the stack's lint warnings out of the build's
 /// output (`none`): `strata build` has printed them once already.
 pub const STRATA_WARNINGS: &str = "STRATA_WARNINGS";
+/// The build arg that names the git branch (`[metadata]` `branch`): buildx
+/// sends `vcs:revision` and `vcs:source` from a checkout, but no branch.
+pub const STRATA_GIT_BRANCH: &str = "STRATA_GIT_BRANCH";
 
 /// How BuildKit resolves image references (`image-resolve-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +174,8 @@ pub struct FrontendOpts {
     pub skip_tests: bool,
     /// `build-arg:STRATA_WARNINGS=none`: send no lint warnings to BuildKit.
     pub quiet_warnings: bool,
+    /// `build-arg:STRATA_GIT_BRANCH`.
+    pub git_branch: Option<String>,
     /// `label:*`.
     pub labels: BTreeMap<String, String>,
     /// `platform`, empty when not given.
@@ -209,6 +214,7 @@ impl Default for FrontendOpts {
             source_date_epoch: None,
             skip_tests: false,
             quiet_warnings: false,
+            git_branch: None,
             labels: BTreeMap::new(),
             platforms: Vec::new(),
             no_cache: NoCache::Off,
@@ -424,8 +430,11 @@ impl FrontendOpts {
                     )),
                 }
             }
+            STRATA_GIT_BRANCH => {
+                self.git_branch = Some(value.trim().to_owned()).filter(|b| !b.is_empty());
+            }
             n if n.starts_with("STRATA_") => problems.push(format!(
-                "build-arg {n}: Strata reads only {STRATA_MIRRORS}, {STRATA_PROFILE}, {STRATA_SKIP_TESTS} and {STRATA_WARNINGS}"
+                "build-arg {n}: Strata reads only {STRATA_MIRRORS}, {STRATA_PROFILE}, {STRATA_SKIP_TESTS}, {STRATA_WARNINGS} and {STRATA_GIT_BRANCH}"
             )),
             // BUILDKIT_* and proxy variables belong to BuildKit, never to the stack.
             n if is_reserved_arg(n) => {}

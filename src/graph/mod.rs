@@ -228,6 +228,9 @@ pub struct MetadataPolicy {
     pub oci_labels: bool,
     /// ENV names filled from metadata.
     pub env: Vec<(String, MetadataField)>,
+    /// Where each of `env` is written.
+    #[serde(skip)]
+    pub env_spans: Vec<Range<usize>>,
     /// Labels on every component.
     pub labels: BTreeMap<String, String>,
     /// `[packages].apt-repo`.

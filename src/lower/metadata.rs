@@ -5,6 +5,7 @@
 use super::{Builder, Lowerer};
 use crate::graph::{Component, MetadataField, RunAs};
 use crate::image::rfc3339;
+use crate::spec::Diagnostic;
 
 const OCI: &str = "org.opencontainers.image";
 
@@ -19,6 +20,52 @@ fn field(l: &Lowerer, c: &Component, f: MetadataField) -> Option<String> {
         MetadataField::Version => c.image.tag.clone(),
     }
 }
+
+/// The `[metadata].env` entries `m` cannot fill, as located warnings.
+pub(crate) fn unknown(stack: &crate::graph::Stack, m: &super::BuildMetadata) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, (name, f)) in stack.metadata.env.iter().enumerate() {
+        let (known, what, help) = match f {
+            MetadataField::Branch => (
+                m.branch.is_some(),
+                "git branch",
+                "`strata build` reads it from the git checkout (a detached HEAD has none); through buildx, pass `--build-arg STRATA_GIT_BRANCH=$(git branch --show-current)`",
+            ),
+            MetadataField::Revision => (
+                m.revision.is_some(),
+                "git revision",
+                "build from a git checkout: buildx sends the commit (`vcs:revision`) unless BUILDX_GIT_INFO=0",
+            ),
+            MetadataField::Source => (
+                m.source.is_some(),
+                "git source URL",
+                "build from a git checkout with a remote: buildx sends its URL (`vcs:source`) unless BUILDX_GIT_INFO=0",
+            ),
+            MetadataField::Created => (
+                m.source_date_epoch.is_some(),
+                "creation time",
+                "set SOURCE_DATE_EPOCH, e.g. `--build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`",
+            ),
+            MetadataField::Version => continue,
+        };
+        if known {
+            continue;
+        }
+        let span = stack.metadata.env_spans.get(i).cloned().unwrap_or(0..0);
+        out.push(
+            Diagnostic::warning(
+                METADATA_UNKNOWN,
+                span,
+                format!("`{name}` takes the {what}, which this build does not know: the image gets no `{name}`"),
+            )
+            .with_help(help),
+        );
+    }
+    out
+}
+
+/// The warning code of a `[metadata]` value a build does not know.
+pub const METADATA_UNKNOWN: &str = "metadata-unknown";
 
 /// Applies the component's declared config and the metadata.
 pub(crate) fn finish(l: &Lowerer, c: &Component, mut b: Builder) -> Builder {

@@ -99,6 +99,13 @@ pub struct LowerError {
     pub span: Range<usize>,
 }
 
+/// A warning for each `[metadata].env` entry whose value this build does
+/// not know (no git branch, revision, source or SOURCE_DATE_EPOCH): the
+/// image would silently lack that variable.
+pub fn unknown_metadata(stack: &Stack, m: &BuildMetadata) -> Vec<crate::spec::Diagnostic> {
+    metadata::unknown(stack, m)
+}
+
 /// External images the target needs, whose configs the caller should resolve
 /// before calling [`lower`]: the bases of every component on the way.
 /// (Images only copied from need no config.)

@@ -96,6 +96,7 @@ impl Resolver<'_> {
                     }
                 };
                 m.env.push((k.get_ref().clone(), field));
+                m.env_spans.push(v.span());
             }
             for (k, v) in &raw.labels {
                 if let Some(v) = self.interpolate(v, vars) {
