@@ -16,8 +16,70 @@ impl Resolver<'_> {
         let before = self.diags.len();
         self.inputs.clear();
 
-        // Condition.
-        let (enabled, condition) = match &raw.when {
+        let (enabled, condition) = self.when(raw, ctx);
+        let (base, gpu) = self.base(raw, name, ctx, ref_spans)?;
+        let image = raw
+            .image
+            .as_ref()
+            .or(ctx.rule)
+            .and_then(|rule| self.image_ref(rule, vars, &[]))
+            .unwrap_or_else(|| ImageRef {
+                registry: "docker.io".into(),
+                repository: cname.clone(),
+                tag: None,
+                digest: None,
+            });
+        let run_as = self.run_as(raw, ctx);
+        let context = match &raw.context {
+            Some(p) => self
+                .context_input(p, vars, InputKind::ContextDir)
+                .unwrap_or_else(|| ".".into()),
+            None => ".".into(),
+        };
+        let ignore = raw
+            .ignore
+            .as_ref()
+            .and_then(|p| self.context_input(p, vars, InputKind::IgnoreFile));
+        let steps = self.steps(raw, &cname, ctx, ref_spans);
+        self.package_inputs(&steps, gpu.as_ref());
+        let inputs = std::mem::take(&mut self.inputs);
+
+        let config = self.config(raw, vars);
+        let tests = self.tests(raw, run_as, ctx);
+        let publish = raw.publish.as_ref().is_none_or(|p| *p.get_ref());
+        let allow = raw.allow.iter().map(|a| a.get_ref().clone()).collect();
+
+        if self.diags[before..]
+            .iter()
+            .any(|d| d.severity == crate::spec::diag::Severity::Error)
+        {
+            return None;
+        }
+        Some(Component {
+            name: cname,
+            span: name.span(),
+            description: raw.description.as_ref().map(|d| d.get_ref().clone()),
+            enabled,
+            condition,
+            base,
+            gpu,
+            image,
+            publish,
+            context,
+            ignore,
+            run_as,
+            steps,
+            config,
+            allow,
+            tests,
+            origin: None,
+            inputs,
+        })
+    }
+
+    /// `when`: whether the component is enabled, and the condition's text.
+    fn when(&mut self, raw: &RawComponent, ctx: &Ctx) -> (bool, Option<String>) {
+        match &raw.when {
             None => (true, None),
             Some(w) => match expr::parse(w.get_ref()) {
                 Err(e) => {
@@ -35,9 +97,20 @@ impl Resolver<'_> {
                     Some(w.get_ref().clone()),
                 ),
             },
-        };
+        }
+    }
 
-        // Base.
+    /// `from` or `gpu`: the base, and the GPU flavour; none when `from`
+    /// cannot be interpolated.
+    fn base(
+        &mut self,
+        raw: &RawComponent,
+        name: &Spanned<String>,
+        ctx: &Ctx,
+        ref_spans: &mut BTreeMap<(String, String), Range<usize>>,
+    ) -> Option<(Base, Option<Gpu>)> {
+        let cname = name.get_ref().clone();
+        let vars = &ctx.vars;
         let mut gpu = None;
         let base = match (&raw.from, &raw.gpu) {
             (Some(_), Some(g)) => {
@@ -93,20 +166,12 @@ impl Resolver<'_> {
                 base
             }
         };
+        Some((base, gpu))
+    }
 
-        let image = raw
-            .image
-            .as_ref()
-            .or(ctx.rule)
-            .and_then(|rule| self.image_ref(rule, vars, &[]))
-            .unwrap_or_else(|| ImageRef {
-                registry: "docker.io".into(),
-                repository: cname.clone(),
-                tag: None,
-                digest: None,
-            });
-
-        let run_as = match raw.user.as_ref() {
+    /// `user`: the policy user, root, or an error for another name.
+    fn run_as(&mut self, raw: &RawComponent, ctx: &Ctx) -> RunAs {
+        match raw.user.as_ref() {
             None => {
                 if ctx.user.is_some() {
                     RunAs::Policy
@@ -131,20 +196,18 @@ impl Resolver<'_> {
                     RunAs::Root
                 }
             },
-        };
+        }
+    }
 
-        let context = match &raw.context {
-            Some(p) => self
-                .context_input(p, vars, InputKind::ContextDir)
-                .unwrap_or_else(|| ".".into()),
-            None => ".".into(),
-        };
-        let ignore = raw
-            .ignore
-            .as_ref()
-            .and_then(|p| self.context_input(p, vars, InputKind::IgnoreFile));
-
-        // Steps: shorthand fields first, in a fixed order, then `steps`.
+    /// The steps: shorthand fields first, in a fixed order, then `steps`.
+    fn steps(
+        &mut self,
+        raw: &RawComponent,
+        cname: &str,
+        ctx: &Ctx,
+        ref_spans: &mut BTreeMap<(String, String), Range<usize>>,
+    ) -> Vec<Step> {
+        let vars = &ctx.vars;
         let mut steps = Vec::new();
         if let Some(a) = &raw.apt {
             steps.extend(self.apt(a, vars));
@@ -162,17 +225,21 @@ impl Resolver<'_> {
             steps.extend(self.pip(p, vars));
         }
         for c in &raw.copy {
-            steps.extend(self.copy(c, &cname, ctx, ref_spans));
+            steps.extend(self.copy(c, cname, ctx, ref_spans));
         }
         for r in &raw.run {
             steps.extend(self.run(r, vars));
         }
         for s in &raw.steps {
-            steps.extend(self.step(s, &cname, ctx, ref_spans));
+            steps.extend(self.step(s, cname, ctx, ref_spans));
         }
+        steps
+    }
 
-        // `[packages]` paths, for the steps that fall back on them.
-        let all_steps = steps.iter().chain(gpu.iter().flat_map(|g| &g.steps));
+    /// The `[packages]` paths that steps without their own fall back on,
+    /// as inputs of this component.
+    fn package_inputs(&mut self, steps: &[Step], gpu: Option<&Gpu>) {
+        let all_steps = steps.iter().chain(gpu.into_iter().flat_map(|g| &g.steps));
         let (mut apt_default, mut pip_default, mut conda_default) = (false, false, false);
         for s in all_steps {
             match &s.kind {
@@ -194,39 +261,6 @@ impl Resolver<'_> {
                 self.inputs.push(i.clone());
             }
         }
-        let inputs = std::mem::take(&mut self.inputs);
-
-        let config = self.config(raw, vars);
-        let tests = self.tests(raw, run_as, ctx);
-        let publish = raw.publish.as_ref().is_none_or(|p| *p.get_ref());
-        let allow = raw.allow.iter().map(|a| a.get_ref().clone()).collect();
-
-        if self.diags[before..]
-            .iter()
-            .any(|d| d.severity == crate::spec::diag::Severity::Error)
-        {
-            return None;
-        }
-        Some(Component {
-            name: cname,
-            span: name.span(),
-            description: raw.description.as_ref().map(|d| d.get_ref().clone()),
-            enabled,
-            condition,
-            base,
-            gpu,
-            image,
-            publish,
-            context,
-            ignore,
-            run_as,
-            steps,
-            config,
-            allow,
-            tests,
-            origin: None,
-            inputs,
-        })
     }
 
     pub(super) fn config(&mut self, raw: &RawComponent, vars: &Vars) -> ConfigSpec {
