@@ -4,65 +4,11 @@ use super::*;
 
 impl Resolver<'_> {
     pub(super) fn stack(&mut self, raw: RawStackFile, overrides: &Overrides) -> Option<Stack> {
-        let Some(meta) = raw.stack else {
-            self.error(
-                ErrorCode::NoStack,
-                0..0,
-                "the stack file has no [stack] table",
-                "add `[stack]` with `name = \"...\"`",
-            );
-            return None;
-        };
-        let meta_span = meta.span();
-        let meta = meta.into_inner();
+        let (meta_span, meta) = self.stack_table(raw.stack)?;
         let name = meta.name.get_ref().clone();
-        if !valid_name(&name) {
-            self.error(
-                ErrorCode::InvalidName,
-                meta.name.span(),
-                format!("`{name}` is not a valid stack name"),
-                "use lowercase letters, digits, `-`, `_` and `.`",
-            );
-        }
-
-        // Profiles first: they are part of the arg values.
-        let mut profiles = Vec::new();
-        let mut profile_spans = BTreeMap::new();
-        for (pname, p) in &raw.profiles {
-            let p_span = p.span();
-            let p = p.get_ref();
-            profile_spans.insert(pname.get_ref().clone(), (pname.span(), p_span));
-            profiles.push((pname, p));
-        }
-        if let Some(sel) = &overrides.profile {
-            if !profile_spans.contains_key(sel) {
-                let names: Vec<&str> = profile_spans.keys().map(String::as_str).collect();
-                let help = match self.closest(sel, names.iter().copied()) {
-                    Some(c) => format!("did you mean `{c}`?"),
-                    None if names.is_empty() => "this stack declares no [profiles]".to_owned(),
-                    None => format!("profiles of this stack: {}", names.join(", ")),
-                };
-                // Point at the profile meant, else at the declared ones.
-                let span = self
-                    .closest(sel, names.iter().copied())
-                    .or(names.first().copied())
-                    .and_then(|n| profile_spans.get(n))
-                    .map_or(meta_span.start..meta_span.start, |(n, _)| n.clone());
-                self.error(
-                    ErrorCode::UnknownProfile,
-                    span,
-                    format!("unknown profile `{sel}`"),
-                    help,
-                );
-            }
-        }
-
-        let args = self.args(
-            &raw.args,
-            &raw.profiles,
-            overrides,
-            meta_span.start..meta_span.start,
-        );
+        let at_meta = meta_span.start..meta_span.start;
+        self.profile_selection(&raw.profiles, overrides, &at_meta);
+        let args = self.args(&raw.args, &raw.profiles, overrides, at_meta.clone());
         let values: BTreeMap<String, ArgValue> = args
             .iter()
             .map(|a| (a.name.clone(), a.value.clone()))
@@ -72,75 +18,39 @@ impl Resolver<'_> {
             stack: &name,
             component: None,
         };
-
-        let mut profiles_out = Vec::new();
-        for (pname, p) in profiles {
-            let mut set = BTreeMap::new();
-            for (k, v) in &p.args {
-                if let Some(a) = args.iter().find(|a| &a.name == k.get_ref()) {
-                    if let Ok(val) = typed_value(&a.kind, v.get_ref()) {
-                        set.insert(k.get_ref().clone(), val);
-                    }
-                }
-            }
-            profiles_out.push(Profile {
-                name: pname.get_ref().clone(),
-                description: p.description.as_ref().map(|d| d.get_ref().clone()),
-                args: set,
-            });
-        }
-
+        let profiles = profiles(&raw.profiles, &args);
         let user = raw.user.as_ref().and_then(|u| self.user(u, &vars));
         let mirrors = self.mirrors(&raw.mirrors, overrides, &vars);
-        let mut third_party = Vec::new();
-        for (tname, r) in &raw.third_party {
-            if let Some(image) = self.image_ref(r, &vars, &mirrors) {
-                third_party.push(ThirdParty {
+        let third_party = raw
+            .third_party
+            .iter()
+            .filter_map(|(tname, r)| {
+                let image = self.image_ref(r, &vars, &mirrors)?;
+                Some(ThirdParty {
                     name: tname.get_ref().clone(),
                     image,
-                });
-            }
-        }
+                })
+            })
+            .collect();
         let metadata = self.metadata(raw.metadata.as_ref(), raw.packages.as_ref(), &vars);
-
-        let naming_rule = match &meta.image {
-            Some(rule) => Some(rule.clone()),
-            // The invalid stack name is reported; images named from it are not.
-            None if !valid_name(&name) => None,
-            None => {
-                let tag = if values.contains_key("tag") {
-                    "{tag}"
-                } else {
-                    "latest"
-                };
-                // Errors in the default rule come from the stack name.
-                Some(Spanned::new(
-                    meta.name.span(),
-                    format!("{{stack}}/{{component}}:{tag}"),
-                ))
-            }
-        };
+        let naming_rule = naming_rule(&meta, &values);
 
         let names: BTreeSet<String> = raw.component.keys().map(|k| k.get_ref().clone()).collect();
         if raw.component.is_empty() {
             self.error(
                 ErrorCode::NoComponents,
-                meta_span.start..meta_span.start,
+                at_meta,
                 "the stack has no components",
                 "add a `[component.<name>]` table with a `from` key",
             );
         }
         let mut components = Vec::new();
-        let mut when_spans = BTreeMap::new();
         let mut ref_spans: BTreeMap<(String, String), Range<usize>> = BTreeMap::new();
         for (cname, c) in &raw.component {
             let cname_s = cname.get_ref();
             if !valid_name(cname_s) {
                 self.error(ErrorCode::InvalidName, cname.span(), format!("`{cname_s}` is not a valid component name"), "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit");
                 continue;
-            }
-            if let Some(w) = &c.get_ref().when {
-                when_spans.insert(cname_s.clone(), w.span());
             }
             let ctx = Ctx {
                 names: &names,
@@ -161,63 +71,14 @@ impl Resolver<'_> {
             let found = before..self.diags.len();
             self.owners.extend(found.map(|i| (i, cname_s.clone())));
         }
-
-        // A disabled component that an enabled one needs.
-        let enabled: BTreeMap<&str, bool> = components
+        let when_spans: BTreeMap<String, Range<usize>> = raw
+            .component
             .iter()
-            .map(|c| (c.name.as_str(), c.enabled))
+            .filter_map(|(n, c)| Some((n.get_ref().clone(), c.get_ref().when.as_ref()?.span())))
             .collect();
-        let mut closure_errors = Vec::new();
-        for c in components.iter().filter(|c| c.enabled) {
-            for (dep, kind) in c.dependencies() {
-                if enabled.get(dep.as_str()) == Some(&false) {
-                    let span = ref_spans
-                        .get(&(c.name.clone(), dep.clone()))
-                        .cloned()
-                        .unwrap_or(c.span.clone());
-                    let dep_c = components.iter().find(|d| d.name == dep);
-                    let cond = dep_c.and_then(|d| d.condition.clone()).unwrap_or_default();
-                    let line = when_spans
-                        .get(&dep)
-                        .map(|s| self.file.line_col(s.start).line)
-                        .unwrap_or(0);
-                    closure_errors.push(Diagnostic::error(
-                        ErrorCode::DisabledDependency,
-                        span,
-                        format!("component `{}` is enabled but needs `{dep}` ({}), which is disabled by `when = \"{cond}\"` (line {line})", c.name, kind.label()),
-                    ).with_help(format!(
-                        "enable `{dep}` too (change the args or profile), or give `{}` a condition that implies `{cond}`",
-                        c.name
-                    )));
-                }
-            }
-        }
-        self.diags.extend(closure_errors);
-
+        self.closure(&components, &ref_spans, &when_spans);
         let components = self.order(components, &ref_spans)?;
-
-        let default_target = match &meta.default {
-            Some(d) if !names.contains(d.get_ref()) => {
-                let help = self
-                    .closest(d.get_ref(), names.iter().map(String::as_str))
-                    .map(|c| format!("did you mean `{c}`?"))
-                    .unwrap_or_else(|| {
-                        format!(
-                            "components: {}",
-                            names.iter().cloned().collect::<Vec<_>>().join(", ")
-                        )
-                    });
-                self.error(
-                    ErrorCode::UnknownComponent,
-                    d.span(),
-                    format!("default target `{}` is not a component", d.get_ref()),
-                    help,
-                );
-                None
-            }
-            Some(d) => Some(d.get_ref().clone()),
-            None => None,
-        };
+        let default_target = self.default_target(&meta, &names);
 
         let components_index = components
             .iter()
@@ -230,7 +91,7 @@ impl Resolver<'_> {
             description: meta.description.map(Spanned::into_inner),
             args,
             profile: overrides.profile.clone(),
-            profiles: profiles_out,
+            profiles,
             user,
             third_party,
             metadata,
@@ -246,4 +107,173 @@ impl Resolver<'_> {
             index: components_index,
         })
     }
+
+    /// `[stack]`, with its span; an error when it is missing, and for an
+    /// invalid name.
+    fn stack_table(
+        &mut self,
+        meta: Option<Spanned<raw::RawStack>>,
+    ) -> Option<(Range<usize>, raw::RawStack)> {
+        let Some(meta) = meta else {
+            self.error(
+                ErrorCode::NoStack,
+                0..0,
+                "the stack file has no [stack] table",
+                "add `[stack]` with `name = \"...\"`",
+            );
+            return None;
+        };
+        let span = meta.span();
+        let meta = meta.into_inner();
+        let name = meta.name.get_ref();
+        if !valid_name(name) {
+            self.error(
+                ErrorCode::InvalidName,
+                meta.name.span(),
+                format!("`{name}` is not a valid stack name"),
+                "use lowercase letters, digits, `-`, `_` and `.`",
+            );
+        }
+        Some((span, meta))
+    }
+
+    /// `--profile NAME` names one of the stack's profiles.
+    fn profile_selection(
+        &mut self,
+        profiles: &BTreeMap<SpannedString, Spanned<raw::RawProfile>>,
+        overrides: &Overrides,
+        at_meta: &Range<usize>,
+    ) {
+        let Some(sel) = &overrides.profile else {
+            return;
+        };
+        if profiles.keys().any(|k| k.get_ref() == sel) {
+            return;
+        }
+        let names: Vec<&str> = profiles.keys().map(|k| k.get_ref().as_str()).collect();
+        let close = self.closest(sel, names.iter().copied());
+        let help = match close {
+            Some(c) => format!("did you mean `{c}`?"),
+            None if names.is_empty() => "this stack declares no [profiles]".to_owned(),
+            None => format!("profiles of this stack: {}", names.join(", ")),
+        };
+        // Point at the profile meant, else at the declared ones.
+        let span = close
+            .or(names.first().copied())
+            .and_then(|n| profiles.keys().find(|k| k.get_ref() == n))
+            .map_or(at_meta.clone(), Spanned::span);
+        self.error(
+            ErrorCode::UnknownProfile,
+            span,
+            format!("unknown profile `{sel}`"),
+            help,
+        );
+    }
+
+    /// An enabled component that needs a disabled one is an error at the
+    /// reference.
+    fn closure(
+        &mut self,
+        components: &[Component],
+        ref_spans: &BTreeMap<(String, String), Range<usize>>,
+        when_spans: &BTreeMap<String, Range<usize>>,
+    ) {
+        let enabled: BTreeMap<&str, bool> = components
+            .iter()
+            .map(|c| (c.name.as_str(), c.enabled))
+            .collect();
+        for c in components.iter().filter(|c| c.enabled) {
+            for (dep, kind) in c.dependencies() {
+                if enabled.get(dep.as_str()) != Some(&false) {
+                    continue;
+                }
+                let span = ref_spans
+                    .get(&(c.name.clone(), dep.clone()))
+                    .cloned()
+                    .unwrap_or(c.span.clone());
+                let dep_c = components.iter().find(|d| d.name == dep);
+                let cond = dep_c.and_then(|d| d.condition.clone()).unwrap_or_default();
+                let line = when_spans
+                    .get(&dep)
+                    .map(|s| self.file.line_col(s.start).line)
+                    .unwrap_or(0);
+                self.error(
+                    ErrorCode::DisabledDependency,
+                    span,
+                    format!("component `{}` is enabled but needs `{dep}` ({}), which is disabled by `when = \"{cond}\"` (line {line})", c.name, kind.label()),
+                    format!(
+                        "enable `{dep}` too (change the args or profile), or give `{}` a condition that implies `{cond}`",
+                        c.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// `[stack].default`, which must name a component.
+    fn default_target(&mut self, meta: &raw::RawStack, names: &BTreeSet<String>) -> Option<String> {
+        let d = meta.default.as_ref()?;
+        if names.contains(d.get_ref()) {
+            return Some(d.get_ref().clone());
+        }
+        let help = self
+            .closest(d.get_ref(), names.iter().map(String::as_str))
+            .map(|c| format!("did you mean `{c}`?"))
+            .unwrap_or_else(|| {
+                format!(
+                    "components: {}",
+                    names.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            });
+        self.error(
+            ErrorCode::UnknownComponent,
+            d.span(),
+            format!("default target `{}` is not a component", d.get_ref()),
+            help,
+        );
+        None
+    }
+}
+
+/// Every profile, with the values that are valid for their args.
+fn profiles(raw: &BTreeMap<SpannedString, Spanned<raw::RawProfile>>, args: &[Arg]) -> Vec<Profile> {
+    raw.iter()
+        .map(|(pname, p)| {
+            let p = p.get_ref();
+            let mut set = BTreeMap::new();
+            for (k, v) in &p.args {
+                if let Some(a) = args.iter().find(|a| &a.name == k.get_ref()) {
+                    if let Ok(val) = typed_value(&a.kind, v.get_ref()) {
+                        set.insert(k.get_ref().clone(), val);
+                    }
+                }
+            }
+            Profile {
+                name: pname.get_ref().clone(),
+                description: p.description.as_ref().map(|d| d.get_ref().clone()),
+                args: set,
+            }
+        })
+        .collect()
+}
+
+/// `[stack].image`, else `{stack}/{component}:{tag}` (or `:latest` without
+/// a `tag` arg) located at the stack's name; none for an invalid name,
+/// which is reported already.
+fn naming_rule(meta: &raw::RawStack, values: &BTreeMap<String, ArgValue>) -> Option<SpannedString> {
+    if let Some(rule) = &meta.image {
+        return Some(rule.clone());
+    }
+    if !valid_name(meta.name.get_ref()) {
+        return None;
+    }
+    let tag = if values.contains_key("tag") {
+        "{tag}"
+    } else {
+        "latest"
+    };
+    Some(Spanned::new(
+        meta.name.span(),
+        format!("{{stack}}/{{component}}:{tag}"),
+    ))
 }
