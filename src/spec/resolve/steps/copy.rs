@@ -126,6 +126,17 @@ impl Resolver<'_> {
                 }
             }
         }
+        self.copy_step(c, ctx, source, srcs)
+    }
+
+    /// The copy step of `c`, reading `srcs` from `source`.
+    fn copy_step(
+        &mut self,
+        c: &Spanned<raw::Short<raw::CopySpec>>,
+        ctx: &Ctx,
+        source: CopySource,
+        srcs: Vec<String>,
+    ) -> Option<Step> {
         let (dst, owner, mode) = self.copy_target(c, ctx)?;
         Some(Step {
             kind: StepKind::Copy(Copy {
@@ -134,7 +145,12 @@ impl Resolver<'_> {
                 source,
                 owner,
                 mode,
-                exclude: spec.exclude.iter().map(|e| e.get_ref().clone()).collect(),
+                exclude: c
+                    .get_ref()
+                    .exclude
+                    .iter()
+                    .map(|e| e.get_ref().clone())
+                    .collect(),
             }),
             span: c.span(),
         })
@@ -347,17 +363,6 @@ impl Resolver<'_> {
                 srcs,
             )
         };
-        let (dst, owner, mode) = self.copy_target(c, ctx)?;
-        Some(Step {
-            kind: StepKind::Copy(Copy {
-                srcs,
-                dst,
-                source,
-                owner,
-                mode,
-                exclude: spec.exclude.iter().map(|e| e.get_ref().clone()).collect(),
-            }),
-            span: c.span(),
-        })
+        self.copy_step(c, ctx, source, srcs)
     }
 }
