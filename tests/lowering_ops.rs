@@ -1298,7 +1298,7 @@ run = ["true"]
     );
     let ctx = BuildContext {
         platform: "linux/arm64/v8".parse().expect("a platform"),
-        image_resolve_mode: Some("local".into()),
+        image_resolve_mode: Some(strata_llb::ResolveMode::PreferLocal),
         no_cache: true,
         ..BuildContext::default()
     };

@@ -188,7 +188,7 @@ pub(crate) async fn build<B: Bridge>(
         platform: platform.clone(),
         bases,
         session_id: Some(launch.session_id.clone()).filter(|s| !s.is_empty()),
-        image_resolve_mode: opts.image_resolve_mode.map(|m| m.as_str().to_owned()),
+        image_resolve_mode: opts.image_resolve_mode,
         metadata: BuildMetadata {
             revision: opts.vcs_revision.clone(),
             branch: opts.git_branch.clone(),
@@ -685,10 +685,7 @@ async fn resolve_bases<B: Bridge>(
     platform: &Platform,
     opts: &FrontendOpts,
 ) -> Result<BTreeMap<String, BaseImage>, FrontendError> {
-    let mode = opts
-        .image_resolve_mode
-        .unwrap_or(opts::ResolveMode::Default)
-        .as_str();
+    let mode = opts.image_resolve_mode.unwrap_or_default().as_str();
     let mut bases = BTreeMap::new();
     for image in lower::external_images(stack, target) {
         let normalized = image.normalized();

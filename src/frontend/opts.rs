@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::fmt;
 
 use serde::Deserialize;
+use strata_llb::ResolveMode;
 
 use crate::graph::ImageRef;
 use crate::lower::Platform;
@@ -34,28 +35,6 @@ pub const STRATA_WARNINGS: &str = "STRATA_WARNINGS";
 /// The build arg that names the git branch (`[metadata]` `branch`): buildx
 /// sends `vcs:revision` and `vcs:source` from a checkout, but no branch.
 pub const STRATA_GIT_BRANCH: &str = "STRATA_GIT_BRANCH";
-
-/// How BuildKit resolves image references (`image-resolve-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResolveMode {
-    /// Use a local image if present, else pull.
-    Default,
-    /// Always ask the registry.
-    Pull,
-    /// Only the local image store.
-    Local,
-}
-
-impl ResolveMode {
-    /// The value BuildKit expects in `ResolveImageConfig` and `image.resolvemode`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResolveMode::Default => "default",
-            ResolveMode::Pull => "pull",
-            ResolveMode::Local => "local",
-        }
-    }
-}
 
 /// What `no-cache` asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -337,17 +316,12 @@ impl FrontendOpts {
         }
 
         if let Some(v) = raw.get("image-resolve-mode").filter(|v| !v.is_empty()) {
-            o.image_resolve_mode = match v.as_str() {
-                "default" => Some(ResolveMode::Default),
-                "pull" => Some(ResolveMode::Pull),
-                "local" => Some(ResolveMode::Local),
-                other => {
-                    problems.push(format!(
-                        "image-resolve-mode `{other}`: use default, pull or local"
-                    ));
-                    None
-                }
-            };
+            o.image_resolve_mode = ResolveMode::parse(v);
+            if o.image_resolve_mode.is_none() {
+                problems.push(format!(
+                    "image-resolve-mode `{v}`: use default, pull or local"
+                ));
+            }
         }
 
         for (key, value) in raw {
@@ -597,7 +571,7 @@ mod tests {
             ("vcs:source", "https://example.org/repo.git"),
         ]);
         assert_eq!(o.filename, "stack.toml");
-        assert_eq!(o.image_resolve_mode, Some(ResolveMode::Local));
+        assert_eq!(o.image_resolve_mode, Some(ResolveMode::PreferLocal));
         assert_eq!(o.target.as_deref(), Some("node"));
         assert_eq!(o.args, vec![("gpu".to_owned(), "true".to_owned())]);
         assert_eq!(o.labels["org.example"], "yes");

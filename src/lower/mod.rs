@@ -52,7 +52,7 @@ pub struct BuildContext {
     /// BuildKit session id for `local://` sources (None for `strata llb`).
     pub session_id: Option<String>,
     /// `image-resolve-mode` for image sources (`default`, `pull`, `local`).
-    pub image_resolve_mode: Option<String>,
+    pub image_resolve_mode: Option<ResolveMode>,
     /// VCS and time metadata.
     pub metadata: BuildMetadata,
     /// `no-cache`: ignore the cache for every op.
@@ -283,11 +283,7 @@ impl Lowerer<'_> {
     fn image(&self, r: &ImageRef) -> (State, ImageConfig) {
         let base = self.ctx.bases.get(&r.normalized());
         let reference = base.map_or_else(|| r.normalized(), |b| b.reference.clone());
-        let mode = match self.ctx.image_resolve_mode.as_deref() {
-            Some("local") => ResolveMode::PreferLocal,
-            Some("pull") => ResolveMode::ForcePull,
-            _ => ResolveMode::Default,
-        };
+        let mode = self.ctx.image_resolve_mode.unwrap_or_default();
         let state = Image::new(&reference)
             .resolve_mode(mode)
             .platform(self.platform.clone())

@@ -31,6 +31,18 @@ impl ResolveMode {
             ResolveMode::PreferLocal => "local",
         }
     }
+
+    /// The mode a word names (`default`, `pull`, `local`, as
+    /// `image-resolve-mode` takes them).
+    pub fn parse(word: &str) -> Option<ResolveMode> {
+        [
+            ResolveMode::Default,
+            ResolveMode::ForcePull,
+            ResolveMode::PreferLocal,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == word)
+    }
 }
 
 /// A `docker-image://` source, built with options:
