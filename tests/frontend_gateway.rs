@@ -200,7 +200,10 @@ fn a_stack_error_shows_the_users_line() {
         out.contains("ERROR: failed to solve: strata.toml:"),
         "{out}"
     );
-    assert!(out.contains("`workdir` takes a string, not the integer `42`"), "{out}");
+    assert!(
+        out.contains("`workdir` takes a string, not the integer `42`"),
+        "{out}"
+    );
 }
 
 #[test]
