@@ -21,6 +21,12 @@
 #   strata.local/cuda:12.1-runtime-ubuntu22.04  alias (tag) of the faithful image above it
 # and pushes strata.local/debian:bookworm to the local registry as
 #   127.0.0.1:5000/strata/debian:bookworm
+# Multi-platform (arm64 runs under qemu-user-static, see scripts/engine.sh):
+#   strata.local/busybox:1.36-arm64             the busybox stand-in from Debian's
+#                                               arm64 busybox-static
+#   127.0.0.1:5000/strata/busybox:1.36          an index: linux/amd64 + linux/arm64
+#   127.0.0.1:5000/strata/busybox-amd64:1.36    the single-platform images in it
+#   127.0.0.1:5000/strata/busybox-arm64:1.36    (per-architecture bases)
 #
 # Usage: scripts/base-images.sh           (as root; dockerd and registry up,
 #                                         see scripts/engine.sh)
@@ -187,10 +193,11 @@ fi
 # --- strata.local/busybox:1.36 -------------------------------------------
 # /bin/busybox from busybox-static + applet links, root-only passwd/group,
 # /tmp 1777. No user-management applets: stands in for bases without useradd.
-if have_image "$IMG_BUSYBOX"; then
-  log "$IMG_BUSYBOX present"
-else
-  tb=$STRATA_CACHE_DIR/rootfs-busybox.tar
+# busybox_rootfs TARBALL BUSYBOX: makes the stand-in's rootfs around the
+# busybox binary BUSYBOX (applet list from the host's /bin/busybox: the
+# same Debian version, so the same applets).
+busybox_rootfs() {
+  local tb=$1 bb=$2 BB_LIST=/bin/busybox
   [ -n "${STRATA_REFRESH:-}" ] && rm -f "$tb"
   if [ ! -s "$tb" ]; then
     [ -x /bin/busybox ] || die "/bin/busybox missing (package busybox-static)"
@@ -198,9 +205,9 @@ else
     mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc,root,home,var/tmp,tmp,dev,proc,sys}
     chmod 1777 "$r/tmp" "$r/var/tmp"
     chmod 700 "$r/root"
-    cp /bin/busybox "$r/bin/busybox"
+    cp "$bb" "$r/bin/busybox"
     # applet list with install paths (bin/sh, usr/bin/awk, ...)
-    /bin/busybox --list-full | while read -r path; do
+    "$BB_LIST" --list-full | while read -r path; do
       name=${path##*/}
       case "$name" in
         busybox|adduser|addgroup|deluser|delgroup|useradd|groupadd|userdel|groupdel) continue ;;
@@ -216,7 +223,47 @@ else
     tar -C "$r" --numeric-owner --owner=0 --group=0 -cf "$tb.tmp" .
     mv -f "$tb.tmp" "$tb"
   fi
+}
+if have_image "$IMG_BUSYBOX"; then
+  log "$IMG_BUSYBOX present"
+else
+  tb=$STRATA_CACHE_DIR/rootfs-busybox.tar
+  busybox_rootfs "$tb" /bin/busybox
   import_tar "$tb" "$IMG_BUSYBOX" --change "$PATH_ENV" --change 'CMD ["/bin/sh"]'
+fi
+
+# --- strata.local/busybox:1.36-arm64 -------------------------------------
+# The same stand-in around Debian bookworm's arm64 busybox-static, fetched
+# with a private apt state (the machine's dpkg architectures stay as they
+# are) and cached.
+IMG_BUSYBOX_ARM64=strata.local/busybox:1.36-arm64
+if have_image "$IMG_BUSYBOX_ARM64"; then
+  log "$IMG_BUSYBOX_ARM64 present"
+else
+  tb=$STRATA_CACHE_DIR/rootfs-busybox-arm64.tar
+  deb=$STRATA_CACHE_DIR/busybox-static-arm64.deb
+  if [ ! -s "$tb" ] || [ -n "${STRATA_REFRESH:-}" ]; then
+    if [ ! -s "$deb" ]; then
+      APT_DIR=$STRATA_STATE_DIR/apt-arm64
+      mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/archives/partial"
+      printf 'deb [arch=arm64 signed-by=%s] %s bookworm main\n' "$STRATA_KEYRING" "$(debian_archive_uri)" >"$APT_DIR/sources.list"
+      ARM_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o Dir::Etc::SourceParts=/dev/null
+                -o "Dir::State::Lists=$APT_DIR/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
+                -o APT::Architecture=arm64 -o APT::Architectures::=arm64 "${STRATA_APT_LEAN[@]}")
+      log "fetching busybox-static:arm64 from bookworm"
+      apt-get -q "${ARM_OPTS[@]}" update
+      mktmp; d=$NEWTMP
+      (cd "$d" && apt-get -q "${ARM_OPTS[@]}" download busybox-static:arm64) || die "apt-get download busybox-static:arm64 failed"
+      mv -f "$d"/busybox-static_*_arm64.deb "$deb"
+    fi
+    mktmp; x=$NEWTMP
+    dpkg-deb -x "$deb" "$x"
+    [ -f "$x/bin/busybox" ] || die "$deb has no /bin/busybox"
+    file_arch=$(od -An -j18 -N2 -tu2 "$x/bin/busybox" | tr -d ' ')
+    [ "$file_arch" = 183 ] || die "$deb's /bin/busybox is not an aarch64 ELF (e_machine $file_arch)"
+    busybox_rootfs "$tb" "$x/bin/busybox"
+  fi
+  import_tar "$tb" "$IMG_BUSYBOX_ARM64" --platform linux/arm64 --change "$PATH_ENV" --change 'CMD ["/bin/sh"]'
 fi
 
 # --- strata.local/cuda:12.1.1-base-ubuntu22.04 ---------------------------
@@ -342,6 +389,36 @@ else
     [ -n "$push_ok" ] || die "docker push $REG_DEBIAN failed"
     printf '%s\n' "$local_id" >"$stamp"
   fi
+fi
+
+# --- multi-platform busybox in the local registry ------------------------
+# One image per platform, then an index of both (docker buildx imagetools
+# create: the classic store cannot hold an index). Stamped with both ids.
+REG_BB=$STRATA_REGISTRY_ADDR/strata/busybox:1.36
+if registry_up; then
+  ids="$(docker image inspect -f '{{.Id}}' "$IMG_BUSYBOX") $(docker image inspect -f '{{.Id}}' "$IMG_BUSYBOX_ARM64")"
+  stamp=$STRATA_STATE_DIR/pushed-busybox-index.id
+  if [ -z "${STRATA_REBUILD:-}" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$ids" ] \
+     && skopeo inspect --raw --tls-verify=false "docker://$REG_BB" >/dev/null 2>&1; then
+    log "$REG_BB (amd64 + arm64) present in registry"
+  else
+    for pair in "amd64=$IMG_BUSYBOX" "arm64=$IMG_BUSYBOX_ARM64"; do
+      arch=${pair%%=*}; img=${pair#*=}
+      ref=$STRATA_REGISTRY_ADDR/strata/busybox-$arch:1.36
+      log "pushing $img -> $ref"
+      docker tag "$img" "$ref"
+      push_ok=1
+      docker push -q "$ref" >&2 || push_ok=""
+      docker rmi "$ref" >/dev/null || true
+      [ -n "$push_ok" ] || die "docker push $ref failed"
+    done
+    docker buildx imagetools create -t "$REG_BB" \
+      "$STRATA_REGISTRY_ADDR/strata/busybox-amd64:1.36" "$STRATA_REGISTRY_ADDR/strata/busybox-arm64:1.36" >&2 \
+      || die "docker buildx imagetools create $REG_BB failed"
+    printf '%s\n' "$ids" >"$stamp"
+  fi
+else
+  log "warning: registry $STRATA_REGISTRY_ADDR not answering; not pushing $REG_BB"
 fi
 
 log "base images ready"

@@ -7,6 +7,12 @@ STRATA_CACHE_DIR=${STRATA_CACHE_DIR:-/var/cache/strata-engine}
 STRATA_REGISTRY_ADDR=${STRATA_REGISTRY_ADDR:-127.0.0.1:5000}
 STRATA_DOCKERD_LOG=${STRATA_DOCKERD_LOG:-/var/log/strata-dockerd.log}
 STRATA_REGISTRY_LOG=${STRATA_REGISTRY_LOG:-/var/log/strata-registry.log}
+# The second dockerd (containerd image store) for multi-platform builds.
+STRATA_MP_EXEC=${STRATA_MP_EXEC:-/run/strata-mp}
+STRATA_MP_SOCKET=${STRATA_MP_SOCKET:-/run/strata-mp/docker.sock}
+STRATA_MP_LOG=${STRATA_MP_LOG:-/var/log/strata-dockerd-mp.log}
+STRATA_MP_BRIDGE=${STRATA_MP_BRIDGE:-strata-mp0}
+STRATA_MP_BRIDGE_CIDR=${STRATA_MP_BRIDGE_CIDR:-10.254.213.1/24}
 STRATA_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 # sbin dirs even from a minimal (CI) environment: dockerd, sysctl, iptables,
@@ -64,6 +70,7 @@ pkg_installed() {  # pkg_installed NAME -> 0 if dpkg has it fully installed
 }
 
 docker_up() { timeout 10 docker info >/dev/null 2>&1; }
+mp_docker_up() { DOCKER_HOST=unix://$STRATA_MP_SOCKET timeout 10 docker info >/dev/null 2>&1; }
 registry_up() { curl -sf -m 5 "http://$STRATA_REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
 
 # Is PID alive and its command line containing STRING?

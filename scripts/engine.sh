@@ -6,6 +6,7 @@
 #
 # Usage: scripts/engine.sh            (as root, Debian 12)
 #   Env: STRATA_SKIP_BASE_IMAGES=1   do not call base-images.sh
+#        STRATA_SKIP_MULTIPLATFORM=1  no second dockerd for multi-platform builds
 #        STRATA_DEBIAN_URI=...        override the Debian archive URI
 #
 # Nothing is printed on stdout; progress goes to stderr. Uses the default
@@ -44,7 +45,8 @@ trap restore_service_starts EXIT
 # --------------------------------------------------------------------------
 # 1. Packages from bookworm
 # --------------------------------------------------------------------------
-BOOKWORM_PKGS=(debootstrap busybox-static jq skopeo docker-registry dpkg-dev iptables curl ca-certificates git)
+BOOKWORM_PKGS=(debootstrap busybox-static jq skopeo docker-registry dpkg-dev iptables curl ca-certificates git
+               qemu-user-static binfmt-support)
 missing=()
 for p in "${BOOKWORM_PKGS[@]}"; do pkg_installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -94,6 +96,23 @@ restore_service_starts
 # buildx plugin installed by docker-buildx in /usr/libexec/docker/cli-plugins.
 docker buildx version >/dev/null 2>&1 \
   || die "'docker buildx version' fails ($(command -v docker)); is /usr/libexec/docker/cli-plugins/docker-buildx there?"
+
+# --------------------------------------------------------------------------
+# 2b. Other architectures: qemu-user-static through binfmt_misc, so arm64
+#     steps and images run here (emulated). binfmt_misc is not mounted on a
+#     fresh machine; the F flag (fix binary) lets containers use the
+#     interpreter without seeing it in their rootfs.
+# --------------------------------------------------------------------------
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
+    || die "cannot mount binfmt_misc on /proc/sys/fs/binfmt_misc"
+fi
+if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+  log "registering qemu-aarch64 with binfmt_misc"
+  update-binfmts --enable qemu-aarch64 || die "update-binfmts --enable qemu-aarch64 failed"
+fi
+grep -q '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 \
+  || die "qemu-aarch64 is registered without the F flag: containers cannot run arm64 binaries"
 
 # --------------------------------------------------------------------------
 # 3. dockerd, contained: no IP forwarding, no iptables rules, FORWARD DROP.
@@ -180,6 +199,49 @@ else
     sleep 0.5
   done
   registry_up || { tail -n 20 "$STRATA_REGISTRY_LOG" >&2 || true; die "registry did not answer on $STRATA_REGISTRY_ADDR"; }
+fi
+
+# --------------------------------------------------------------------------
+# 4b. A second dockerd for multi-platform builds, with the containerd image
+#     store. The classic store (the main dockerd) holds one platform per tag
+#     and buildx's docker driver refuses any build for several platforms on
+#     it, whatever the output. Switching the main dockerd's store would hide
+#     every image already in it, so multi-platform builds go to this daemon
+#     instead (socket $STRATA_MP_SOCKET). It pulls its bases and frontends
+#     from the local registry. Its containers get a bridge of their own,
+#     $STRATA_MP_BRIDGE, made here: a dockerd started with --bridge=none
+#     deletes the interface docker0, the main dockerd's bridge.
+# --------------------------------------------------------------------------
+if [ -z "${STRATA_SKIP_MULTIPLATFORM:-}" ]; then
+  if ! ip link show "$STRATA_MP_BRIDGE" >/dev/null 2>&1; then
+    log "creating bridge $STRATA_MP_BRIDGE ($STRATA_MP_BRIDGE_CIDR)"
+    ip link add "$STRATA_MP_BRIDGE" type bridge
+    ip addr add "$STRATA_MP_BRIDGE_CIDR" dev "$STRATA_MP_BRIDGE"
+    ip link set "$STRATA_MP_BRIDGE" up
+  fi
+  if mp_docker_up; then
+    log "multi-platform dockerd already answering on $STRATA_MP_SOCKET"
+  else
+    mkdir -p "$STRATA_MP_EXEC" "$STRATA_STATE_DIR/docker-mp"
+    MP_CFG=$STRATA_STATE_DIR/daemon-mp.json
+    printf '{"features": {"containerd-snapshotter": true}}\n' >"$MP_CFG"
+    pid=$(cat "$STRATA_MP_EXEC/docker.pid" 2>/dev/null || true)
+    if pid_matches "$pid" dockerd; then
+      log "multi-platform dockerd (pid $pid) running but not answering yet; waiting"
+    else
+      log "starting the multi-platform dockerd on $STRATA_MP_SOCKET (log: $STRATA_MP_LOG)"
+      setsid nohup /usr/sbin/dockerd --config-file "$MP_CFG" \
+        --data-root "$STRATA_STATE_DIR/docker-mp" --exec-root "$STRATA_MP_EXEC" \
+        --pidfile "$STRATA_MP_EXEC/docker.pid" -H "unix://$STRATA_MP_SOCKET" \
+        --bridge "$STRATA_MP_BRIDGE" --iptables=false --ip-forward=false --ip-masq=false \
+        </dev/null >>"$STRATA_MP_LOG" 2>&1 3>&- 9>&- &
+    fi
+    for _ in $(seq 1 60); do
+      mp_docker_up && break
+      sleep 1
+    done
+    mp_docker_up || { tail -n 30 "$STRATA_MP_LOG" >&2 || true; die "the multi-platform dockerd did not answer within 60 s"; }
+  fi
 fi
 
 # --------------------------------------------------------------------------
