@@ -58,6 +58,7 @@ fn widest(dir: &Path) -> (Option<String>, Stack) {
                 .filter_map(|p| p.split_once('='))
                 .map(|(a, b)| (a.to_owned(), b.to_owned()))
                 .collect(),
+            ..Overrides::default()
         };
         (
             profile,

@@ -46,6 +46,7 @@ impl Target {
             args: self.args.clone(),
             profile: self.profile.clone(),
             mirrors: Vec::new(),
+            ..Overrides::default()
         }
     }
 

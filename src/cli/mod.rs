@@ -132,6 +132,7 @@ impl StackArgs {
             args: self.args.clone(),
             profile: self.profile.clone(),
             mirrors,
+            platform: None,
         })
     }
 

@@ -152,10 +152,165 @@ pub(crate) async fn build<B: Bridge>(
         .await
         .map_err(|s| FrontendError::engine("asking BuildKit for its capabilities", s))?;
     reject_unsupported_context(&opts)?;
-    let platform = target_platform(&opts, &pong)?;
+    let platforms = target_platforms(&opts, &pong);
+    let build_platform = worker_platform(&pong);
     let file = read_stack_file(bridge, &opts, &launch.session_id).await?;
+    let [platform] = platforms.as_slice() else {
+        return build_many(
+            bridge,
+            launch,
+            &opts,
+            &pong,
+            &file,
+            &platforms,
+            &build_platform,
+        )
+        .await;
+    };
+    let built = match build_one(
+        bridge,
+        launch,
+        &opts,
+        &pong,
+        &file,
+        platform,
+        &build_platform,
+        true,
+    )
+    .await?
+    {
+        Built::Answer(res) => return Ok(res),
+        Built::Image(built) => built,
+    };
+    let mut config = built.config;
+    set_platform(&mut config, platform);
+    let config = serde_json::to_vec(&config)
+        .map_err(|e| FrontendError::Bug(format!("image config is not serialisable: {e}")))?;
+    Ok(gw::Result {
+        result: Some(result::Result::Ref(gw::Ref {
+            id: built.id,
+            def: None,
+        })),
+        metadata: BTreeMap::from([(IMAGE_CONFIG_KEY.to_owned(), config)]),
+        attestations: BTreeMap::new(),
+    })
+}
 
-    let stack = match spec::load(&opts.filename, &file.bytes, &opts.overrides(&platform)) {
+/// A build for several platforms: one lowering and Solve per platform, a
+/// ref per platform keyed by its `os/arch[/variant]`, the `refs.platforms`
+/// list and an image config per platform, as BuildKit's image exporter
+/// reads them. Subrequests (`--print`) answer for the first platform.
+async fn build_many<B: Bridge>(
+    bridge: &mut B,
+    launch: &Launch,
+    opts: &FrontendOpts,
+    pong: &gw::PongResponse,
+    file: &StackFile,
+    platforms: &[Platform],
+    build_platform: &Platform,
+) -> Result<gw::Result, FrontendError> {
+    let mut refs = BTreeMap::new();
+    let mut metadata = BTreeMap::new();
+    let mut listed = Vec::new();
+    for (i, platform) in platforms.iter().enumerate() {
+        let built = match build_one(
+            bridge,
+            launch,
+            opts,
+            pong,
+            file,
+            platform,
+            build_platform,
+            i == 0,
+        )
+        .await?
+        {
+            Built::Answer(res) => return Ok(res),
+            Built::Image(built) => built,
+        };
+        let key = opts::format_platform(platform);
+        if refs.contains_key(&key) {
+            continue;
+        }
+        let mut config = built.config;
+        force_platform(&mut config, platform);
+        let config = serde_json::to_vec(&config)
+            .map_err(|e| FrontendError::Bug(format!("image config is not serialisable: {e}")))?;
+        metadata.insert(format!("{IMAGE_CONFIG_KEY}/{key}"), config);
+        refs.insert(
+            key.clone(),
+            gw::Ref {
+                id: built.id,
+                def: None,
+            },
+        );
+        listed.push(exporter_platform(&key, platform));
+    }
+    let listed = serde_json::to_vec(&serde_json::json!({ "Platforms": listed }))
+        .map_err(|e| FrontendError::Bug(format!("platform list is not serialisable: {e}")))?;
+    metadata.insert(PLATFORMS_KEY.to_owned(), listed);
+    Ok(gw::Result {
+        result: Some(result::Result::Refs(gw::RefMap { refs })),
+        metadata,
+        attestations: BTreeMap::new(),
+    })
+}
+
+/// The metadata key listing the platforms of a multi-platform result.
+pub const PLATFORMS_KEY: &str = "refs.platforms";
+
+/// One entry of `refs.platforms`: `{"ID": key, "Platform": {OCI platform}}`.
+fn exporter_platform(key: &str, p: &Platform) -> serde_json::Value {
+    let mut platform = serde_json::json!({
+        "architecture": p.architecture,
+        "os": p.os,
+    });
+    if let Some(v) = p.variant.as_deref().filter(|v| !v.is_empty()) {
+        platform["variant"] = v.into();
+    }
+    serde_json::json!({ "ID": key, "Platform": platform })
+}
+
+/// What one platform's build yields: a subrequest's answer, or an image.
+enum Built {
+    Answer(gw::Result),
+    Image(BuiltImage),
+}
+
+struct BuiltImage {
+    /// The solved ref.
+    id: String,
+    /// The image config, before its platform fields are set.
+    config: serde_json::Value,
+}
+
+/// Loads, lowers, solves and tests the target for one platform.
+/// `first`: warnings are sent, and subrequests answered, once per build.
+#[allow(clippy::too_many_arguments)]
+async fn build_one<B: Bridge>(
+    bridge: &mut B,
+    launch: &Launch,
+    opts: &FrontendOpts,
+    pong: &gw::PongResponse,
+    file: &StackFile,
+    platform: &Platform,
+    build_platform: &Platform,
+    first: bool,
+) -> Result<Built, FrontendError> {
+    let mut overrides = opts.overrides(platform);
+    overrides.platform = Some(spec::PlatformVars::new(
+        (
+            &platform.os,
+            &platform.architecture,
+            platform.variant.as_deref(),
+        ),
+        (
+            &build_platform.os,
+            &build_platform.architecture,
+            build_platform.variant.as_deref(),
+        ),
+    ));
+    let stack = match spec::load(&opts.filename, &file.bytes, &overrides) {
         Ok(stack) => stack,
         Err(diags) => {
             send_warnings(bridge, &diags, &file.vertex).await;
@@ -163,24 +318,24 @@ pub(crate) async fn build<B: Bridge>(
         }
     };
     if let Some(request) = &opts.request_id {
-        return subrequests::answer(request, &stack, &opts);
+        return subrequests::answer(request, &stack, opts).map(Built::Answer);
     }
-    if !opts.quiet_warnings {
+    if !opts.quiet_warnings && first {
         let warnings = Diagnostics {
             file: stack.file.clone(),
             items: stack.warnings.clone(),
         };
         send_warnings(bridge, &warnings, &file.vertex).await;
     }
-    check_contexts(&stack, &opts)?;
+    check_contexts(&stack, opts)?;
 
-    let target = choose_target(&stack, &opts)?;
-    check_context(bridge, &stack, &target, &opts, &launch.session_id).await?;
-    let bases = resolve_bases(bridge, &stack, &target, &platform, &opts).await?;
+    let target = choose_target(&stack, opts)?;
+    check_context(bridge, &stack, &target, opts, &launch.session_id).await?;
+    let bases = resolve_bases(bridge, &stack, &target, platform, opts).await?;
     let ignore_files = read_ignore_files(
         bridge,
         &lower::ignore_files(&stack, &target),
-        &opts,
+        opts,
         &launch.session_id,
     )
     .await?;
@@ -206,7 +361,7 @@ pub(crate) async fn build<B: Bridge>(
     send_warnings(bridge, &unknown, &file.vertex).await;
     let lowered = lower::lower(&stack, &target, &ctx)
         .map_err(|e| FrontendError::at(&stack.file, e.code, e.span, e.message))?;
-    check_caps(&lowered.definition, &pong)?;
+    check_caps(&lowered.definition, pong)?;
 
     let cache_imports: Vec<gw::CacheOptionsEntry> = opts
         .cache_imports
@@ -242,16 +397,10 @@ pub(crate) async fn build<B: Bridge>(
     if !opts.skip_tests {
         run_tests(bridge, &stack, &target, lowered.tests, &cache_imports).await?;
     }
-
-    let mut config = lowered.image_config;
-    set_platform(&mut config, &platform);
-    let config = serde_json::to_vec(&config)
-        .map_err(|e| FrontendError::Bug(format!("image config is not serialisable: {e}")))?;
-    Ok(gw::Result {
-        result: Some(result::Result::Ref(gw::Ref { id, def: None })),
-        metadata: BTreeMap::from([(IMAGE_CONFIG_KEY.to_owned(), config)]),
-        attestations: BTreeMap::new(),
-    })
+    Ok(Built::Image(BuiltImage {
+        id,
+        config: lowered.image_config,
+    }))
 }
 
 /// Each op of `def` by digest: its progress name and the first stack-file
@@ -369,25 +518,23 @@ fn check_contexts(stack: &Stack, opts: &FrontendOpts) -> Result<(), FrontendErro
     }
 }
 
-/// The platform to build for: the `platform` option, else the worker's own.
-fn target_platform(
-    opts: &FrontendOpts,
-    pong: &gw::PongResponse,
-) -> Result<Platform, FrontendError> {
-    match opts.platforms.as_slice() {
-        [] => Ok(pong
-            .workers
-            .iter()
-            .find_map(|w| w.platforms.first())
-            .and_then(platform_from_pb)
-            .unwrap_or_default()),
-        [one] => Ok(one.clone()),
-        many => Err(FrontendError::Other(format!(
-            "the Strata frontend builds one platform per build, and {} were asked for ({}): run one build per platform",
-            many.len(),
-            many.iter().map(opts::format_platform).collect::<Vec<_>>().join(", ")
-        ))),
+/// The platforms to build for: the `platform` option (one or more), else
+/// the worker's own.
+fn target_platforms(opts: &FrontendOpts, pong: &gw::PongResponse) -> Vec<Platform> {
+    if opts.platforms.is_empty() {
+        vec![worker_platform(pong)]
+    } else {
+        opts.platforms.clone()
     }
+}
+
+/// The worker's own platform: `BUILDPLATFORM`.
+fn worker_platform(pong: &gw::PongResponse) -> Platform {
+    pong.workers
+        .iter()
+        .find_map(|w| w.platforms.first())
+        .and_then(platform_from_pb)
+        .unwrap_or_default()
 }
 
 fn digest_of(bytes: &[u8]) -> String {
@@ -791,6 +938,17 @@ fn check_caps(def: &pb::Definition, pong: &gw::PongResponse) -> Result<(), Front
         "this BuildKit lacks LLB capabilities the build needs: {}; use a newer BuildKit (Docker 26.1 / BuildKit 0.13 or later)",
         missing.into_iter().collect::<Vec<_>>().join(", ")
     )))
+}
+
+/// A multi-platform image's config names its own platform, whatever the
+/// base's config said (as BuildKit's Dockerfile frontend does).
+fn force_platform(config: &mut serde_json::Value, p: &Platform) {
+    if let Some(obj) = config.as_object_mut() {
+        obj.remove("architecture");
+        obj.remove("os");
+        obj.remove("variant");
+    }
+    set_platform(config, p);
 }
 
 /// BuildKit's image exporter requires top-level `architecture` and `os`.
@@ -1314,10 +1472,154 @@ when = "gpu"
     }
 
     #[test]
-    fn one_platform_per_build() {
+    fn one_platform_keeps_the_single_ref_result() {
         let mut b = stub();
-        let e = run(&mut b, &launch(&[("platform", "linux/amd64,linux/arm64")])).expect_err("two");
-        assert!(e.to_string().contains("one platform per build"), "{e}");
+        let res = run(
+            &mut b,
+            &launch(&[("target", "x"), ("platform", "linux/arm64")]),
+        )
+        .expect("builds");
+        assert!(
+            matches!(res.result, Some(result::Result::Ref(_))),
+            "{res:?}"
+        );
+        assert!(!res.metadata.contains_key(PLATFORMS_KEY));
+        let config: serde_json::Value =
+            serde_json::from_slice(&res.metadata[IMAGE_CONFIG_KEY]).expect("JSON");
+        assert_eq!(config["architecture"], "arm64");
+    }
+
+    #[test]
+    fn several_platforms_give_a_ref_and_a_config_each() {
+        let mut b = stub();
+        let res = run(
+            &mut b,
+            &launch(&[("target", "x"), ("platform", "linux/amd64,linux/arm/v7")]),
+        )
+        .expect("builds");
+        let Some(result::Result::Refs(refs)) = &res.result else {
+            panic!("not a ref map: {res:?}")
+        };
+        assert_eq!(
+            refs.refs.keys().collect::<Vec<_>>(),
+            ["linux/amd64", "linux/arm/v7"]
+        );
+        assert_ne!(refs.refs["linux/amd64"].id, refs.refs["linux/arm/v7"].id);
+        // One lowering per platform, each for its own platform.
+        let platforms: Vec<String> = b
+            .solves
+            .iter()
+            .filter_map(|s| s.definition.as_ref())
+            .flat_map(|d| d.def.iter())
+            .filter_map(|op| pb::Op::decode(op.as_slice()).ok())
+            .filter_map(|op| op.platform)
+            .map(|p| format!("{}/{}/{}", p.os, p.architecture, p.variant))
+            .collect();
+        assert!(
+            platforms.contains(&"linux/amd64/".to_owned()),
+            "{platforms:?}"
+        );
+        assert!(
+            platforms.contains(&"linux/arm/v7".to_owned()),
+            "{platforms:?}"
+        );
+
+        let listed: serde_json::Value =
+            serde_json::from_slice(&res.metadata[PLATFORMS_KEY]).expect("JSON");
+        assert_eq!(
+            listed,
+            serde_json::json!({"Platforms": [
+                {"ID": "linux/amd64", "Platform": {"architecture": "amd64", "os": "linux"}},
+                {"ID": "linux/arm/v7", "Platform": {"architecture": "arm", "os": "linux", "variant": "v7"}},
+            ]})
+        );
+        assert!(!res.metadata.contains_key(IMAGE_CONFIG_KEY));
+        let config = |key: &str| -> serde_json::Value {
+            serde_json::from_slice(&res.metadata[&format!("{IMAGE_CONFIG_KEY}/{key}")])
+                .expect("JSON")
+        };
+        let arm = config("linux/arm/v7");
+        // The stub's base config says amd64: each image names its own platform.
+        assert_eq!(arm["architecture"], "arm");
+        assert_eq!(arm["variant"], "v7");
+        assert_eq!(arm["os"], "linux");
+        assert_eq!(arm["config"]["WorkingDir"], "/work");
+        let amd = config("linux/amd64");
+        assert_eq!(amd["architecture"], "amd64");
+        assert!(amd.get("variant").is_none(), "{amd}");
+    }
+
+    const PER_ARCH: &str = r#"[stack]
+name = "multi"
+
+[component.base]
+from = "strata.local/busybox-{TARGETARCH}:1.36"
+env = { ARCH = "{TARGETARCH}", TARGET = "{TARGETPLATFORM}", BUILD = "{BUILDARCH}" }
+
+[component.extra]
+from = "base"
+when = "TARGETARCH == 'amd64'"
+"#;
+
+    fn per_arch_stub() -> StubBridge {
+        let images = ["amd64", "arm64"].map(|a| {
+            (
+                format!("strata.local/busybox-{a}:1.36"),
+                (
+                    String::new(),
+                    serde_json::json!({"architecture": a, "os": "linux", "config": {}}),
+                ),
+            )
+        });
+        StubBridge {
+            images: BTreeMap::from(images),
+            ..StubBridge::with_stack(PER_ARCH)
+        }
+    }
+
+    #[test]
+    fn platform_names_interpolate_per_platform() {
+        let mut b = per_arch_stub();
+        let res = run(
+            &mut b,
+            &launch(&[("target", "base"), ("platform", "linux/amd64,linux/arm64")]),
+        )
+        .expect("builds");
+        for arch in ["amd64", "arm64"] {
+            let config: serde_json::Value =
+                serde_json::from_slice(&res.metadata[&format!("{IMAGE_CONFIG_KEY}/linux/{arch}")])
+                    .expect("JSON");
+            let env = config["config"]["Env"].to_string();
+            assert!(env.contains(&format!("ARCH={arch}")), "{env}");
+            assert!(env.contains(&format!("TARGET=linux/{arch}")), "{env}");
+            // The stub worker has no platform: BUILDARCH is the default, amd64.
+            assert!(env.contains("BUILD=amd64"), "{env}");
+        }
+        let bases: BTreeSet<&str> = b.resolves.iter().map(|r| r.r#ref.as_str()).collect();
+        assert_eq!(
+            bases,
+            BTreeSet::from([
+                "strata.local/busybox-amd64:1.36",
+                "strata.local/busybox-arm64:1.36"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_component_switched_off_on_one_platform_fails_that_build() {
+        let mut b = per_arch_stub();
+        run(
+            &mut b,
+            &launch(&[("target", "extra"), ("platform", "linux/amd64")]),
+        )
+        .expect("amd64 has it");
+        let mut b = per_arch_stub();
+        let e = run(
+            &mut b,
+            &launch(&[("target", "extra"), ("platform", "linux/amd64,linux/arm64")]),
+        )
+        .expect_err("arm64 has not");
+        assert!(e.to_string().contains("switched off"), "{e}");
     }
 
     #[test]

@@ -442,6 +442,7 @@ impl FrontendOpts {
             args: self.args.clone(),
             profile: self.profile.clone(),
             mirrors,
+            platform: None,
         }
     }
 }

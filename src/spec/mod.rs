@@ -11,4 +11,4 @@ pub mod values;
 
 pub use codes::ErrorCode;
 pub use diag::{Diagnostic, Diagnostics, Severity, SourceFile};
-pub use resolve::{load, resolve, Overrides};
+pub use resolve::{load, resolve, Overrides, PlatformVars, PLATFORM_VARS};

@@ -41,6 +41,70 @@ pub struct Overrides {
     pub profile: Option<String>,
     /// `--mirror from=to` / `STRATA_MIRRORS`.
     pub mirrors: Vec<(String, String)>,
+    /// The target and build platforms (`TARGETARCH`, ...); linux/amd64
+    /// for both when not given.
+    pub platform: Option<PlatformVars>,
+}
+
+/// The platform names a stack can read in `{...}` and `when`, with
+/// BuildKit's meanings: `TARGET*` the platform the image is built for,
+/// `BUILD*` the platform of the worker running the build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformVars {
+    vars: Vec<(&'static str, String)>,
+}
+
+/// The names [`PlatformVars`] defines.
+pub const PLATFORM_VARS: [&str; 8] = [
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+];
+
+impl PlatformVars {
+    /// From the target and build platforms' `(os, architecture, variant)`.
+    pub fn new(target: (&str, &str, Option<&str>), build: (&str, &str, Option<&str>)) -> Self {
+        let mut vars = Vec::new();
+        for (prefix, (os, arch, variant)) in [("TARGET", target), ("BUILD", build)] {
+            let variant = variant.unwrap_or_default();
+            let platform = if variant.is_empty() {
+                format!("{os}/{arch}")
+            } else {
+                format!("{os}/{arch}/{variant}")
+            };
+            for (suffix, value) in [
+                ("PLATFORM", platform),
+                ("OS", os.to_owned()),
+                ("ARCH", arch.to_owned()),
+                ("VARIANT", variant.to_owned()),
+            ] {
+                let name = PLATFORM_VARS
+                    .iter()
+                    .find(|n| n.strip_prefix(prefix) == Some(suffix))
+                    .copied()
+                    .unwrap_or("TARGETPLATFORM");
+                vars.push((name, value));
+            }
+        }
+        PlatformVars { vars }
+    }
+
+    /// Each name with its value.
+    pub fn vars(&self) -> &[(&'static str, String)] {
+        &self.vars
+    }
+}
+
+impl Default for PlatformVars {
+    fn default() -> Self {
+        let both = ("linux", "amd64", None);
+        PlatformVars::new(both, both)
+    }
 }
 
 /// Largest stack file accepted (BuildKit's 4 MiB message limit applies to it too).
@@ -339,5 +403,89 @@ mod tests {
         assert_eq!(r.familiar(), "strata.local/debian:bookworm");
         let r = apply_mirrors(ImageRef::parse("debian:other").expect("valid"), &exact);
         assert_eq!(r.familiar(), "debian:other");
+    }
+
+    const PER_ARCH: &str = r#"[stack]
+name = "multi"
+
+[component.base]
+from = "strata.local/base-{TARGETARCH}:1"
+
+[component.ipcl]
+from = "base"
+when = "TARGETARCH == 'amd64' && BUILDARCH == 'amd64'"
+
+[component.worker]
+from = "base"
+"#;
+
+    fn on(arch: &str, text: &str) -> Result<Stack, Diagnostics> {
+        let o = Overrides {
+            platform: Some(PlatformVars::new(
+                ("linux", arch, None),
+                ("linux", "amd64", None),
+            )),
+            ..Overrides::default()
+        };
+        load("strata.toml", text.as_bytes(), &o)
+    }
+
+    fn base_of(s: &Stack, name: &str) -> String {
+        match &s.component(name).expect("component").base {
+            Base::Image(r) => r.familiar(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn platform_names_pick_the_base_and_switch_components() {
+        let amd = on("amd64", PER_ARCH).expect("loads");
+        assert_eq!(base_of(&amd, "base"), "strata.local/base-amd64:1");
+        assert!(amd.component("ipcl").is_some_and(|c| c.enabled));
+        let arm = on("arm64", PER_ARCH).expect("loads");
+        assert_eq!(base_of(&arm, "base"), "strata.local/base-arm64:1");
+        assert!(arm.component("ipcl").is_some_and(|c| !c.enabled));
+        // Not args: the graph lists the stack's own args only.
+        assert!(arm.args.is_empty(), "{:?}", arm.args);
+        // Without a platform: linux/amd64.
+        let default =
+            load("strata.toml", PER_ARCH.as_bytes(), &Overrides::default()).expect("loads");
+        assert_eq!(base_of(&default, "base"), "strata.local/base-amd64:1");
+    }
+
+    #[test]
+    fn the_needs_of_enabled_components_are_checked_per_platform() {
+        let text = format!("{PER_ARCH}\n[component.ipcl-app]\nfrom = \"ipcl\"\n");
+        assert!(on("amd64", &text).is_ok());
+        let e = on("arm64", &text).expect_err("ipcl is off on arm64");
+        let msg = e.render();
+        assert!(
+            msg.contains("`ipcl-app` is enabled but needs `ipcl`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn platform_names_are_reserved() {
+        let text = "[stack]\nname = \"s\"\n[args]\nTARGETARCH = \"x\"\n[component.a]\nfrom = \"scratch\"\n";
+        let msg = on("amd64", text).expect_err("reserved").render();
+        assert!(msg.contains("`TARGETARCH` is a reserved name"), "{msg}");
+        let vars = PlatformVars::new(("linux", "arm", Some("v7")), ("linux", "amd64", None));
+        assert_eq!(
+            vars.vars()
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>(),
+            [
+                "TARGETPLATFORM=linux/arm/v7",
+                "TARGETOS=linux",
+                "TARGETARCH=arm",
+                "TARGETVARIANT=v7",
+                "BUILDPLATFORM=linux/amd64",
+                "BUILDOS=linux",
+                "BUILDARCH=amd64",
+                "BUILDVARIANT=",
+            ]
+        );
     }
 }

@@ -51,7 +51,10 @@ impl Resolver<'_> {
             );
             return None;
         }
-        if is_reserved_arg(n) || matches!(n.as_str(), "stack" | "component") {
+        if is_reserved_arg(n)
+            || matches!(n.as_str(), "stack" | "component")
+            || PLATFORM_VARS.contains(&n.as_str())
+        {
             self.error(
                 ErrorCode::ReservedName,
                 name.span(),

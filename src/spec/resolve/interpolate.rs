@@ -117,6 +117,13 @@ impl Resolver<'_> {
                     let help = match self.closest(name, names.iter().copied()) {
                         Some(c) => format!("did you mean `{{{c}}}`?"),
                         None => {
+                            // The platform names are documented once, not
+                            // listed in every hint.
+                            let names: Vec<&str> = names
+                                .iter()
+                                .copied()
+                                .filter(|n| !PLATFORM_VARS.contains(n))
+                                .collect();
                             let mut listed = names
                                 .iter()
                                 .take(20)

@@ -9,7 +9,25 @@ impl Resolver<'_> {
         let at_meta = meta_span.start..meta_span.start;
         self.profile_selection(&raw.profiles, overrides, &at_meta);
         let args = self.args(&raw.args, &raw.profiles, overrides, at_meta.clone());
-        let values: BTreeMap<String, ArgValue> = args
+        // The platform names read like string args in `{...}` and `when`,
+        // but are not args: the graph lists only the stack's own.
+        let platform = overrides.platform.clone().unwrap_or_default();
+        let platform_args: Vec<Arg> = platform
+            .vars()
+            .iter()
+            .map(|(n, v)| Arg {
+                name: (*n).to_owned(),
+                kind: ArgType::String,
+                default: ArgValue::String(v.clone()),
+                value: ArgValue::String(v.clone()),
+                origin: ArgOrigin::Override,
+                description: None,
+                span: at_meta.clone(),
+                by_value: true,
+            })
+            .collect();
+        let condition_args: Vec<Arg> = args.iter().chain(&platform_args).cloned().collect();
+        let values: BTreeMap<String, ArgValue> = condition_args
             .iter()
             .map(|a| (a.name.clone(), a.value.clone()))
             .collect();
@@ -59,7 +77,7 @@ impl Resolver<'_> {
                     stack: &name,
                     component: Some(cname_s),
                 },
-                args: &args,
+                args: &condition_args,
                 mirrors: &mirrors,
                 user: user.as_ref(),
                 rule: naming_rule.as_ref(),

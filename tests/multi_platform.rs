@@ -1,0 +1,169 @@
+//! One `docker buildx build --platform linux/amd64,linux/arm64` through the
+//! frontend: the pushed index holds both platforms, each image runs on its
+//! platform (arm64 under qemu) as the policy user with its own config, and a
+//! component switched off on one platform by `when = "TARGETARCH == ..."`
+//! fails that build by name.
+//!
+//! Needs the engine with its multi-platform dockerd (scripts/engine.sh: the
+//! containerd image store, socket `STRATA_MP_SOCKET`), qemu-user-static, the
+//! `127.0.0.1:5000/strata/busybox:1.36` index (scripts/base-images.sh) and
+//! the frontend image, which the test pushes to the local registry for that
+//! dockerd to pull.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use common::{docker, docker_ok, frontend, frontend_image, lossy, remove_images, run_id, text};
+
+const REGISTRY: &str = "127.0.0.1:5000";
+
+/// The multi-platform dockerd's socket (scripts/engine-common.sh).
+fn mp_host() -> String {
+    let socket =
+        std::env::var("STRATA_MP_SOCKET").unwrap_or_else(|_| "/run/strata-mp/docker.sock".into());
+    assert!(
+        Path::new(&socket).exists(),
+        "the multi-platform dockerd's socket {socket} is missing: start it with scripts/engine.sh"
+    );
+    format!("unix://{socket}")
+}
+
+/// The frontend image under test, pushed to the local registry (unique tag).
+fn pushed_frontend() -> String {
+    frontend_image();
+    let remote = format!("{REGISTRY}/strata-test/frontend-mp:{}", run_id());
+    docker_ok(&["tag", &frontend(), &remote]);
+    docker_ok(&["push", "-q", &remote]);
+    remove_images(&[&remote]);
+    remote
+}
+
+const STACK: &str = r#"# syntax={frontend}
+[stack]
+name = "multi"
+
+[user]
+name = "app"
+uid = 2101
+
+[component.app]
+from = "127.0.0.1:5000/strata/busybox:1.36"
+env = { BUILT_FOR = "{TARGETPLATFORM}", BUILT_ARCH = "{TARGETARCH}" }
+run = ["uname -m > /etc/built-on"]
+
+[component.amd-only]
+from = "app"
+when = "TARGETARCH == 'amd64'"
+"#;
+
+/// `docker buildx build` on the multi-platform dockerd: (success, output).
+fn buildx_mp(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker")
+        .current_dir(dir)
+        .env("DOCKER_HOST", mp_host())
+        .args(["buildx", "build", "--progress=plain", "-f", "strata.toml"])
+        .args([
+            "--provenance=false",
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ])
+        .args(args)
+        .arg(".")
+        .output()
+        .expect("run docker buildx build");
+    (out.status.success(), text(&out))
+}
+
+#[test]
+fn one_build_pushes_an_index_of_both_platforms() {
+    let fe = pushed_frontend();
+    let stack = STACK.replace("# syntax={frontend}", &format!("# syntax={fe}"));
+    let dir = common::project("multi-platform", stack);
+    let image = format!("{REGISTRY}/strata-test/multi-app:{}", run_id());
+
+    let output = format!("type=image,name={image},push=true");
+    let (ok, log) = buildx_mp(&dir, &["--target", "app", "--output", &output]);
+    assert!(ok, "multi-platform build failed:\n{log}");
+
+    let raw = docker_ok(&["buildx", "imagetools", "inspect", "--raw", &image]);
+    let index: serde_json::Value = serde_json::from_str(&raw).expect("index JSON");
+    let platforms: BTreeSet<String> = index["manifests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not an index: {raw}"))
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or_default(),
+                m["platform"]["architecture"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        platforms,
+        BTreeSet::from(["linux/amd64".to_owned(), "linux/arm64".to_owned()]),
+        "{raw}"
+    );
+
+    for (platform, arch, machine) in [
+        ("linux/arm64", "arm64", "aarch64"),
+        ("linux/amd64", "amd64", "x86_64"),
+    ] {
+        let out = docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--pull",
+            "always",
+            "--platform",
+            platform,
+            &image,
+            "sh",
+            "-c",
+            "uname -m; id -un; cat /etc/built-on; echo $BUILT_FOR $BUILT_ARCH",
+        ]);
+        assert!(
+            out.status.success(),
+            "docker run {platform}: {}",
+            text(&out)
+        );
+        let lines: Vec<String> = lossy(&out.stdout).lines().map(str::to_owned).collect();
+        assert_eq!(
+            lines,
+            [
+                machine.to_owned(),
+                "app".to_owned(),
+                machine.to_owned(),
+                format!("{platform} {arch}")
+            ],
+            "{platform}"
+        );
+        let config = docker_ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Os}}/{{.Architecture}} {{.Config.User}}",
+            &image,
+        ]);
+        assert_eq!(config, format!("{platform} 2101:2101"));
+        remove_images(&[&image]);
+    }
+
+    // amd-only exists on amd64 only: asking for it on both platforms fails
+    // and names it, and nothing is pushed.
+    let other = format!("{REGISTRY}/strata-test/multi-amd-only:{}", run_id());
+    let output = format!("type=image,name={other},push=true");
+    let (ok, log) = buildx_mp(&dir, &["--target", "amd-only", "--output", &output]);
+    assert!(!ok, "amd-only built for arm64:\n{log}");
+    assert!(
+        log.contains("component `amd-only` is switched off"),
+        "{log}"
+    );
+    let out = docker(&["buildx", "imagetools", "inspect", "--raw", &other]);
+    assert!(!out.status.success(), "{other} was pushed");
+    let _ = std::fs::remove_dir_all(dir);
+}
