@@ -264,7 +264,7 @@ pub fn frontend_opts(data: &[u8]) {
     let ctx = BuildContext {
         platform,
         session_id: Some("fuzz-session".into()),
-        image_resolve_mode: parsed.image_resolve_mode.map(|m| m.as_str().to_owned()),
+        image_resolve_mode: parsed.image_resolve_mode,
         metadata: BuildMetadata {
             revision: parsed.vcs_revision.clone(),
             branch: None,
