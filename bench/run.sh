@@ -12,7 +12,10 @@
 #   4. `strata llb` on stacks of 10 to 10,000 components, and a fully
 #      cached solve of a chain through the Dockerfile and Strata frontends;
 #   5. a fully cached solve of one image through either frontend, side by
-#      side, and the frontend image's size.
+#      side, and the frontend image's size;
+#   6. the cost of a second platform: one CPU-bound step built for
+#      linux/amd64 (native), linux/arm64 (qemu) and both in one build, on
+#      the multi-platform dockerd (STRATA_MP_SOCKET).
 #
 # Each figure is the median of several runs with [min–max]. Nothing is
 # asserted on timings. Needs the engine (scripts/engine.sh) and the
@@ -264,6 +267,46 @@ FE_SIZE=$(docker image inspect -f '{{.Size}}' "$FRONTEND")
 FE_ID=$(docker image inspect -f '{{.Id}}' "$FRONTEND" | cut -c8-19)
 
 # ---------------------------------------------------------------------------
+# 6. A second platform under emulation (the multi-platform dockerd)
+# ---------------------------------------------------------------------------
+MP_SOCKET=${STRATA_MP_SOCKET:-/run/strata-mp/docker.sock}
+MP_LOOP=$([ -n "$QUICK" ] && echo 20000 || echo 200000)
+MP_PLATFORMS="linux/amd64 linux/arm64 linux/amd64,linux/arm64"
+declare -A MP=()
+MP_NOTE=""
+if [ -S "$MP_SOCKET" ] && DOCKER_HOST=unix://$MP_SOCKET docker info >/dev/null 2>&1; then
+  MP_FE=127.0.0.1:5000/strata-bench/frontend:$TAG
+  docker tag "$FRONTEND" "$MP_FE" && docker push -q "$MP_FE" >/dev/null && docker rmi "$MP_FE" >/dev/null
+  MPD=$WORK/mp
+  mkdir -p "$MPD"
+  {
+    echo '[stack]'
+    echo 'name = "bench-mp"'
+    echo '[args]'
+    echo 'runid = ""'
+    echo '[component.loop]'
+    echo 'from = "127.0.0.1:5000/strata/busybox:1.36"'
+    echo 'env = { RUNID = "{runid}" }'
+    echo "run = [\"echo \$RUNID; i=0; while [ \$i -lt $MP_LOOP ]; do i=\$((i + 1)); done\"]"
+  } >"$MPD/strata.toml"
+  solve_mp() {  # solve_mp PLATFORMS RUNID
+    (cd "$MPD" && DOCKER_HOST=unix://$MP_SOCKET docker buildx build --progress=plain \
+      --output type=cacheonly --platform "$1" --build-arg BUILDKIT_SYNTAX="$MP_FE" \
+      --build-arg runid="$2" -f strata.toml --target loop .)
+  }
+  timed "$LOGS/mp-warm.log" solve_mp linux/amd64,linux/arm64 "warm-$TAG" >/dev/null
+  for ((i = 1; i <= CHEAP; i++)); do
+    for p in $MP_PLATFORMS; do
+      MP[$p]+=" $(timed "$LOGS/mp-${p//[\/,]/-}-$i.log" solve_mp "$p" "$TAG-$i-$p")"
+    done
+  done
+  say "part 6: amd64${MP[linux/amd64]}; arm64${MP[linux/arm64]}; both${MP[linux/amd64,linux/arm64]}"
+else
+  MP_NOTE="not measured: the multi-platform dockerd ($MP_SOCKET) does not answer (scripts/engine.sh starts it)"
+  say "part 6: $MP_NOTE"
+fi
+
+# ---------------------------------------------------------------------------
 # The table
 # ---------------------------------------------------------------------------
 ratio() { mmm 2 $(for v in $1; do calc "$v / $2"; done); }
@@ -382,6 +425,21 @@ T=$WORK/table.md
   echo "| Strata − Dockerfile, paired by run | $(mmm 2 $FR_DIFF) |"
   echo
   echo "Frontend image size: $(fixed 2 "$(calc "$FE_SIZE / 1048576")") MiB ($FE_SIZE bytes, \`docker image inspect -f '{{.Size}}' $FRONTEND\`)."
+  echo
+  echo "## 6. A second platform under emulation"
+  echo
+  if [ -n "$MP_NOTE" ]; then
+    echo "$MP_NOTE."
+  else
+    echo "One component on \`127.0.0.1:5000/strata/busybox:1.36\` (an amd64 + arm64 index) whose step counts to $MP_LOOP in busybox sh, built through the frontend (\`--output type=cacheonly\`, a new run id each time so the step runs) on the multi-platform dockerd: linux/amd64 runs natively, linux/arm64 under qemu-user-static. $CHEAP run(s) each."
+    echo
+    echo "| platforms | wall s | × linux/amd64 |"
+    echo "|---|---|---|"
+    amd=$(median ${MP[linux/amd64]})
+    for p in $MP_PLATFORMS; do
+      echo "| $p | $(mmm 2 ${MP[$p]}) | $(fixed 2 "$(calc "$(median ${MP[$p]}) / $amd")") |"
+    done
+  fi
   echo
   echo "Harness wall time: $(($(date +%s) - T_START)) s."
 } >"$T"
