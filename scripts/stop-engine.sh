@@ -46,6 +46,13 @@ if [ "$what" != --dockerd-only ]; then
 fi
 
 if [ "$what" != --registry-only ]; then
+  # The multi-platform dockerd first (its own bridge; docker0 is untouched).
+  pid=$(cat "$STRATA_MP_EXEC/docker.pid" 2>/dev/null || true)
+  if pid_matches "$pid" dockerd; then
+    stop_pid "$pid" "multi-platform dockerd" 30
+  else
+    log "multi-platform dockerd not running"
+  fi
   pid=$(cat /var/run/docker.pid 2>/dev/null || true)
   if pid_matches "$pid" dockerd; then
     stop_pid "$pid" dockerd 30
