@@ -167,3 +167,36 @@ fn one_build_pushes_an_index_of_both_platforms() {
     assert!(!out.status.success(), "{other} was pushed");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `strata llb` and `strata check` read the stack for `--platform`.
+#[test]
+fn llb_and_check_take_a_platform() {
+    let stack = STACK.replace("# syntax={frontend}\n", "");
+    let dir = common::project("multi-platform-cli", &stack);
+    let file = dir.join("strata.toml");
+    let file = file.to_str().expect("utf-8 path");
+    let args = ["llb", file, "--target", "app", "--format", "json"];
+    let llb = |extra: &[&str]| {
+        let out = common::strata_ok(&[&args[..], extra].concat());
+        lossy(&out.stdout)
+    };
+    let arm = llb(&["--platform", "linux/arm64"]);
+    assert!(arm.contains("\"linux/arm64\""), "{arm}");
+    assert!(arm.contains("BUILT_ARCH=arm64"), "{arm}");
+    assert!(!arm.contains("linux/amd64"), "{arm}");
+    let amd = llb(&[]);
+    assert!(amd.contains("BUILT_ARCH=amd64"), "{amd}");
+
+    // A component that needs amd-only is fine on amd64, an error on arm64.
+    let needs = format!("{stack}\n[component.needs-amd]\nfrom = \"amd-only\"\n");
+    std::fs::write(file, needs).expect("write");
+    common::strata_ok(&["check", file]);
+    let out = common::strata(&["check", file, "--platform", "linux/arm64"]);
+    assert!(!out.status.success());
+    let err = text(&out);
+    assert!(
+        err.contains("`needs-amd` is enabled but needs `amd-only`"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -15,11 +15,15 @@ pub struct CheckArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     deny_warnings: bool,
+    /// Check for this target platform (`TARGETARCH` and the other platform
+    /// names in `{...}` and `when`; default linux/amd64).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = super::platform_arg)]
+    platform: Option<crate::lower::Platform>,
 }
 
 /// Runs `strata check`: diagnostics and a summary on stderr, exit 1 on error.
 pub fn run(a: CheckArgs) -> Result<ExitCode> {
-    let Some(s) = a.stack.load()? else {
+    let Some(s) = a.stack.load_for(a.platform.as_ref())? else {
         return Ok(ExitCode::FAILURE);
     };
     super::print_warnings(&s);

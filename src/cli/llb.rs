@@ -25,6 +25,10 @@ pub struct LlbArgs {
     /// SOURCE_DATE_EPOCH for labels and env (default: the environment's).
     #[arg(long, env = "SOURCE_DATE_EPOCH")]
     source_date_epoch: Option<i64>,
+    /// Lower for this target platform, which the stack reads as
+    /// `TARGETARCH` and the other platform names (default linux/amd64).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = super::platform_arg)]
+    platform: Option<crate::lower::Platform>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -35,7 +39,7 @@ enum LlbFormat {
 
 /// Runs `strata llb`: the Definition on stdout; a lowering error, located, on stderr.
 pub fn run(a: LlbArgs) -> Result<ExitCode> {
-    let Some(s) = a.stack.load()? else {
+    let Some(s) = a.stack.load_for(a.platform.as_ref())? else {
         return Ok(ExitCode::FAILURE);
     };
     let Some(target) = a.target.or_else(|| s.default_target.clone()) else {
@@ -59,6 +63,7 @@ pub fn run(a: LlbArgs) -> Result<ExitCode> {
             ..Default::default()
         },
         ignore_files: read_ignore_files(root, &s, &target),
+        platform: a.platform.clone().unwrap_or_default(),
         ..Default::default()
     };
     let lowered = match crate::lower::lower(&s, &target, &ctx) {

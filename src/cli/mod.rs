@@ -111,6 +111,11 @@ fn mirror_pair(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `--platform os/arch[/variant]`, normalised as the frontend does.
+fn platform_arg(s: &str) -> Result<crate::lower::Platform, String> {
+    crate::frontend::opts::parse_platform(s)
+}
+
 fn key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -138,9 +143,23 @@ impl StackArgs {
 
     /// Loads and resolves the stack, printing diagnostics on failure.
     fn load(&self) -> Result<Option<Stack>> {
+        self.load_for(None)
+    }
+
+    /// Loads the stack for a target platform (`TARGETARCH`, ...; default
+    /// linux/amd64, the platform `strata llb` lowers for).
+    fn load_for(&self, platform: Option<&crate::lower::Platform>) -> Result<Option<Stack>> {
         let bytes = read_stack(&self.file)?;
         let name = self.file.display().to_string();
-        match spec::load(&name, &bytes, &self.overrides()?) {
+        let mut overrides = self.overrides()?;
+        if let Some(p) = platform {
+            let build = crate::lower::Platform::default();
+            overrides.platform = Some(spec::PlatformVars::new(
+                (&p.os, &p.architecture, p.variant.as_deref()),
+                (&build.os, &build.architecture, build.variant.as_deref()),
+            ));
+        }
+        match spec::load(&name, &bytes, &overrides) {
             Ok(stack) => Ok(Some(stack)),
             Err(diags) => {
                 eprint!("{}", diags.render());
