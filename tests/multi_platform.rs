@@ -87,6 +87,7 @@ fn one_build_pushes_an_index_of_both_platforms() {
     let output = format!("type=image,name={image},push=true");
     let (ok, log) = buildx_mp(&dir, &["--target", "app", "--output", &output]);
     assert!(ok, "multi-platform build failed:\n{log}");
+    assert!(log.contains("[linux/arm64 app] RUN uname -m"), "{log}");
 
     let raw = docker_ok(&["buildx", "imagetools", "inspect", "--raw", &image]);
     let index: serde_json::Value = serde_json::from_str(&raw).expect("index JSON");

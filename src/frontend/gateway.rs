@@ -176,6 +176,7 @@ pub(crate) async fn build<B: Bridge>(
         platform,
         &build_platform,
         true,
+        None,
     )
     .await?
     {
@@ -222,6 +223,7 @@ async fn build_many<B: Bridge>(
             platform,
             build_platform,
             i == 0,
+            Some(&opts::format_platform(platform)),
         )
         .await?
         {
@@ -296,6 +298,7 @@ async fn build_one<B: Bridge>(
     platform: &Platform,
     build_platform: &Platform,
     first: bool,
+    name_prefix: Option<&str>,
 ) -> Result<Built, FrontendError> {
     let mut overrides = opts.overrides(platform);
     overrides.platform = Some(spec::PlatformVars::new(
@@ -359,9 +362,15 @@ async fn build_one<B: Bridge>(
         items: lower::unknown_metadata(&stack, &ctx.metadata),
     };
     send_warnings(bridge, &unknown, &file.vertex).await;
-    let lowered = lower::lower(&stack, &target, &ctx)
+    let mut lowered = lower::lower(&stack, &target, &ctx)
         .map_err(|e| FrontendError::at(&stack.file, e.code, e.span, e.message))?;
     check_caps(&lowered.definition, pong)?;
+    if let Some(prefix) = name_prefix {
+        prefix_step_names(&mut lowered.definition, prefix);
+        for t in &mut lowered.tests {
+            prefix_step_names(&mut t.definition, prefix);
+        }
+    }
 
     let cache_imports: Vec<gw::CacheOptionsEntry> = opts
         .cache_imports
@@ -401,6 +410,20 @@ async fn build_one<B: Bridge>(
         id,
         config: lowered.image_config,
     }))
+}
+
+/// `[component] ...` progress names become `[PREFIX component] ...`, as
+/// BuildKit's Dockerfile frontend names the steps of a multi-platform
+/// build (`[linux/arm64 app] RUN ...`). Metadata is outside the ops'
+/// digests: the LLB is unchanged.
+fn prefix_step_names(def: &mut pb::Definition, prefix: &str) {
+    for m in def.metadata.values_mut() {
+        if let Some(name) = m.description.get_mut("llb.customname") {
+            if let Some(rest) = name.strip_prefix('[') {
+                *name = format!("[{prefix} {rest}");
+            }
+        }
+    }
 }
 
 /// Each op of `def` by digest: its progress name and the first stack-file
@@ -1522,6 +1545,22 @@ when = "gpu"
         assert!(
             platforms.contains(&"linux/arm/v7".to_owned()),
             "{platforms:?}"
+        );
+        // Progress names say the platform, as the Dockerfile frontend's do.
+        let names: Vec<&String> = b
+            .solves
+            .iter()
+            .filter_map(|s| s.definition.as_ref())
+            .flat_map(|d| d.metadata.values())
+            .filter_map(|m| m.description.get("llb.customname"))
+            .collect();
+        assert!(
+            names.iter().any(|n| n.starts_with("[linux/arm/v7 x] ")),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n.starts_with("[linux/amd64 x] ")),
+            "{names:?}"
         );
 
         let listed: serde_json::Value =
