@@ -42,6 +42,16 @@ restore_service_starts() {
 }
 trap restore_service_starts EXIT
 
+# binfmt_misc mounted before qemu-user-static is installed, so that its
+# postinst registers the interpreters (see 2b).
+mount_binfmt_misc() {
+  if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
+      || die "cannot mount binfmt_misc on /proc/sys/fs/binfmt_misc"
+  fi
+}
+mount_binfmt_misc
+
 # --------------------------------------------------------------------------
 # 1. Packages from bookworm
 # --------------------------------------------------------------------------
@@ -103,10 +113,7 @@ docker buildx version >/dev/null 2>&1 \
 #     fresh machine; the F flag (fix binary) lets containers use the
 #     interpreter without seeing it in their rootfs.
 # --------------------------------------------------------------------------
-if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
-  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
-    || die "cannot mount binfmt_misc on /proc/sys/fs/binfmt_misc"
-fi
+mount_binfmt_misc
 if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
   log "registering qemu-aarch64 with binfmt_misc"
   update-binfmts --enable qemu-aarch64 || die "update-binfmts --enable qemu-aarch64 failed"
