@@ -225,7 +225,8 @@ async fn build_many<B: Bridge>(
             i == 0,
             Some(&opts::format_platform(platform)),
         )
-        .await?
+        .await
+        .map_err(|e| for_platform(e, platform))?
         {
             Built::Answer(res) => return Ok(res),
             Built::Image(built) => built,
@@ -256,6 +257,24 @@ async fn build_many<B: Bridge>(
         metadata,
         attestations: BTreeMap::new(),
     })
+}
+
+/// An error of one platform of a multi-platform build says which: the
+/// stack may differ per platform (`TARGETARCH` in `when`, in `from`).
+fn for_platform(e: FrontendError, p: &Platform) -> FrontendError {
+    let key = opts::format_platform(p);
+    match e {
+        FrontendError::Other(m) => FrontendError::Other(format!("for {key}: {m}")),
+        FrontendError::Stack(mut d) => {
+            for item in &mut d.items {
+                if item.severity == spec::Severity::Error {
+                    item.message = format!("for {key}: {}", item.message);
+                }
+            }
+            FrontendError::Stack(d)
+        }
+        other => other,
+    }
 }
 
 /// The metadata key listing the platforms of a multi-platform result.
@@ -1658,7 +1677,11 @@ when = "TARGETARCH == 'amd64'"
             &launch(&[("target", "extra"), ("platform", "linux/amd64,linux/arm64")]),
         )
         .expect_err("arm64 has not");
-        assert!(e.to_string().contains("switched off"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("for linux/arm64: component `extra` is switched off"),
+            "{e}"
+        );
     }
 
     #[test]
