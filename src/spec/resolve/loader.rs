@@ -144,13 +144,23 @@ fn type_mismatch(rest: &str, span: &Range<usize>, text: &str) -> (String, String
         Kind::Table => "a table",
         Kind::Described => expected.trim(),
     };
-    let found = found
-        .replace("sequence", "a list")
-        .replace("map", "a table")
-        .replace("boolean", "the bool")
-        .replace("string ", "the string ")
-        .replace("integer ", "the integer ")
-        .replace("floating point ", "the number ");
+    // serde names the kind first (`string "yes"`, `sequence`): reword only
+    // that, never the value written after it.
+    let found = [
+        ("sequence", "a list"),
+        ("map", "a table"),
+        ("boolean ", "the bool "),
+        ("string ", "the string "),
+        ("integer ", "the integer "),
+        ("floating point ", "the number "),
+    ]
+    .iter()
+    .find_map(|(kind, said)| {
+        found
+            .strip_prefix(kind)
+            .map(|value| format!("{said}{value}"))
+    })
+    .unwrap_or_else(|| found.to_owned());
     let key = key_before(text, span.start);
     let message = match key {
         Some(k) => format!("`{k}` takes {wanted}, not {found}"),
@@ -203,4 +213,26 @@ fn key_before(text: &str, at: usize) -> Option<&str> {
         .map_or(0, |i| i + 1);
     let key = key[start..].trim_matches('"');
     (!key.is_empty() && key.len() <= 64).then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_type_mismatch_rewords_the_kind_not_the_value() {
+        let text = "publish = \"map sequence string \"\n";
+        let (message, help) = type_mismatch(
+            "string \"map sequence string \", expected a boolean",
+            &(10..31),
+            text,
+        );
+        assert_eq!(
+            message,
+            "`publish` takes a bool (`true` or `false`, unquoted), not the string \"map sequence string \""
+        );
+        assert_eq!(help, "write `publish = true` or `publish = false`");
+        let (message, _) = type_mismatch("sequence, expected a string", &(6..8), "name = []\n");
+        assert_eq!(message, "`name` takes a string, not a list");
+    }
 }
