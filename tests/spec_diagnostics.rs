@@ -291,18 +291,16 @@ fn errors_doc() -> String {
         let example = cases
             .iter()
             .find(|case| case.expect.iter().any(|e| e.code == *c));
-        match example {
-            Some(case) => out.push_str(&example_section(case)),
-            None if context_case(*c).is_some() => {
-                out.push_str(&context_example(&context_case(*c).unwrap_or_default()));
-            }
-            None => {
-                let (_, why) = SHOWN_ELSEWHERE
-                    .iter()
-                    .find(|(code, _)| code == c)
-                    .unwrap_or_else(|| panic!("{c}: no catalogue case in {BAD}"));
-                out.push_str(&format!("\nExample: {why}.\n"));
-            }
+        if let Some(case) = example {
+            out.push_str(&example_section(case));
+        } else if let Some(name) = context_case(*c) {
+            out.push_str(&context_example(&name));
+        } else {
+            let (_, why) = SHOWN_ELSEWHERE
+                .iter()
+                .find(|(code, _)| code == c)
+                .unwrap_or_else(|| panic!("{c}: no catalogue case in {BAD}"));
+            out.push_str(&format!("\nExample: {why}.\n"));
         }
     }
     out
