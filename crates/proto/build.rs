@@ -1,5 +1,6 @@
 //! Compiles `proto/` with protox (pure Rust, no system protoc) and generates
-//! the prost messages and the tonic LLBBridge client.
+//! the prost messages, the tonic clients (LLBBridge, Control) and the
+//! session services' servers (FileSync, FileSend, Auth).
 
 use std::path::PathBuf;
 
@@ -11,6 +12,10 @@ const FILES: &[&str] = &[
     "google/rpc/status.proto",
     "errdefs.proto",
     "gateway.proto",
+    "control.proto",
+    "wire.proto",
+    "filesync.proto",
+    "auth.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,7 +27,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let descriptors = protox::compile(FILES, [&proto_dir])?;
     tonic_prost_build::configure()
-        .build_server(false)
+        // Servers for the session services BuildKit calls on a client
+        // (file sync, auth); unused servers cost nothing in a binary.
+        .build_server(true)
         .build_client(true)
         // BTreeMap everywhere: map entries encode in key order, so bytes are stable.
         .btree_map(".")

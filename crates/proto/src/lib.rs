@@ -2,8 +2,9 @@
 //!
 //! The `.proto` files in the workspace's top-level `proto/` directory were
 //! written from BuildKit's published field numbers; `build.rs` compiles them
-//! with `protox` (no system `protoc`) and generates prost messages plus a tonic
-//! client for the `LLBBridge` service. Proto package names are BuildKit's own
+//! with `protox` (no system `protoc`) and generates prost messages, tonic clients for
+//! the `LLBBridge` and `Control` services and servers for the session
+//! services a client offers (`FileSync`, `FileSend`, `Auth`). Proto package names are BuildKit's own
 //! (`pb`, `moby.buildkit.v1.frontend`, ...) because they are part of the wire
 //! contract: gRPC method paths and `Any` type URLs are built from them.
 //!
@@ -41,10 +42,13 @@ mod generated {
 
 /// BuildKit's typed error details (proto package `errdefs`), sent as JSON in `Any`.
 pub use generated::errdefs;
-/// File metadata for `ReadDir`/`StatFile` (proto package `fsutil.types`).
+/// File metadata for `ReadDir`/`StatFile` and the packets of a file
+/// transfer (proto package `fsutil.types`).
 pub use generated::fsutil::types as fsutil;
 /// `google.rpc.Status`, the error carried by `ReturnRequest.error`.
 pub use generated::google::rpc;
+/// The control API a client runs builds with (proto package `moby.buildkit.v1`).
+pub use generated::moby::buildkit::v1 as control;
 /// Capability records returned by `Ping` (proto package `moby.buildkit.v1.apicaps`).
 pub use generated::moby::buildkit::v1::apicaps;
 /// Gateway frontend API: the `LLBBridge` service and its messages
@@ -55,5 +59,8 @@ pub use generated::moby::buildkit::v1::frontend::llb_bridge_client;
 pub use generated::moby::buildkit::v1::frontend::llb_bridge_client::LlbBridgeClient;
 /// Worker records returned by `Ping` (proto package `moby.buildkit.v1.types`).
 pub use generated::moby::buildkit::v1::types;
+/// Session services BuildKit calls on a client: file sync, file send and
+/// registry credentials (proto package `moby.filesync.v1`).
+pub use generated::moby::filesync::v1 as session;
 /// LLB operations and definitions (proto package `pb`).
 pub use generated::pb;
