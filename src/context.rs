@@ -429,6 +429,294 @@ fn class(p: &[char], i: usize, c: char) -> Option<(bool, usize)> {
     None
 }
 
+/// A list of patterns read as moby/patternmatcher reads them, which is how
+/// BuildKit's file sync filters a local directory (`include-patterns`,
+/// `exclude-patterns`): each pattern is trimmed and cleaned, `!` makes an
+/// exception, later patterns win, and a pattern that matches a parent
+/// directory matches what is in it. Matching differs from [`glob_match`] where
+/// patternmatcher differs from a glob: a `**` that ends the pattern matches
+/// anything after it, a `**` inside a part only matches across whole
+/// directories, and a pattern that starts with `**` and has no other
+/// wildcard matches any path ending with the rest.
+#[derive(Debug, Clone)]
+pub struct PatternMatcher {
+    patterns: Vec<Pattern>,
+    exclusions: bool,
+}
+
+/// One pattern of a [`PatternMatcher`].
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    cleaned: String,
+    exclusion: bool,
+    kind: PatternKind,
+}
+
+#[derive(Debug, Clone)]
+enum PatternKind {
+    Exact,
+    Prefix(String),
+    Suffix(String),
+    Tokens(Vec<Token>),
+}
+
+/// What patternmatcher turns each piece of a pattern into (a regexp there).
+#[derive(Debug, Clone)]
+enum Token {
+    Char(char),
+    /// `*`: any run of characters other than `/`.
+    Star,
+    /// `?`: one character other than `/`.
+    One,
+    /// `[...]`: one character in (or, negated, not in) the ranges.
+    Class(bool, Vec<(char, char)>),
+    /// `**` inside the pattern: nothing, or anything that ends with `/`.
+    Dirs,
+    /// `**` that ends the pattern: anything.
+    Rest,
+}
+
+impl PatternMatcher {
+    /// Reads `patterns`; a pattern that is `!` alone or has a malformed
+    /// `[...]` class or a trailing `\` is an error naming it.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, String> {
+        let mut out = Vec::new();
+        let mut exclusions = false;
+        for p in patterns {
+            let p = p.as_ref().trim();
+            if p.is_empty() {
+                continue;
+            }
+            let mut cleaned = clean_path(p);
+            let exclusion = cleaned.starts_with('!');
+            if exclusion {
+                if cleaned.len() == 1 {
+                    return Err("illegal exclusion pattern: \"!\"".to_owned());
+                }
+                cleaned.remove(0);
+                exclusions = true;
+            }
+            let kind = compile(&cleaned).ok_or_else(|| format!("syntax error in pattern {p:?}"))?;
+            out.push(Pattern {
+                cleaned,
+                exclusion,
+                kind,
+            });
+        }
+        Ok(Self {
+            patterns: out,
+            exclusions,
+        })
+    }
+
+    /// The patterns, in order.
+    pub fn patterns(&self) -> &[Pattern] {
+        &self.patterns
+    }
+
+    /// Whether any pattern is a `!` exception.
+    pub fn exclusions(&self) -> bool {
+        self.exclusions
+    }
+
+    /// Whether `file` (a `/`-separated relative path) matches, given which
+    /// patterns its parent directory matched (`parent`, from this call on
+    /// the parent; empty when unknown, then the parents are checked here).
+    /// Returns the verdict and the per-pattern results for `file`'s children.
+    pub fn matches_using_parent_results(&self, file: &str, parent: &[bool]) -> (bool, Vec<bool>) {
+        let known = parent.len() == self.patterns.len() && !parent.is_empty();
+        let mut matched = false;
+        let mut info = vec![false; self.patterns.len()];
+        for (i, pattern) in self.patterns.iter().enumerate() {
+            let mut hit = known && parent[i];
+            if !hit {
+                if pattern.exclusion != matched {
+                    continue;
+                }
+                hit = pattern.matches(file);
+                if !hit && !known {
+                    if let Some(dir) = file.rfind('/').map(|i| &file[..i]) {
+                        hit = dir
+                            .match_indices('/')
+                            .map(|(k, _)| &dir[..k])
+                            .chain([dir])
+                            .any(|d| pattern.matches(d));
+                    }
+                }
+            }
+            info[i] = hit;
+            if hit {
+                matched = !pattern.exclusion;
+            }
+        }
+        (matched, info)
+    }
+}
+
+impl Pattern {
+    /// The cleaned pattern, without its `!`.
+    pub fn text(&self) -> &str {
+        &self.cleaned
+    }
+
+    /// Whether this is a `!` exception.
+    pub fn exclusion(&self) -> bool {
+        self.exclusion
+    }
+
+    /// Whether `path` itself matches (parents are not considered).
+    pub fn matches(&self, path: &str) -> bool {
+        match &self.kind {
+            PatternKind::Exact => path == self.cleaned,
+            PatternKind::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            PatternKind::Suffix(suffix) => {
+                path.ends_with(suffix.as_str())
+                    || suffix.strip_prefix('/').is_some_and(|s| path == s)
+            }
+            PatternKind::Tokens(tokens) => {
+                let s: Vec<char> = path.chars().collect();
+                let mut memo = vec![None; (tokens.len() + 1) * (s.len() + 1)];
+                tokens_at(tokens, &s, 0, 0, &mut memo)
+            }
+        }
+    }
+}
+
+/// patternmatcher's `compile`, and `filepath.Match`'s syntax check; `None`
+/// for a malformed pattern.
+fn compile(pattern: &str) -> Option<PatternKind> {
+    #[derive(PartialEq)]
+    enum Detected {
+        Exact,
+        Prefix,
+        Suffix,
+        Tokens,
+    }
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut tokens = Vec::new();
+    let mut detected = Detected::Exact;
+    let mut k = 0;
+    let mut first = true;
+    while k < chars.len() {
+        let c = chars[k];
+        k += 1;
+        match c {
+            '*' if chars.get(k) == Some(&'*') => {
+                k += 1;
+                if chars.get(k) == Some(&'/') {
+                    k += 1;
+                }
+                if k == chars.len() {
+                    if detected == Detected::Exact {
+                        detected = Detected::Prefix;
+                    } else {
+                        tokens.push(Token::Rest);
+                        detected = Detected::Tokens;
+                    }
+                } else {
+                    tokens.push(Token::Dirs);
+                    detected = Detected::Tokens;
+                }
+                if first {
+                    detected = Detected::Suffix;
+                }
+            }
+            '*' => {
+                tokens.push(Token::Star);
+                detected = Detected::Tokens;
+            }
+            '?' => {
+                tokens.push(Token::One);
+                detected = Detected::Tokens;
+            }
+            '\\' => {
+                let escaped = *chars.get(k)?;
+                k += 1;
+                tokens.push(Token::Char(escaped));
+                detected = Detected::Tokens;
+            }
+            '[' => {
+                let (class, next) = parse_class(&chars, k)?;
+                tokens.push(class);
+                k = next;
+                detected = Detected::Tokens;
+            }
+            c => tokens.push(Token::Char(c)),
+        }
+        first = false;
+    }
+    Some(match detected {
+        Detected::Exact => PatternKind::Exact,
+        // Both cut the (ASCII) `**` that made them.
+        Detected::Prefix => PatternKind::Prefix(pattern.get(..pattern.len() - 2)?.to_owned()),
+        Detected::Suffix => PatternKind::Suffix(pattern.get(2..)?.to_owned()),
+        Detected::Tokens => PatternKind::Tokens(tokens),
+    })
+}
+
+/// The class whose body starts at `chars[k]` (after `[`), with
+/// `filepath.Match`'s syntax: `^` negates, `\` escapes, `a-z` is a range,
+/// and a class is never empty. Returns the class and where the pattern goes on.
+fn parse_class(chars: &[char], mut k: usize) -> Option<(Token, usize)> {
+    let negated = chars.get(k) == Some(&'^');
+    if negated {
+        k += 1;
+    }
+    let mut ranges = Vec::new();
+    loop {
+        if chars.get(k) == Some(&']') && !ranges.is_empty() {
+            return Some((Token::Class(negated, ranges), k + 1));
+        }
+        let (lo, next) = class_char(chars, k)?;
+        k = next;
+        let mut hi = lo;
+        if chars.get(k) == Some(&'-') {
+            let (h, next) = class_char(chars, k + 1)?;
+            hi = h;
+            k = next;
+        }
+        ranges.push((lo, hi));
+    }
+}
+
+fn class_char(chars: &[char], k: usize) -> Option<(char, usize)> {
+    match chars.get(k)? {
+        '-' | ']' => None,
+        '\\' => chars.get(k + 1).map(|c| (*c, k + 2)),
+        c => Some((*c, k + 1)),
+    }
+}
+
+fn tokens_at(t: &[Token], s: &[char], i: usize, j: usize, memo: &mut [Option<bool>]) -> bool {
+    let key = i * (s.len() + 1) + j;
+    if let Some(v) = memo[key] {
+        return v;
+    }
+    let v = match t.get(i) {
+        None => j == s.len(),
+        // Both come from a regexp `.*`, whose `.` stops at a newline.
+        Some(Token::Rest) => !s[j..].contains(&'\n') && tokens_at(t, s, i + 1, s.len(), memo),
+        Some(Token::Dirs) => {
+            tokens_at(t, s, i + 1, j, memo)
+                || (j..s.len())
+                    .take_while(|m| s[*m] != '\n')
+                    .any(|m| s[m] == '/' && tokens_at(t, s, i + 1, m + 1, memo))
+        }
+        Some(Token::Star) => (j..=s.len())
+            .take_while(|m| *m == j || s[*m - 1] != '/')
+            .any(|m| tokens_at(t, s, i + 1, m, memo)),
+        Some(_) if j == s.len() => false,
+        Some(Token::Char(c)) => s[j] == *c && tokens_at(t, s, i + 1, j + 1, memo),
+        Some(Token::One) => s[j] != '/' && tokens_at(t, s, i + 1, j + 1, memo),
+        Some(Token::Class(negated, ranges)) => {
+            let inside = ranges.iter().any(|(lo, hi)| *lo <= s[j] && s[j] <= *hi);
+            inside != *negated && tokens_at(t, s, i + 1, j + 1, memo)
+        }
+    };
+    memo[key] = Some(v);
+    v
+}
+
 /// The build context as a directory on this machine (the CLI's view).
 #[derive(Debug, Clone)]
 pub struct FsContext {
@@ -512,5 +800,160 @@ mod tests {
             Some("*.txt")
         );
         assert_eq!(excluded_by("*.txt\n", "app/", "app/sub/req.txt"), None);
+    }
+    /// moby/patternmatcher's own test tables (patternmatcher_test.go).
+    #[test]
+    fn pattern_matcher_matches_as_moby_patternmatcher_does() {
+        let single: &[(&str, &str, bool)] = &[
+            ("**", "file", true),
+            ("**", "file/", true),
+            ("**/", "file", true),
+            ("**/", "file/", true),
+            ("**", "/", true),
+            ("**/", "/", true),
+            ("**", "dir/file", true),
+            ("**/", "dir/file", true),
+            ("**", "dir/file/", true),
+            ("**/", "dir/file/", true),
+            ("**/**", "dir/file", true),
+            ("**/**", "dir/file/", true),
+            ("dir/**", "dir/file", true),
+            ("dir/**", "dir/file/", true),
+            ("dir/**", "dir/dir2/file", true),
+            ("dir/**", "dir/dir2/file/", true),
+            ("**/dir", "dir", true),
+            ("**/dir", "dir/file", true),
+            ("**/dir2/*", "dir/dir2/file", true),
+            ("**/dir2/*", "dir/dir2/file/", true),
+            ("**/dir2/**", "dir/dir2/dir3/file", true),
+            ("**/dir2/**", "dir/dir2/dir3/file/", true),
+            ("**file", "file", true),
+            ("**file", "dir/file", true),
+            ("**/file", "dir/file", true),
+            ("**file", "dir/dir/file", true),
+            ("**/file", "dir/dir/file", true),
+            ("**/file*", "dir/dir/file", true),
+            ("**/file*", "dir/dir/file.txt", true),
+            ("**/file*txt", "dir/dir/file.txt", true),
+            ("**/file*.txt", "dir/dir/file.txt", true),
+            ("**/file*.txt*", "dir/dir/file.txt", true),
+            ("**/**/*.txt", "dir/dir/file.txt", true),
+            ("**/**/*.txt2", "dir/dir/file.txt", false),
+            ("**/*.txt", "file.txt", true),
+            ("**/**/*.txt", "file.txt", true),
+            ("a**/*.txt", "a/file.txt", true),
+            ("a**/*.txt", "a/dir/file.txt", true),
+            ("a**/*.txt", "a/dir/dir/file.txt", true),
+            ("a/*.txt", "a/dir/file.txt", false),
+            ("a/*.txt", "a/file.txt", true),
+            ("a/*.txt**", "a/file.txt", true),
+            ("a[b-d]e", "ae", false),
+            ("a[b-d]e", "ace", true),
+            ("a[b-d]e", "aae", false),
+            ("a[^b-d]e", "aze", true),
+            (".*", ".foo", true),
+            (".*", "foo", false),
+            ("abc.def", "abcdef", false),
+            ("abc.def", "abc.def", true),
+            ("abc.def", "abcZdef", false),
+            ("abc?def", "abcZdef", true),
+            ("abc?def", "abcdef", false),
+            ("a\\\\", "a\\", true),
+            ("**/foo/bar", "foo/bar", true),
+            ("**/foo/bar", "dir/foo/bar", true),
+            ("**/foo/bar", "dir/dir2/foo/bar", true),
+            ("abc/**", "abc", false),
+            ("abc/**", "abc/def", true),
+            ("abc/**", "abc/def/ghi", true),
+            ("**/.foo", ".foo", true),
+            ("**/.foo", "bar.foo", false),
+            ("a(b)c/def", "a(b)c/def", true),
+            ("a(b)c/def", "a(b)c/xyz", false),
+            ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
+            (
+                "dist/*.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
+            ("a\\*b", "a*b", true),
+            ("a\\*b", "ab", false),
+            ("a*", "ab/c", true),
+            ("a*/b", "a/c/b", false),
+            ("a*b*c*d*e*/f", "axbxcxdxexxx/f", true),
+            ("a*b*c*d*e*/f", "axbxcxdxe/xxx/f", false),
+            ("a*b?c*x", "abxbbxdbxebxczzx", true),
+            ("a*b?c*x", "abxbbxdbxebxczzy", false),
+            ("ab[^c]", "abc", false),
+            ("ab[^e-g]", "abc", true),
+            ("a?b", "a☺b", true),
+            ("a???b", "a☺b", false),
+            ("[a-ζ]*", "α", true),
+            ("*[a-ζ]", "A", false),
+            ("a?b", "a/b", false),
+            ("[\\]a]", "]", true),
+            ("[x\\-]", "-", true),
+            ("[\\-x]", "a", false),
+            ("*x", "xxx", true),
+        ];
+        let multi: &[(&[&str], &str, bool)] = &[
+            (&["**", "!util/docker/web"], "util/docker/web/foo", false),
+            (
+                &["**", "!util/docker/web", "util/docker/web/foo"],
+                "util/docker/web/foo",
+                true,
+            ),
+            (
+                &["**", "!dist/*.whl"],
+                "dist/proxy.py-2.4.0rc3-py3-none-any.whl",
+                false,
+            ),
+            (&["docs", "!docs/README.md"], "docs/README.md", false),
+            (&["docs/", "!docs/README.md"], "docs/README.md", false),
+            (&["!fileutils.go", "*.go"], "fileutils.go", true),
+        ];
+        let cases = single
+            .iter()
+            .map(|(p, text, pass)| (vec![*p], *text, *pass))
+            .chain(
+                multi
+                    .iter()
+                    .map(|(ps, text, pass)| (ps.to_vec(), *text, *pass)),
+            );
+        for (patterns, text, pass) in cases {
+            let m = PatternMatcher::new(&patterns).expect("valid pattern");
+            // Without the parents' results, then with them, as a walk has them.
+            assert_eq!(
+                m.matches_using_parent_results(text, &[]).0,
+                pass,
+                "{patterns:?} {text:?}"
+            );
+            let mut info = Vec::new();
+            if let Some((dir, _)) = text.rsplit_once('/') {
+                let parts: Vec<&str> = dir.split('/').collect();
+                for i in 1..=parts.len() {
+                    info = m
+                        .matches_using_parent_results(&parts[..i].join("/"), &info)
+                        .1;
+                }
+            }
+            assert_eq!(
+                m.matches_using_parent_results(text, &info).0,
+                pass,
+                "{patterns:?} {text:?} walked"
+            );
+        }
+        for bad in [
+            "!", "[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]", "[", "[^", "[^bc", "a[",
+        ] {
+            assert!(PatternMatcher::new(&[bad]).is_err(), "{bad:?}");
+        }
+        let m = PatternMatcher::new(&["  !docs/README.md  ", "", "./a/../b/"]).expect("valid");
+        let texts: Vec<(&str, bool)> = m
+            .patterns()
+            .iter()
+            .map(|p| (p.text(), p.exclusion()))
+            .collect();
+        assert_eq!(texts, [("docs/README.md", true), ("b", false)]);
+        assert!(m.exclusions());
     }
 }

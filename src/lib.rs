@@ -7,6 +7,8 @@
 pub mod bundle;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cli")]
+pub mod client;
 pub mod context;
 pub mod frontend;
 pub mod graph;
