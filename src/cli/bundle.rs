@@ -8,6 +8,7 @@
 //! the end: `strata-bundle.json`, the images and tags it holds and the
 //! sha256 of every member. `docker load` ignores that member.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use crate::bundle::{
 
 use super::build::FrontendImage;
 use super::engine::Engine;
+use super::progress::{ProgressOpt, Reporter};
 use super::StackArgs;
 
 /// `strata bundle`.
@@ -48,6 +50,8 @@ pub struct BundleArgs {
     /// Compression (default: from the file name; gzip otherwise).
     #[arg(long, value_enum)]
     compression: Option<Compression>,
+    #[command(flatten)]
+    progress: ProgressOpt,
 }
 
 #[derive(Subcommand)]
@@ -82,7 +86,8 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     super::print_warnings(&stack);
-    let engine = Engine::connect()?;
+    let mut engine = Engine::connect()?;
+    engine.set_progress(a.progress.mode());
     let mut images: Vec<BundleImage> = Vec::new();
     let mut missing = Vec::new();
     for c in stack.enabled().filter(|c| c.publish) {
@@ -147,7 +152,16 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
         images.len(),
         output.display()
     );
-    let manifest = write_bundle(&engine, &stack.name, images, &output, compression)?;
+    let reporter = Reporter::new(a.progress.mode(), "bundle", "images");
+    let manifest = write_bundle(
+        &engine,
+        &stack.name,
+        images,
+        &output,
+        compression,
+        &reporter,
+    )?;
+    reporter.finish();
     let bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     let mut out = io::stdout().lock();
     for i in &manifest.images {
@@ -222,14 +236,36 @@ impl Sink {
     }
 }
 
+/// The blobs `docker save` writes for an image (`blobs/sha256/<hex>`): its
+/// config (the id) and its layers (the rootfs diff ids).
+fn blobs_of(engine: &Engine, image: &BundleImage) -> Result<BTreeSet<String>> {
+    let inspect = engine
+        .inspect(&image.id)?
+        .with_context(|| format!("{} ({}) is no longer present", image.image, image.id))?;
+    let layers = inspect.root_fs.and_then(|r| r.layers).unwrap_or_default();
+    Ok(std::iter::once(&image.id)
+        .chain(&layers)
+        .map(|d| d.strip_prefix("sha256:").unwrap_or(d).to_owned())
+        .collect())
+}
+
+/// The blob a member of `docker save`'s output is, by its hex digest.
+fn blob_hex(path: &str) -> Option<&str> {
+    path.strip_prefix("blobs/sha256/")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Streams `docker save` of the images into the archive, then appends
 /// `strata-bundle.json`; the file appears under its name only when whole.
+/// An image counts as done on `reporter` once its last blob is copied
+/// (`docker save` writes blobs by digest, not image by image).
 fn write_bundle(
     engine: &Engine,
     stack: &str,
     images: Vec<BundleImage>,
     output: &Path,
     compression: Compression,
+    reporter: &Reporter,
 ) -> Result<BundleManifest> {
     let partial = {
         let mut p = output.as_os_str().to_owned();
@@ -240,7 +276,14 @@ fn write_bundle(
         let mut names: Vec<&str> = images.iter().map(|i| i.image.as_str()).collect();
         names.sort();
         names.dedup();
-        let mut archive = tar::Archive::new(engine.export(&names));
+        let mut pending = images
+            .iter()
+            .map(|i| blobs_of(engine, i))
+            .collect::<Result<Vec<_>>>()?;
+        let mut reported = vec![false; images.len()];
+        reporter.set_total(images.len());
+        reporter.set_current("waiting for docker save");
+        let mut archive = tar::Archive::new(reporter.reader(engine.export(&names)));
         let mut builder = tar::Builder::new(Sink::create(&partial, compression)?);
         let mut members = Vec::new();
         let mut docker_manifest: Option<Vec<u8>> = None;
@@ -249,6 +292,7 @@ fn write_bundle(
             .context("cannot read docker save's output")?
         {
             let mut entry = entry.context("cannot read docker save's output")?;
+            reporter.set_current("");
             let path = entry.path()?.to_string_lossy().into_owned();
             if path == BUNDLE_MANIFEST {
                 bail!("docker save produced a member named {BUNDLE_MANIFEST}");
@@ -278,11 +322,24 @@ fn write_bundle(
                     .append_data(&mut header, &path, &mut hashing)
                     .with_context(|| format!("cannot copy {path} into the bundle"))?;
             }
+            if let Some(blob) = blob_hex(&path) {
+                for (needs, reported) in pending.iter_mut().zip(reported.iter_mut()) {
+                    if needs.remove(blob) && needs.is_empty() && !*reported {
+                        *reported = true;
+                        reporter.item_done();
+                    }
+                }
+            }
             members.push(Member {
                 path,
                 size: hashing.size,
                 sha256: hex(&hashing.hasher.finalize()),
             });
+        }
+        // Engines before Docker 25 name layers otherwise: those images are done now.
+        for r in reported.iter_mut().filter(|r| !**r) {
+            *r = true;
+            reporter.item_done();
         }
         let tags = docker_manifest
             .as_deref()

@@ -9,16 +9,19 @@ use std::pin::Pin;
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use bollard::auth::DockerCredentials;
-use bollard::models::ImageInspect;
+use bollard::models::{ImageInspect, ProgressDetail};
 use bollard::query_parameters::{CreateImageOptions, PushImageOptions, RemoveImageOptions};
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
+
+use super::progress::{Mode, Reporter};
 
 /// A connection to the Docker daemon (`DOCKER_HOST` or the default socket)
 /// with a runtime to drive it from synchronous code.
 pub struct Engine {
     docker: Docker,
     runtime: tokio::runtime::Runtime,
+    progress: Mode,
 }
 
 /// Counts of what a push did, from the daemon's progress stream.
@@ -45,7 +48,17 @@ impl Engine {
         let docker = runtime
             .block_on(docker.negotiate_version())
             .context("cannot talk to the Docker daemon: is it running? (try `docker info`)")?;
-        Ok(Engine { docker, runtime })
+        Ok(Engine {
+            docker,
+            runtime,
+            progress: Mode::auto(),
+        })
+    }
+
+    /// How pushes and pulls show their progress on stderr (default: a
+    /// live line on a terminal, a line per layer otherwise).
+    pub fn set_progress(&mut self, mode: Mode) {
+        self.progress = mode;
     }
 
     fn block_on<F: Future>(&self, f: F) -> F::Output {
@@ -106,11 +119,17 @@ impl Engine {
         };
         let creds = credentials(&registry_of(name));
         let mut stream = self.docker.create_image(Some(opts), None, creds);
+        let reporter = Reporter::new(self.progress, format!("pull {name}"), "layers");
+        let mut layers = Layers::default();
         self.block_on(async {
             while let Some(item) = stream.next().await {
                 let info = item.map_err(|e| anyhow::anyhow!("{}", short_error(&e)))?;
                 if let Some(err) = info.error_detail.and_then(|d| d.message) {
                     bail!("{err}");
+                }
+                if let Some(status) = &info.status {
+                    let detail = info.progress_detail.as_ref();
+                    layers.follow(info.id.as_deref(), status, detail, &reporter);
                 }
             }
             Ok(())
@@ -128,6 +147,8 @@ impl Engine {
         let creds = credentials(&registry_of(repo));
         let mut stream = self.docker.push_image(repo, Some(opts), creds);
         let mut report = PushReport::default();
+        let reporter = Reporter::new(self.progress, format!("push {repo}:{tag}"), "layers");
+        let mut layers = Layers::default();
         self.block_on(async {
             while let Some(item) = stream.next().await {
                 let info = item.map_err(|e| anyhow::anyhow!("{}", short_error(&e)))?;
@@ -135,6 +156,7 @@ impl Engine {
                     bail!("{err}");
                 }
                 let Some(status) = info.status else { continue };
+                layers.follow(None, &status, info.progress_detail.as_ref(), &reporter);
                 match status.as_str() {
                     "Pushed" => report.pushed += 1,
                     "Layer already exists" => report.existing += 1,
@@ -162,6 +184,68 @@ impl Engine {
             chunk: Vec::new(),
             offset: 0,
         }
+    }
+}
+
+/// Layers counted and bytes moved, from the daemon's push or pull progress
+/// stream, for a [`Reporter`].
+#[derive(Default)]
+struct Layers {
+    /// Layers announced ("Preparing", "Pulling fs layer", "Already exists").
+    announced: usize,
+    /// Bytes moved per layer: by id, or, for a push (whose events bollard
+    /// gives without the layer's id), by the layer's size.
+    moved: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+impl Layers {
+    fn follow<W: std::io::Write>(
+        &mut self,
+        id: Option<&str>,
+        status: &str,
+        detail: Option<&ProgressDetail>,
+        reporter: &Reporter<W>,
+    ) {
+        let amounts = detail.map(|d| {
+            let n = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+            (n(d.current), n(d.total))
+        });
+        let key = |total: Option<u64>| match (id, total) {
+            (Some(id), _) => Some(id.to_owned()),
+            (None, Some(t)) => Some(t.to_string()),
+            (None, None) => None,
+        };
+        match status {
+            "Preparing" | "Pulling fs layer" => self.announce(reporter),
+            "Already exists" => {
+                self.announce(reporter);
+                reporter.item_done_silently();
+            }
+            "Pushing" | "Downloading" => {
+                if let Some((Some(current), total)) = amounts {
+                    if let Some(k) = key(total) {
+                        self.moved.insert(k, (current, total.unwrap_or(0)));
+                        reporter.set_bytes(self.moved.values().map(|(c, _)| c).sum());
+                    }
+                }
+            }
+            "Download complete" => {
+                if let Some(m) = id.and_then(|id| self.moved.get_mut(id)) {
+                    m.0 = m.0.max(m.1);
+                    reporter.set_bytes(self.moved.values().map(|(c, _)| c).sum());
+                }
+            }
+            "Pushed" | "Pull complete" => reporter.item_done(),
+            "Layer already exists" => reporter.item_done_silently(),
+            s if s.starts_with("Mounted from") => reporter.item_done_silently(),
+            _ => {}
+        }
+    }
+
+    fn announce<W: std::io::Write>(&mut self, reporter: &Reporter<W>) {
+        self.announced += 1;
+        reporter.set_total(self.announced);
+        reporter.tick();
     }
 }
 
@@ -321,5 +405,80 @@ mod tests {
         assert!(credentials_in(&config, "127.0.0.1:5000").is_none());
         assert_eq!(registry_of("fedbiomed/node:1"), "docker.io");
         assert_eq!(registry_of("127.0.0.1:5000/x"), "127.0.0.1:5000");
+    }
+
+    /// A plain reporter writing into a buffer the test reads back, at 1 s.
+    fn plain(label: &str, out: &std::rc::Rc<std::cell::RefCell<Vec<u8>>>) -> Reporter<Buf> {
+        Reporter::with_output(
+            Mode::Plain,
+            label,
+            "layers",
+            Buf(out.clone()),
+            Box::new(|| std::time::Duration::from_secs(1)),
+            0,
+        )
+    }
+
+    struct Buf(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn detail(current: i64, total: i64) -> Option<ProgressDetail> {
+        Some(ProgressDetail {
+            current: Some(current),
+            total: Some(total),
+        })
+    }
+
+    #[test]
+    fn a_push_stream_gives_a_line_per_uploaded_layer_with_its_bytes() {
+        let out = std::rc::Rc::default();
+        let r = plain("push x:1", &out);
+        let mut layers = Layers::default();
+        for s in ["Preparing", "Preparing", "Preparing", "Waiting"] {
+            layers.follow(None, s, None, &r);
+        }
+        layers.follow(None, "Layer already exists", None, &r);
+        // Two layers upload at once; their events carry no id.
+        layers.follow(None, "Pushing", detail(1 << 20, 3 << 20).as_ref(), &r);
+        layers.follow(None, "Pushing", detail(512 << 10, 1 << 20).as_ref(), &r);
+        layers.follow(None, "Pushing", detail(1 << 20, 1 << 20).as_ref(), &r);
+        layers.follow(None, "Pushed", None, &r);
+        layers.follow(None, "Pushing", detail(3 << 20, 3 << 20).as_ref(), &r);
+        layers.follow(None, "Pushed", None, &r);
+        layers.follow(None, "1: digest: sha256:ab size: 527", None, &r);
+        drop(r);
+        assert_eq!(
+            String::from_utf8_lossy(&out.borrow()),
+            "push x:1: 2/3 layers, 2.0 MiB, 2.0 MiB/s\n\
+             push x:1: 3/3 layers, 4.0 MiB, 4.0 MiB/s\n"
+        );
+    }
+
+    #[test]
+    fn a_pull_stream_counts_layers_by_id() {
+        let out = std::rc::Rc::default();
+        let r = plain("pull x:1", &out);
+        let mut layers = Layers::default();
+        layers.follow(Some("1"), "Pulling from library/x", None, &r);
+        layers.follow(Some("aaa"), "Already exists", None, &r);
+        layers.follow(Some("bbb"), "Pulling fs layer", None, &r);
+        layers.follow(Some("bbb"), "Downloading", detail(100, 2048).as_ref(), &r);
+        layers.follow(Some("bbb"), "Download complete", None, &r);
+        layers.follow(Some("bbb"), "Extracting", detail(10, 4096).as_ref(), &r);
+        layers.follow(Some("bbb"), "Pull complete", None, &r);
+        drop(r);
+        assert_eq!(
+            String::from_utf8_lossy(&out.borrow()),
+            "pull x:1: 2/2 layers, 2.0 KiB, 2.0 KiB/s\n"
+        );
     }
 }

@@ -14,6 +14,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use super::engine::Engine;
+use super::progress::{Mode, ProgressOpt, Reporter};
 use super::StackArgs;
 use crate::graph::{Base, CopySource, GitRef, ImageRef, Stack, StepKind};
 use crate::spec;
@@ -29,6 +30,8 @@ pub struct LockArgs {
     /// Where to write the lock (default: strata.lock next to the stack file).
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    progress: ProgressOpt,
 }
 
 /// How a component (or the stack) uses an external image.
@@ -375,60 +378,89 @@ pub fn run(a: LockArgs) -> Result<ExitCode> {
     };
     super::print_warnings(&stack);
     let engine = Engine::connect()?;
-    let images = external_images(&a.stack, &stack, false)?;
+    let mut seen = std::collections::BTreeSet::new();
+    let images: Vec<ImageRef> = external_images(&a.stack, &stack, false)?
+        .into_iter()
+        .map(|e| e.image)
+        .filter(|i| i.digest.is_none() && seen.insert(i.familiar()))
+        .collect();
+    let remote = remote_sources(&stack, false);
     let mut lock = Lock::default();
     let mut failed = false;
-    let mut seen = std::collections::BTreeSet::new();
-    for e in &images {
-        let name = e.image.familiar();
-        if e.image.digest.is_some() || !seen.insert(name.clone()) {
-            continue;
+    // One line per source as it is resolved (not with --progress quiet),
+    // and a live line on a terminal; errors always print.
+    let reporter = Reporter::new(a.progress.mode(), "lock", "sources");
+    reporter.set_total(images.len() + remote.len());
+    let say = |line: String| {
+        reporter.item_done_silently();
+        if reporter.mode() != Mode::Quiet {
+            reporter.println(&line);
         }
-        match resolve(&engine, &e.image)? {
+    };
+    let fail = |line: String| {
+        reporter.item_done_silently();
+        reporter.println(&line);
+    };
+    for image in images {
+        let name = image.familiar();
+        reporter.set_current(&name);
+        match resolve(&engine, &image)? {
             Resolved::Registry(d) => {
-                eprintln!("{name}: {d}");
+                say(format!("{name}: {d}"));
                 lock.digests.insert(name, d);
             }
             Resolved::LocalRepoDigest(d, why) => {
-                eprintln!("{name}: {d} (from the local image's repo digest: {why})");
+                say(format!(
+                    "{name}: {d} (from the local image's repo digest: {why})"
+                ));
                 lock.digests.insert(name, d);
             }
             Resolved::LocalId(id, why) => {
-                eprintln!(
+                say(format!(
                     "{name}: local image {id} ({why}: the id is recorded, and builds check it)"
-                );
+                ));
                 lock.local.insert(name, id);
             }
             Resolved::Missing(why) => {
-                eprintln!("{name}: error: not in a registry ({why}) and not a local image");
+                fail(format!(
+                    "{name}: error: not in a registry ({why}) and not a local image"
+                ));
                 failed = true;
             }
         }
     }
-    for r in remote_sources(&stack, false) {
+    for r in remote {
         let key = r.lock_key();
+        reporter.set_current(&key);
         match (&r.checksum, &r.git_ref) {
             (Some(sum), _) => {
-                eprintln!("{key}: {sum} (the stack's checksum; BuildKit checks it)");
+                say(format!(
+                    "{key}: {sum} (the stack's checksum; BuildKit checks it)"
+                ));
                 lock.downloads.insert(key, sum.clone());
             }
             (None, Some(GitRef::Commit(id))) => {
-                eprintln!("{key}: commit {id}");
+                say(format!("{key}: commit {id}"));
                 lock.git.insert(key, id.clone());
             }
             (None, Some(at)) => match ls_remote(&r.location, at) {
                 Ok(id) => {
-                    eprintln!("{key}: {} {} is at commit {id}", at.kind(), at.name());
+                    say(format!(
+                        "{key}: {} {} is at commit {id}",
+                        at.kind(),
+                        at.name()
+                    ));
                     lock.git.insert(key, id);
                 }
                 Err(why) => {
-                    eprintln!("{key}: error: {why}");
+                    fail(format!("{key}: error: {why}"));
                     failed = true;
                 }
             },
-            (None, None) => {}
+            (None, None) => reporter.item_done_silently(),
         }
     }
+    reporter.finish();
     if failed {
         eprintln!("strata: nothing written: some sources could not be resolved");
         return Ok(ExitCode::FAILURE);

@@ -9,6 +9,7 @@ mod explain;
 mod graph;
 mod llb;
 mod lock;
+mod progress;
 mod sources;
 mod targets;
 
@@ -65,12 +66,12 @@ enum Cmd {
     Bake(bake::BakeArgs),
     /// Write one offline archive of the stack's images (`docker load -i` restores them); `bundle verify FILE` checks one.
     #[command(
-        after_help = "Examples:\n  strata bundle -o stack.tar.gz\n  strata bundle -o stack.tar.zst --with-third-party --with-frontend\n  strata bundle verify stack.tar.gz"
+        after_help = "Examples:\n  strata bundle -o stack.tar.gz                     gzip, from the file name\n  strata bundle -o stack.tar.zst --with-third-party --with-frontend\n  strata bundle -o site.bundle --compression zstd --frontend 127.0.0.1:5000/strata/frontend:1\n  strata bundle -o all.tar.zst --profile all --arg registry=127.0.0.1:5000/fate\n  strata bundle -o stack.tar.gz --mirror python:3.11=strata.local/python:3.11\n  strata bundle -o stack.tar.gz --progress plain 2>bundle.log   a line per image, for logs\n  strata bundle -o stack.tar.gz --progress quiet    only the summary\n  strata bundle verify stack.tar.gz"
     )]
     Bundle(bundle::BundleArgs),
     /// Resolve every external image to a digest and write strata.lock next to the stack.
     #[command(
-        after_help = "Examples:\n  strata lock\n  strata lock examples/fate/strata.toml --profile all"
+        after_help = "Examples:\n  strata lock\n  strata lock examples/fate/strata.toml --profile all\n  strata lock --arg gpu=true --mirror python:3.11=strata.local/python:3.11\n  strata lock -o /tmp/strata.lock                   review before replacing strata.lock\n  strata lock --progress plain                      no live line, even on a terminal\n  strata lock --progress quiet                      only errors and the summary"
     )]
     Lock(lock::LockArgs),
     /// List every external input (images, packages, offline directories) as data.

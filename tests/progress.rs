@@ -1,0 +1,161 @@
+//! Progress of long commands on stderr, on the real engine: `strata bundle`
+//! and `strata lock` with `--progress plain|tty|quiet|auto`. stdout holds
+//! the data and nothing else in every mode.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{image_id, lossy, project, remove_images, require_engine, run_id, strata_ok, BUSYBOX};
+
+/// Removes the images it names when dropped, even when a test panics.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        remove_images(&self.0);
+    }
+}
+
+/// `docker build -t tag -` of a Dockerfile (no frontend needed).
+fn docker_build(tag: &str, dockerfile: &str) {
+    let mut child = Command::new("docker")
+        .args(["build", "-q", "-t", tag, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker build runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(dockerfile.as_bytes())
+        .expect("write the Dockerfile");
+    let out = child.wait_with_output().expect("docker build");
+    assert!(
+        out.status.success(),
+        "docker build (is {BUSYBOX} there? run scripts/engine.sh):\n{}",
+        lossy(&out.stderr)
+    );
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// The lines of `stderr` that start with `prefix`.
+fn lines_with<'a>(stderr: &'a str, prefix: &str) -> Vec<&'a str> {
+    stderr.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+#[test]
+fn bundle_progress_goes_to_stderr_in_every_mode_and_stdout_keeps_the_data() {
+    require_engine();
+    let tags: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|c| format!("strata-progress-{}/{c}:1", run_id()))
+        .collect();
+    let _images = Images(tags.clone());
+    docker_build(
+        &tags[0],
+        &format!("FROM {BUSYBOX}\nRUN head -c 3000000 /dev/urandom > /one\n"),
+    );
+    docker_build(&tags[1], &format!("FROM {BUSYBOX}\nRUN echo two > /two\n"));
+    let stack = format!(
+        "[stack]\nname = \"progress\"\nimage = \"strata-progress-{}/{{component}}:1\"\n\n\
+         [component.one]\nfrom = \"{BUSYBOX}\"\n\n[component.two]\nfrom = \"{BUSYBOX}\"\n",
+        run_id()
+    );
+    let dir = project("progress-bundle", &stack);
+    let file = dir.join("strata.toml");
+    let archive = dir.join("stack.tar.gz");
+    let data: String = tags
+        .iter()
+        .map(|t| format!("{t}\t{}\n", image_id(t).expect("built")))
+        .collect();
+    let bundle = |mode: &str| {
+        let out = strata_ok(&[
+            "bundle",
+            path_str(&file),
+            "-o",
+            path_str(&archive),
+            "--progress",
+            mode,
+        ]);
+        assert_eq!(lossy(&out.stdout), data, "stdout with --progress {mode}");
+        let err = lossy(&out.stderr);
+        assert!(
+            err.contains("strata: wrote "),
+            "the summary prints with --progress {mode}: {err}"
+        );
+        err
+    };
+
+    // plain: one line per image, in order, with bytes and a rate; no control characters.
+    let err = bundle("plain");
+    let lines = lines_with(&err, "bundle: ");
+    assert_eq!(lines.len(), 2, "one line per image: {err}");
+    for (i, line) in lines.iter().enumerate() {
+        let rest = line
+            .strip_prefix(&format!("bundle: {}/2 images, ", i + 1))
+            .unwrap_or_else(|| panic!("`{line}` in {err}"));
+        let (bytes, rate) = rest.split_once(", ").expect("bytes, rate");
+        assert!(bytes.ends_with(" MiB"), "{line}: the images hold > 3 MB");
+        assert!(rate.ends_with("/s"), "{line}");
+    }
+    assert!(!err.contains(['\r', '\x1b']), "{err:?}");
+
+    // auto, with stderr not a terminal, is plain.
+    assert_eq!(lines_with(&bundle("auto"), "bundle: ").len(), 2);
+
+    // quiet: no progress at all.
+    let err = bundle("quiet");
+    assert!(lines_with(&err, "bundle: ").is_empty(), "{err}");
+
+    // tty: a live line redrawn in place, cleared before the summary.
+    let err = bundle("tty");
+    assert!(
+        err.contains("\rbundle: 0/2 images, ") && err.contains("\rbundle: 2/2 images, "),
+        "{err:?}"
+    );
+    assert!(err.contains("\r\x1b[Kstrata: wrote "), "{err:?}");
+    assert!(!err.contains("\nbundle: "), "no plain lines: {err:?}");
+}
+
+#[test]
+fn lock_progress_modes_keep_stdout_empty_and_quiet_keeps_only_the_summary() {
+    require_engine();
+    let stack = format!(
+        "[stack]\nname = \"progress-lock\"\nimage = \"strata-progress-lock/{{component}}:1\"\n\n\
+         [component.one]\nfrom = \"{BUSYBOX}\"\n"
+    );
+    let dir = project("progress-lock", &stack);
+    let file = dir.join("strata.toml");
+    let lock = dir.join("out.lock");
+    let run = |mode: &str| {
+        let out = strata_ok(&[
+            "lock",
+            path_str(&file),
+            "-o",
+            path_str(&lock),
+            "--progress",
+            mode,
+        ]);
+        assert_eq!(lossy(&out.stdout), "", "stdout with --progress {mode}");
+        let err = lossy(&out.stderr);
+        assert!(err.contains("strata: wrote "), "{err}");
+        err
+    };
+    let source = format!("{BUSYBOX}: ");
+    let err = run("plain");
+    assert_eq!(lines_with(&err, &source).len(), 1, "{err}");
+    assert!(!err.contains(['\r', '\x1b']), "{err:?}");
+    let err = run("quiet");
+    assert!(lines_with(&err, &source).is_empty(), "{err}");
+    let err = run("tty");
+    assert!(err.contains(&format!("\r\x1b[K{source}")), "{err:?}");
+    assert!(err.contains("\rlock: 1/1 sources, "), "{err:?}");
+}
