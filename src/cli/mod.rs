@@ -4,6 +4,7 @@ mod bake;
 mod build;
 mod bundle;
 mod check;
+mod completions;
 mod engine;
 mod explain;
 mod graph;
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::graph::Stack;
 use crate::spec::{self, Overrides};
@@ -84,6 +85,11 @@ enum Cmd {
         after_help = "Examples:\n  strata explain E0302\n  strata explain unknown-component\n  strata explain root-user"
     )]
     Explain(explain::ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(
+        after_help = "Examples:\n  strata completions bash > ~/.local/share/bash-completion/completions/strata\n  strata completions zsh > \"${fpath[1]}/_strata\"\n  strata completions fish > ~/.config/fish/completions/strata.fish\n  source <(strata completions bash)                 this shell only"
+    )]
+    Completions(completions::CompletionsArgs),
 }
 
 /// Options shared by every command that reads a stack.
@@ -267,5 +273,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Lock(a) => lock::run(a),
         Cmd::Sources(a) => sources::run(a),
         Cmd::Explain(a) => explain::run(a),
+        Cmd::Completions(a) => completions::run(a, Cli::command()),
     }
 }
