@@ -94,22 +94,42 @@ fn bundle_progress_goes_to_stderr_in_every_mode_and_stdout_keeps_the_data() {
         err
     };
 
-    // plain: one line per image, in order, with bytes and a rate; no control characters.
+    // plain: one line per blob (image config or layer) copied, numbered, with
+    // the images whole so far, bytes and a rate; no control characters.
     let err = bundle("plain");
     let lines = lines_with(&err, "bundle: ");
-    assert_eq!(lines.len(), 2, "one line per image: {err}");
+    let blobs = lines.len();
+    assert!(
+        blobs >= 4,
+        "a config and a layer of each image at least: {err}"
+    );
+    let mut whole = 0;
     for (i, line) in lines.iter().enumerate() {
         let rest = line
-            .strip_prefix(&format!("bundle: {}/2 images, ", i + 1))
+            .strip_prefix(&format!("bundle: {}/{blobs} blobs, ", i + 1))
             .unwrap_or_else(|| panic!("`{line}` in {err}"));
-        let (bytes, rate) = rest.split_once(", ").expect("bytes, rate");
-        assert!(bytes.ends_with(" MiB"), "{line}: the images hold > 3 MB");
-        assert!(rate.ends_with("/s"), "{line}");
+        let parts: Vec<&str> = rest.split(", ").collect();
+        let [images, bytes, rate] = parts[..] else {
+            panic!("`{line}`: blobs, images, bytes, rate")
+        };
+        let now: usize = images
+            .strip_suffix("/2 images")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("`{line}`"));
+        assert!(now >= whole, "images whole never go down: {err}");
+        whole = now;
+        assert!(bytes.ends_with("B"), "{line}");
+        assert!(rate.ends_with("B/s"), "{line}");
     }
+    assert_eq!(whole, 2, "{err}");
+    assert!(
+        lines[blobs - 1].contains(" MiB, "),
+        "the images hold > 3 MB: {err}"
+    );
     assert!(!err.contains(['\r', '\x1b']), "{err:?}");
 
     // auto, with stderr not a terminal, is plain.
-    assert_eq!(lines_with(&bundle("auto"), "bundle: ").len(), 2);
+    assert_eq!(lines_with(&bundle("auto"), "bundle: ").len(), blobs);
 
     // quiet: no progress at all.
     let err = bundle("quiet");
@@ -118,7 +138,8 @@ fn bundle_progress_goes_to_stderr_in_every_mode_and_stdout_keeps_the_data() {
     // tty: a live line redrawn in place, cleared before the summary.
     let err = bundle("tty");
     assert!(
-        err.contains("\rbundle: 0/2 images, ") && err.contains("\rbundle: 2/2 images, "),
+        err.contains(&format!("\rbundle: 0/{blobs} blobs, 0/2 images, "))
+            && err.contains(&format!("\rbundle: {blobs}/{blobs} blobs, 2/2 images, ")),
         "{err:?}"
     );
     assert!(err.contains("\r\x1b[Kstrata: wrote "), "{err:?}");

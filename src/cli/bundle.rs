@@ -152,7 +152,7 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
         images.len(),
         output.display()
     );
-    let reporter = Reporter::new(a.progress.mode(), "bundle", "images");
+    let reporter = Reporter::new(a.progress.mode(), "bundle", "blobs");
     let manifest = write_bundle(
         &engine,
         &stack.name,
@@ -249,6 +249,46 @@ fn blobs_of(engine: &Engine, image: &BundleImage) -> Result<BTreeSet<String>> {
         .collect())
 }
 
+/// Which images are whole in the archive so far: `docker save` writes
+/// blobs by digest, not image by image, so an image is whole once its
+/// last blob (config or layer) is copied.
+struct WholeImages {
+    /// The blobs each image still waits for.
+    pending: Vec<BTreeSet<String>>,
+    images: usize,
+    /// The configs and layers of all the images (not the manifests,
+    /// which only an OCI layout has).
+    known: BTreeSet<String>,
+}
+
+impl WholeImages {
+    fn new(needs: Vec<BTreeSet<String>>) -> WholeImages {
+        WholeImages {
+            images: needs.len(),
+            known: needs.iter().flatten().cloned().collect(),
+            pending: needs,
+        }
+    }
+
+    /// Records a blob copied; says whether it is a config or a layer.
+    fn copied(&mut self, blob: &str) -> bool {
+        for needs in &mut self.pending {
+            needs.remove(blob);
+        }
+        self.pending.retain(|n| !n.is_empty());
+        self.known.contains(blob)
+    }
+
+    /// `2/4 images`.
+    fn note(&self) -> String {
+        format!(
+            "{}/{} images",
+            self.images - self.pending.len(),
+            self.images
+        )
+    }
+}
+
 /// The blob a member of `docker save`'s output is, by its hex digest.
 fn blob_hex(path: &str) -> Option<&str> {
     path.strip_prefix("blobs/sha256/")
@@ -257,8 +297,7 @@ fn blob_hex(path: &str) -> Option<&str> {
 
 /// Streams `docker save` of the images into the archive, then appends
 /// `strata-bundle.json`; the file appears under its name only when whole.
-/// An image counts as done on `reporter` once its last blob is copied
-/// (`docker save` writes blobs by digest, not image by image).
+/// Each blob copied counts on `reporter`, with the images whole so far.
 fn write_bundle(
     engine: &Engine,
     stack: &str,
@@ -276,12 +315,14 @@ fn write_bundle(
         let mut names: Vec<&str> = images.iter().map(|i| i.image.as_str()).collect();
         names.sort();
         names.dedup();
-        let mut pending = images
-            .iter()
-            .map(|i| blobs_of(engine, i))
-            .collect::<Result<Vec<_>>>()?;
-        let mut reported = vec![false; images.len()];
-        reporter.set_total(images.len());
+        let mut whole = WholeImages::new(
+            images
+                .iter()
+                .map(|i| blobs_of(engine, i))
+                .collect::<Result<Vec<_>>>()?,
+        );
+        reporter.set_total(whole.known.len());
+        reporter.set_note(&whole.note());
         reporter.set_current("waiting for docker save");
         let mut archive = tar::Archive::new(reporter.reader(engine.export(&names)));
         let mut builder = tar::Builder::new(Sink::create(&partial, compression)?);
@@ -323,11 +364,10 @@ fn write_bundle(
                     .with_context(|| format!("cannot copy {path} into the bundle"))?;
             }
             if let Some(blob) = blob_hex(&path) {
-                for (needs, reported) in pending.iter_mut().zip(reported.iter_mut()) {
-                    if needs.remove(blob) && needs.is_empty() && !*reported {
-                        *reported = true;
-                        reporter.item_done();
-                    }
+                let known = whole.copied(blob);
+                reporter.set_note(&whole.note());
+                if known {
+                    reporter.item_done();
                 }
             }
             members.push(Member {
@@ -336,11 +376,9 @@ fn write_bundle(
                 sha256: hex(&hashing.hasher.finalize()),
             });
         }
-        // Engines before Docker 25 name layers otherwise: those images are done now.
-        for r in reported.iter_mut().filter(|r| !**r) {
-            *r = true;
-            reporter.item_done();
-        }
+        // Engines before Docker 25 name layers otherwise: every image is whole now.
+        whole.pending.clear();
+        reporter.set_note(&whole.note());
         let tags = docker_manifest
             .as_deref()
             .map(repo_tags)
@@ -406,6 +444,25 @@ fn run_verify(path: &Path) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_is_whole_once_its_last_blob_is_copied() {
+        let set = |b: &[&str]| b.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let mut w = WholeImages::new(vec![set(&["c1", "base", "l1"]), set(&["c2", "base"])]);
+        assert_eq!((w.known.len(), w.note()), (4, "0/2 images".to_owned()));
+        assert!(w.copied("base"));
+        assert!(w.copied("c2"));
+        assert_eq!(w.note(), "1/2 images");
+        assert!(!w.copied("manifest"));
+        assert!(w.copied("l1"));
+        assert_eq!(w.note(), "1/2 images");
+        assert!(w.copied("c1"));
+        assert_eq!(w.note(), "2/2 images");
+        let hex = "a".repeat(64);
+        assert_eq!(blob_hex(&format!("blobs/sha256/{hex}")), Some(hex.as_str()));
+        assert_eq!(blob_hex("blobs/sha256/abc"), None);
+        assert_eq!(blob_hex(&format!("{hex}/layer.tar")), None);
+    }
 
     #[test]
     fn compression_follows_the_file_name() {

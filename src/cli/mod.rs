@@ -67,7 +67,7 @@ enum Cmd {
     Bake(bake::BakeArgs),
     /// Write one offline archive of the stack's images (`docker load -i` restores them); `bundle verify FILE` checks one.
     #[command(
-        after_help = "Examples:\n  strata bundle -o stack.tar.gz                     gzip, from the file name\n  strata bundle -o stack.tar.zst --with-third-party --with-frontend\n  strata bundle -o site.bundle --compression zstd --frontend 127.0.0.1:5000/strata/frontend:1\n  strata bundle -o all.tar.zst --profile all --arg registry=127.0.0.1:5000/fate\n  strata bundle -o stack.tar.gz --mirror python:3.11=strata.local/python:3.11\n  strata bundle -o stack.tar.gz --progress plain 2>bundle.log   a line per image, for logs\n  strata bundle -o stack.tar.gz --progress quiet    only the summary\n  strata bundle verify stack.tar.gz"
+        after_help = "Examples:\n  strata bundle -o stack.tar.gz                     gzip, from the file name\n  strata bundle -o stack.tar.zst --with-third-party --with-frontend\n  strata bundle -o site.bundle --compression zstd --frontend 127.0.0.1:5000/strata/frontend:1\n  strata bundle -o all.tar.zst --profile all --arg registry=127.0.0.1:5000/fate\n  strata bundle -o stack.tar.gz --mirror python:3.11=strata.local/python:3.11\n  strata bundle -o stack.tar.gz --progress plain 2>bundle.log   a line per layer, for logs\n  strata bundle -o stack.tar.gz --progress quiet    only the summary\n  strata bundle verify stack.tar.gz"
     )]
     Bundle(bundle::BundleArgs),
     /// Resolve every external image to a digest and write strata.lock next to the stack.

@@ -97,6 +97,7 @@ struct State<W> {
     total: Option<usize>,
     done: usize,
     bytes: Option<u64>,
+    note: String,
     current: String,
     last_draw: Option<Duration>,
     /// A live line is on the terminal and must be cleared before other output.
@@ -146,6 +147,7 @@ impl<W: Write> Reporter<W> {
                 total: None,
                 done: 0,
                 bytes: None,
+                note: String::new(),
                 current: String::new(),
                 last_draw: None,
                 shown: false,
@@ -171,6 +173,18 @@ impl<W: Write> Reporter<W> {
                 return;
             }
             s.current = what.to_owned();
+        }
+        self.redraw(false);
+    }
+
+    /// A second count shown after the items (`2/4 images`), in every line.
+    pub fn set_note(&self, note: &str) {
+        {
+            let mut s = self.state.borrow_mut();
+            if s.note == note {
+                return;
+            }
+            s.note = note.to_owned();
         }
         self.redraw(false);
     }
@@ -248,7 +262,7 @@ impl<W: Write> Reporter<W> {
         }
     }
 
-    /// `bundle: 3/7 images, 812 MiB, 41 MiB/s`, from the counts now.
+    /// `bundle: 13/18 blobs, 2/4 images, 251 MiB, 9.4 MiB/s`, from the counts now.
     pub fn status(&self) -> String {
         let now = (self.clock)();
         let s = self.state.borrow();
@@ -256,6 +270,9 @@ impl<W: Write> Reporter<W> {
         match s.total {
             Some(t) => line.push_str(&format!("{}/{t} {}", s.done, self.unit)),
             None => line.push_str(&format!("{} {}", s.done, self.unit)),
+        }
+        if !s.note.is_empty() {
+            line.push_str(&format!(", {}", s.note));
         }
         if let Some(b) = s.bytes {
             line.push_str(&format!(", {}", format_bytes(b)));
@@ -452,12 +469,13 @@ mod tests {
         r.item_done_silently();
         now.set(Duration::from_secs(20));
         r.set_bytes(812 << 20);
+        r.set_note("1/2 stacks");
         r.item_done();
         r.println("strata: a warning");
         assert_eq!(
             text(r),
             "bundle: 1/7 images, 50 MiB, 100 MiB/s\n\
-             bundle: 3/7 images, 812 MiB, 41 MiB/s\n\
+             bundle: 3/7 images, 1/2 stacks, 812 MiB, 41 MiB/s\n\
              strata: a warning\n"
         );
     }
