@@ -144,6 +144,30 @@ fn bundle_progress_goes_to_stderr_in_every_mode_and_stdout_keeps_the_data() {
     );
     assert!(err.contains("\r\x1b[Kstrata: wrote "), "{err:?}");
     assert!(!err.contains("\nbundle: "), "no plain lines: {err:?}");
+
+    // verify: a live line of the bytes read on a terminal, nothing in plain.
+    let verify = |mode: &str| {
+        let out = strata_ok(&["bundle", "verify", path_str(&archive), "--progress", mode]);
+        assert_eq!(
+            lossy(&out.stdout),
+            data,
+            "verify stdout with --progress {mode}"
+        );
+        lossy(&out.stderr)
+    };
+    let size = std::fs::metadata(&archive).expect("the bundle").len();
+    let err = verify("tty");
+    let of = format!(" of {:.1} MiB", size as f64 / f64::from(1 << 20));
+    assert!(
+        err.contains("\rverify: ") && err.contains(&of),
+        "{err:?} {of}"
+    );
+    assert!(
+        err.contains("\r\x1b[Kstrata: "),
+        "cleared before the summary: {err:?}"
+    );
+    let err = verify("plain");
+    assert!(!err.contains("verify: ") && !err.contains('\r'), "{err:?}");
 }
 
 #[test]

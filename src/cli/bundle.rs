@@ -19,7 +19,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use sha2::Digest;
 
 use crate::bundle::{
-    hex, repo_tags, same_tag, verify, BundleImage, BundleManifest, Hashing, Member,
+    hex, repo_tags, same_tag, verify_stream, BundleImage, BundleManifest, Hashing, Member,
     BUNDLE_MANIFEST, FORMAT, MAX_JSON_MEMBER,
 };
 
@@ -57,10 +57,14 @@ pub struct BundleArgs {
 #[derive(Subcommand)]
 enum BundleAction {
     /// Check a bundle: every member against its sha256, and that `docker load` loads exactly the images and ids it lists.
-    #[command(after_help = "Examples:\n  strata bundle verify stack.tar.gz")]
+    #[command(
+        after_help = "Examples:\n  strata bundle verify stack.tar.gz\n  strata bundle verify stack.tar.zst --progress quiet   no live line on a terminal"
+    )]
     Verify {
         /// The bundle.
         file: PathBuf,
+        #[command(flatten)]
+        progress: ProgressOpt,
     },
 }
 
@@ -75,8 +79,8 @@ pub enum Compression {
 
 /// Runs `strata bundle` or `strata bundle verify`.
 pub fn run(a: BundleArgs) -> Result<ExitCode> {
-    if let Some(BundleAction::Verify { file }) = a.action {
-        return run_verify(&file);
+    if let Some(BundleAction::Verify { file, progress }) = a.action {
+        return run_verify(&file, progress);
     }
     let Some(output) = a.output.clone() else {
         bail!("give the archive to write with -o FILE");
@@ -424,8 +428,17 @@ fn write_bundle(
     }
 }
 
-fn run_verify(path: &Path) -> Result<ExitCode> {
-    let v = verify(path)?;
+/// `strata bundle verify`: a live line of the bytes read on a terminal
+/// (verify has no steps to give plain lines for).
+fn run_verify(path: &Path, progress: ProgressOpt) -> Result<ExitCode> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reporter = Reporter::new(progress.mode(), "verify", "");
+    if let Ok(meta) = file.metadata() {
+        reporter.set_total_bytes(meta.len());
+    }
+    let v = verify_stream(reporter.reader(file), &path.display().to_string());
+    reporter.finish();
+    let v = v?;
     let mut out = io::stdout().lock();
     for i in &v.manifest.images {
         writeln!(out, "{}\t{}", i.image, i.id)?;

@@ -97,6 +97,7 @@ struct State<W> {
     total: Option<usize>,
     done: usize,
     bytes: Option<u64>,
+    total_bytes: Option<u64>,
     note: String,
     current: String,
     last_draw: Option<Duration>,
@@ -147,6 +148,7 @@ impl<W: Write> Reporter<W> {
                 total: None,
                 done: 0,
                 bytes: None,
+                total_bytes: None,
                 note: String::new(),
                 current: String::new(),
                 last_draw: None,
@@ -187,6 +189,11 @@ impl<W: Write> Reporter<W> {
             s.note = note.to_owned();
         }
         self.redraw(false);
+    }
+
+    /// How many bytes there are to move in all (`120 MiB of 438 MiB`).
+    pub fn set_total_bytes(&self, total: u64) {
+        self.state.borrow_mut().total_bytes = Some(total);
     }
 
     /// Adds bytes moved.
@@ -262,25 +269,28 @@ impl<W: Write> Reporter<W> {
         }
     }
 
-    /// `bundle: 13/18 blobs, 2/4 images, 251 MiB, 9.4 MiB/s`, from the counts now.
+    /// `bundle: 13/18 blobs, 2/4 images, 251 MiB, 9.4 MiB/s`, from the
+    /// counts now (no items when the unit is "").
     pub fn status(&self) -> String {
         let now = (self.clock)();
         let s = self.state.borrow();
-        let mut line = format!("{}: ", self.label);
+        let mut parts = Vec::new();
         match s.total {
-            Some(t) => line.push_str(&format!("{}/{t} {}", s.done, self.unit)),
-            None => line.push_str(&format!("{} {}", s.done, self.unit)),
+            _ if self.unit.is_empty() => {}
+            Some(t) => parts.push(format!("{}/{t} {}", s.done, self.unit)),
+            None => parts.push(format!("{} {}", s.done, self.unit)),
         }
         if !s.note.is_empty() {
-            line.push_str(&format!(", {}", s.note));
+            parts.push(s.note.clone());
         }
         if let Some(b) = s.bytes {
-            line.push_str(&format!(", {}", format_bytes(b)));
-            if let Some(r) = format_rate(b, now) {
-                line.push_str(&format!(", {r}"));
+            match s.total_bytes {
+                Some(t) => parts.push(format!("{} of {}", format_bytes(b), format_bytes(t))),
+                None => parts.push(format_bytes(b)),
             }
+            parts.extend(format_rate(b, now));
         }
-        line
+        format!("{}: {}", self.label, parts.join(", "))
     }
 
     /// Draws the live line on a terminal: always when `force`, otherwise
@@ -559,6 +569,27 @@ mod tests {
         r.set_current("fedbiomed/researcher:6.3.3");
         let out = text(r);
         assert_eq!(out, "\rbundle: 0 images, 0\x1b[K\r\x1b[K");
+    }
+
+    #[test]
+    fn bytes_out_of_a_known_total_without_items() {
+        let now = Rc::new(Cell::new(Duration::from_secs(2)));
+        let clock = now.clone();
+        let r = Reporter::with_output(
+            Mode::Tty,
+            "verify",
+            "",
+            Shared::default(),
+            Box::new(move || clock.get()),
+            0,
+        );
+        r.set_total_bytes(438 << 20);
+        r.set_bytes(120 << 20);
+        assert_eq!(r.status(), "verify: 120 MiB of 438 MiB, 60 MiB/s");
+        assert_eq!(
+            text(r),
+            "\rverify: 120 MiB of 438 MiB, 60 MiB/s, 2.0s\x1b[K\r\x1b[K"
+        );
     }
 
     #[test]
