@@ -1407,3 +1407,124 @@ apt = ["curl"]
         "strata-apt-lists:docker.io/library/ubuntu:24.04"
     );
 }
+
+#[test]
+fn a_build_platform_component_runs_on_the_build_platform_for_the_target() {
+    let text = stack_text(
+        r#"
+[user]
+name = "app"
+uid = 2101
+
+[component.builder]
+platform = "build"
+from = "debian:bookworm-slim"
+env = { TARGETARCH = "{TARGETARCH}" }
+run = [{ cmd = "mkdir -p /out && uname -m > /out/arch", network = "none" }]
+
+[component.tools]
+platform = "build"
+from = "scratch"
+copy = [{ from = "busybox:1.36", src = "/bin/busybox", dst = "/bin/busybox" }]
+run = [["/bin/busybox", "true"]]
+
+[component.app]
+from = "debian:bookworm-slim"
+copy = [
+  { from = "builder", src = "/out/arch", dst = "/etc/built-by" },
+  { from = "tools", src = "/bin/busybox", dst = "/bin/busybox-build" },
+]
+run = ["true"]
+"#,
+    );
+    let overrides = Overrides {
+        platform: Some(spec::PlatformVars::new(
+            ("linux", "arm64", None),
+            ("linux", "amd64", None),
+        )),
+        ..Overrides::default()
+    };
+    let s = spec::load("strata.toml", text.as_bytes(), &overrides)
+        .unwrap_or_else(|d| panic!("the test stack does not load:\n{d}"));
+    assert!(!s.component("builder").expect("builder").publish);
+    assert!(s.component("app").expect("app").publish);
+    assert_eq!(
+        lower::external_images(&s, "app")
+            .iter()
+            .map(|r| r.familiar())
+            .collect::<Vec<_>>(),
+        ["debian:bookworm-slim"]
+    );
+    assert_eq!(
+        lower::build_platform_images(&s, "app")
+            .iter()
+            .map(|r| r.familiar())
+            .collect::<Vec<_>>(),
+        ["debian:bookworm-slim"]
+    );
+    // The same reference resolves to another image on each platform.
+    let base = |digest: char| BaseImage {
+        reference: format!(
+            "docker.io/library/debian:bookworm-slim@sha256:{}",
+            digest.to_string().repeat(64)
+        ),
+        config: json!({"config": {"Env": ["PATH=/usr/bin:/bin"]}}),
+    };
+    let mut ctx = BuildContext {
+        platform: "linux/arm64".parse().expect("a platform"),
+        build_platform: "linux/amd64".parse().expect("a platform"),
+        ..BuildContext::default()
+    };
+    let key = "docker.io/library/debian:bookworm-slim".to_owned();
+    ctx.bases.insert(key.clone(), base('a'));
+    ctx.build_bases.insert(key, base('b'));
+    let out = lower_with(&s, "app", &ctx);
+    assert_eq!(out.image_config["architecture"], "arm64");
+    let l = Llb::of(&out);
+    let arch = |op: &pb::Op| {
+        op.platform
+            .as_ref()
+            .map(|p| format!("{}/{}", p.os, p.architecture))
+            .unwrap_or_default()
+    };
+
+    // The builder: its base is the build platform's image, its steps
+    // (the user policy too) run there, and its env names the target.
+    let (op, e) = l.exec("[builder] RUN mkdir -p /out");
+    assert_eq!(arch(op), "linux/amd64");
+    assert!(env(e).contains(&"TARGETARCH=arm64".to_owned()), "{e:?}");
+    let (policy, _) = l.exec("[builder] user policy");
+    assert_eq!(arch(policy), "linux/amd64");
+    let img = l.input(policy, 0);
+    assert_eq!(arch(img), "linux/amd64");
+    assert!(source(img).identifier.ends_with(&"b".repeat(64)), "{img:?}");
+
+    // From scratch, and with a copy from an image: the build platform too.
+    let (op, _) = l.exec("[tools] RUN /bin/busybox true");
+    assert_eq!(arch(op), "linux/amd64");
+    let busybox: Vec<&pb::Op> = l
+        .ops
+        .iter()
+        .map(|(_, op)| op)
+        .filter(|op| matches!(&op.op, Some(Op::Source(s)) if s.identifier.contains("busybox")))
+        .collect();
+    assert_eq!(busybox.len(), 1);
+    assert_eq!(arch(busybox[0]), "linux/amd64");
+
+    // The published component: the target's base and steps; it copies
+    // the builder's bytes.
+    let (op, _) = l.exec("[app] RUN true");
+    assert_eq!(arch(op), "linux/arm64");
+    let (policy, _) = l.exec("[app] user policy");
+    let img = l.input(policy, 0);
+    assert_eq!(arch(img), "linux/arm64");
+    assert!(source(img).identifier.ends_with(&"a".repeat(64)), "{img:?}");
+    let (op, f) = l.file("[app] COPY --from=builder");
+    let (_, c) = copies(f)[0];
+    assert_eq!(c.src, "/out/arch");
+    let (builder_run, _) = l.named("[builder] RUN mkdir -p /out");
+    assert!(
+        op.inputs.iter().any(|i| i.digest == builder_run),
+        "the copy reads the builder's filesystem"
+    );
+}

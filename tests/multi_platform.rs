@@ -2,7 +2,9 @@
 //! frontend: the pushed index holds both platforms, each image runs on its
 //! platform (arm64 under qemu) as the policy user with its own config, and a
 //! component switched off on one platform by `when = "TARGETARCH == ..."`
-//! fails that build by name.
+//! fails that build by name. A builder with `platform = "build"` runs
+//! natively on the build platform for each target, and the image of each
+//! target copies what it made for it.
 //!
 //! Needs the engine with its multi-platform dockerd (scripts/engine.sh: the
 //! containerd image store, socket `STRATA_MP_SOCKET`), qemu-user-static, the
@@ -198,6 +200,133 @@ fn llb_and_check_take_a_platform() {
     assert!(
         err.contains("`needs-amd` is enabled but needs `amd-only`"),
         "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A builder on the build platform, and the image of each target platform
+/// that copies what it made: the builder writes where it ran and the
+/// `TARGETARCH` it built for.
+const CROSS: &str = r#"# syntax={frontend}
+[stack]
+name = "cross"
+
+[user]
+name = "app"
+uid = 2101
+
+[component.builder]
+platform = "build"
+from = "127.0.0.1:5000/strata/busybox:1.36"
+env = { TARGETARCH = "{TARGETARCH}" }
+run = [{ cmd = 'mkdir -p /out && echo "$(uname -m) $TARGETARCH" > /out/built', network = "none" }]
+
+[component.app]
+from = "127.0.0.1:5000/strata/busybox:1.36"
+copy = [{ from = "builder", src = "/out/built", dst = "/etc/built-by" }]
+"#;
+
+#[test]
+fn a_builder_on_the_build_platform_builds_for_each_target() {
+    let fe = pushed_frontend();
+    let stack = CROSS.replace("# syntax={frontend}", &format!("# syntax={fe}"));
+    let dir = common::project("multi-platform-cross", stack);
+    let image = format!("{REGISTRY}/strata-test/cross-app:{}", run_id());
+
+    let output = format!("type=image,name={image},push=true");
+    let (ok, log) = buildx_mp(&dir, &["--target", "app", "--output", &output]);
+    assert!(ok, "multi-platform build failed:\n{log}");
+    // Named as the Dockerfile frontend names a stage on the build platform.
+    assert!(
+        log.contains("[linux/amd64->arm64 builder] RUN mkdir -p /out"),
+        "{log}"
+    );
+
+    for (platform, machine, built_by) in [
+        ("linux/arm64", "aarch64", "x86_64 arm64"),
+        ("linux/amd64", "x86_64", "x86_64 amd64"),
+    ] {
+        let out = docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--pull",
+            "always",
+            "--platform",
+            platform,
+            &image,
+            "sh",
+            "-c",
+            "uname -m; cat /etc/built-by",
+        ]);
+        assert!(
+            out.status.success(),
+            "docker run {platform}: {}",
+            text(&out)
+        );
+        let lines: Vec<String> = lossy(&out.stdout).lines().map(str::to_owned).collect();
+        assert_eq!(lines, [machine, built_by], "{platform}");
+        remove_images(&[&image]);
+    }
+
+    // The builder is no image of arm64: asking for it on both platforms
+    // fails at its `platform` line, and nothing is pushed.
+    let other = format!("{REGISTRY}/strata-test/cross-builder:{}", run_id());
+    let output = format!("type=image,name={other},push=true");
+    let (ok, log) = buildx_mp(&dir, &["--target", "builder", "--output", &output]);
+    assert!(!ok, "the builder was exported as an arm64 image:\n{log}");
+    assert!(
+        log.contains("for linux/arm64: component `builder` runs on the build platform (linux/amd64) and is not an image of linux/arm64"),
+        "{log}"
+    );
+    assert!(log.contains("strata.toml:10"), "{log}");
+    let out = docker(&["buildx", "imagetools", "inspect", "--raw", &other]);
+    assert!(!out.status.success(), "{other} was pushed");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `strata llb --platform` lowers a builder for the build platform
+/// (linux/amd64 for the CLI) and `strata graph` marks it.
+#[test]
+fn llb_and_graph_show_a_builder_on_the_build_platform() {
+    let stack = CROSS.replace("# syntax={frontend}\n", "");
+    let dir = common::project("multi-platform-cross-cli", &stack);
+    let file = dir.join("strata.toml");
+    let file = file.to_str().expect("utf-8 path");
+    let out = common::strata_ok(&[
+        "llb",
+        file,
+        "--target",
+        "app",
+        "--format",
+        "json",
+        "--platform",
+        "linux/arm64",
+    ]);
+    let dump: serde_json::Value = serde_json::from_slice(&out.stdout).expect("llb JSON");
+    let ops = dump["definition"]["ops"].as_array().expect("ops");
+    let platform_of = |name: &str| -> String {
+        ops.iter()
+            .find(|op| {
+                op["description"]["llb.customname"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(name))
+            })
+            .and_then(|op| op["platform"].as_str())
+            .unwrap_or_else(|| panic!("no op {name} with a platform: {dump:#}"))
+            .to_owned()
+    };
+    assert_eq!(platform_of("[builder] RUN mkdir -p /out"), "linux/amd64");
+    assert_eq!(platform_of("[app] user policy"), "linux/arm64");
+    let all = lossy(&out.stdout);
+    assert!(all.contains("TARGETARCH=arm64"), "{all}");
+
+    let graph = common::strata_ok(&["graph", file]);
+    let graph = lossy(&graph.stdout);
+    assert!(
+        graph.contains("builder  [cross/builder:latest (build platform)]  always"),
+        "{graph}"
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -16,7 +16,7 @@ use tonic::Status;
 use super::errors::{self, FrontendError};
 use super::opts::{self, FrontendOpts, NamedContext};
 use super::subrequests;
-use crate::graph::{Base, CopySource, ImageRef, Stack, StepKind};
+use crate::graph::{Base, CopySource, ImageRef, RunsOn, Stack, StepKind};
 use crate::lower::{self, BaseImage, BuildContext, BuildMetadata, Platform};
 use crate::spec::{self, Diagnostic, Diagnostics, ErrorCode};
 
@@ -352,8 +352,12 @@ async fn build_one<B: Bridge>(
     check_contexts(&stack, opts)?;
 
     let target = choose_target(&stack, opts)?;
+    check_target_platform(&stack, &target, platform, build_platform)?;
     check_context(bridge, &stack, &target, opts, &launch.session_id).await?;
-    let bases = resolve_bases(bridge, &stack, &target, platform, opts).await?;
+    let images = lower::external_images(&stack, &target);
+    let bases = resolve_bases(bridge, &stack, images, platform, opts).await?;
+    let images = lower::build_platform_images(&stack, &target);
+    let build_bases = resolve_bases(bridge, &stack, images, build_platform, opts).await?;
     let ignore_files = read_ignore_files(
         bridge,
         &lower::ignore_files(&stack, &target),
@@ -363,7 +367,9 @@ async fn build_one<B: Bridge>(
     .await?;
     let ctx = BuildContext {
         platform: platform.clone(),
+        build_platform: build_platform.clone(),
         bases,
+        build_bases,
         session_id: Some(launch.session_id.clone()).filter(|s| !s.is_empty()),
         image_resolve_mode: opts.image_resolve_mode,
         metadata: BuildMetadata {
@@ -385,9 +391,10 @@ async fn build_one<B: Bridge>(
         .map_err(|e| FrontendError::at(&stack.file, e.code, e.span, e.message))?;
     check_caps(&lowered.definition, pong)?;
     if let Some(prefix) = name_prefix {
-        prefix_step_names(&mut lowered.definition, prefix);
+        let names = StepPrefixes::new(&stack, prefix, platform, build_platform);
+        names.apply(&mut lowered.definition);
         for t in &mut lowered.tests {
-            prefix_step_names(&mut t.definition, prefix);
+            names.apply(&mut t.definition);
         }
     }
 
@@ -433,16 +440,101 @@ async fn build_one<B: Bridge>(
 
 /// `[component] ...` progress names become `[PREFIX component] ...`, as
 /// BuildKit's Dockerfile frontend names the steps of a multi-platform
-/// build (`[linux/arm64 app] RUN ...`). Metadata is outside the ops'
-/// digests: the LLB is unchanged.
-fn prefix_step_names(def: &mut pb::Definition, prefix: &str) {
-    for m in def.metadata.values_mut() {
-        if let Some(name) = m.description.get_mut("llb.customname") {
-            if let Some(rest) = name.strip_prefix('[') {
-                *name = format!("[{prefix} {rest}");
+/// build (`[linux/arm64 app] RUN ...`), and a build-platform component's
+/// `[linux/amd64->arm64 builder] ...` (it runs on linux/amd64 for arm64).
+/// Metadata is outside the ops' digests: the LLB is unchanged.
+struct StepPrefixes<'a> {
+    target: &'a str,
+    build: String,
+    on_build: BTreeSet<&'a str>,
+}
+
+impl<'a> StepPrefixes<'a> {
+    fn new(stack: &'a Stack, target: &'a str, platform: &Platform, build: &Platform) -> Self {
+        StepPrefixes {
+            target,
+            build: cross_prefix(build, platform),
+            on_build: stack
+                .components
+                .iter()
+                .filter(|c| c.platform == RunsOn::Build)
+                .map(|c| c.name.as_str())
+                .collect(),
+        }
+    }
+
+    fn apply(&self, def: &mut pb::Definition) {
+        for m in def.metadata.values_mut() {
+            if let Some(name) = m.description.get_mut("llb.customname") {
+                if let Some(rest) = name.strip_prefix('[') {
+                    let component = rest.split([' ', ']']).next().unwrap_or_default();
+                    let prefix = if self.on_build.contains(component) {
+                        &self.build
+                    } else {
+                        self.target
+                    };
+                    *name = format!("[{prefix} {rest}");
+                }
             }
         }
     }
+}
+
+/// `linux/amd64->arm64`: ops on the build platform for another target
+/// (the OS repeated only when it differs), as the Dockerfile frontend
+/// writes it; just the build platform when both are the same.
+fn cross_prefix(build: &Platform, target: &Platform) -> String {
+    let from = opts::format_platform(build);
+    if build == target {
+        return from;
+    }
+    if build.os == target.os {
+        let arch = match target.variant.as_deref().filter(|v| !v.is_empty()) {
+            Some(v) => format!("{}/{v}", target.architecture),
+            None => target.architecture.clone(),
+        };
+        format!("{from}->{arch}")
+    } else {
+        format!("{from}->{}", opts::format_platform(target))
+    }
+}
+
+/// A build-platform component is an image of the build platform only: as
+/// the target of a build for another platform it would be exported under
+/// that platform's name with the build platform's programs in it.
+fn check_target_platform(
+    stack: &Stack,
+    target: &str,
+    platform: &Platform,
+    build_platform: &Platform,
+) -> Result<(), FrontendError> {
+    let Some(c) = stack.component(target) else {
+        return Ok(());
+    };
+    if c.platform != RunsOn::Build || platform == build_platform {
+        return Ok(());
+    }
+    let d = Diagnostic::error(
+        ErrorCode::BuildPlatform,
+        stack
+            .spans
+            .of(target)
+            .and_then(|s| s.platform.clone())
+            .unwrap_or_else(|| c.span.clone()),
+        format!(
+            "component `{target}` runs on the build platform ({}) and is not an image of {}",
+            opts::format_platform(build_platform),
+            opts::format_platform(platform)
+        ),
+    )
+    .with_help(format!(
+        "build a component of the target platform that copies what `{target}` makes (`copy = [{{ from = \"{target}\", ... }}]`), or build `{target}` for {} only",
+        opts::format_platform(build_platform)
+    ));
+    Err(FrontendError::Stack(Diagnostics {
+        file: stack.file.clone(),
+        items: vec![d],
+    }))
 }
 
 /// Each op of `def` by digest: its progress name and the first stack-file
@@ -866,17 +958,17 @@ fn image_use_span(stack: &Stack, image: &ImageRef) -> std::ops::Range<usize> {
     0..0
 }
 
-/// Resolves every external image the target needs, in the stack's order.
+/// Resolves external images (bases the target needs) for `platform`.
 async fn resolve_bases<B: Bridge>(
     bridge: &mut B,
     stack: &Stack,
-    target: &str,
+    images: Vec<ImageRef>,
     platform: &Platform,
     opts: &FrontendOpts,
 ) -> Result<BTreeMap<String, BaseImage>, FrontendError> {
     let mode = opts.image_resolve_mode.unwrap_or_default().as_str();
     let mut bases = BTreeMap::new();
-    for image in lower::external_images(stack, target) {
+    for image in images {
         let normalized = image.normalized();
         if bases.contains_key(&normalized) {
             continue;
@@ -1720,5 +1812,113 @@ when = "TARGETARCH == 'amd64'"
         let e = check_caps(&def, &pong).expect_err("missing");
         assert!(e.to_string().contains("exec.mount.cache.content"), "{e}");
         assert!(check_caps(&def, &gw::PongResponse::default()).is_ok());
+    }
+
+    const CROSS: &str = r#"[stack]
+name = "cross"
+
+[component.builder]
+platform = "build"
+from = "strata.local/busybox:1.36"
+env = { GOARCH = "{TARGETARCH}" }
+run = ["uname -m > /built"]
+
+[component.app]
+from = "strata.local/busybox:1.36"
+copy = [{ from = "builder", src = "/built", dst = "/built" }]
+"#;
+
+    #[test]
+    fn a_builder_resolves_and_runs_on_the_build_platform() {
+        let mut b = stub();
+        b.files
+            .insert("strata.toml".into(), CROSS.as_bytes().to_vec());
+        run(
+            &mut b,
+            &launch(&[("target", "app"), ("platform", "linux/amd64,linux/arm64")]),
+        )
+        .expect("builds");
+        // The base is resolved for each target, and for the worker (amd64)
+        // for the builder.
+        let resolved: BTreeSet<String> = b
+            .resolves
+            .iter()
+            .map(|r| {
+                r.platform
+                    .as_ref()
+                    .map(|p| p.architecture.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(resolved, BTreeSet::from(["amd64".into(), "arm64".into()]));
+        // Every exec of both lowerings: the builder's, once per target.
+        let runs: BTreeSet<(String, String)> = b
+            .solves
+            .iter()
+            .filter_map(|s| s.definition.as_ref())
+            .flat_map(|d| {
+                d.def.iter().filter_map(|bytes| {
+                    let op = pb::Op::decode(bytes.as_slice()).ok()?;
+                    let Some(pb::op::Op::Exec(_)) = op.op else {
+                        return None;
+                    };
+                    let name = d
+                        .metadata
+                        .get(&digest_of(bytes))?
+                        .description
+                        .get("llb.customname")?;
+                    Some((name.clone(), op.platform?.architecture))
+                })
+            })
+            .collect();
+        let exec = |prefix: &str| {
+            (
+                format!("[{prefix} builder] RUN uname -m > /built"),
+                "amd64".to_owned(),
+            )
+        };
+        assert_eq!(
+            runs,
+            BTreeSet::from([exec("linux/amd64"), exec("linux/amd64->arm64")]),
+            "the builder runs natively, named as the Dockerfile frontend names it"
+        );
+
+        // As the target of an arm64 build, the builder is an error at its
+        // `platform` line; for the worker's own platform it builds.
+        let err = run(
+            &mut b,
+            &launch(&[("target", "builder"), ("platform", "linux/arm64")]),
+        )
+        .expect_err("the builder is no arm64 image");
+        let text = err.to_string();
+        let FrontendError::Stack(d) = &err else {
+            panic!("not a stack error: {text}")
+        };
+        assert_eq!(d.items[0].code, ErrorCode::BuildPlatform.id());
+        assert!(
+            text.starts_with("strata.toml:5:12: "),
+            "at `platform`: {text}"
+        );
+        assert!(
+            text.contains("`builder` runs on the build platform (linux/amd64) and is not an image of linux/arm64"),
+            "{text}"
+        );
+        run(&mut b, &launch(&[("target", "builder")])).expect("builds for amd64");
+    }
+
+    #[test]
+    fn cross_prefixes_read_as_the_dockerfile_frontend_writes_them() {
+        let p = |s: &str| opts::parse_platform(s).expect("a platform");
+        let amd = p("linux/amd64");
+        assert_eq!(cross_prefix(&amd, &amd), "linux/amd64");
+        assert_eq!(cross_prefix(&amd, &p("linux/arm64")), "linux/amd64->arm64");
+        assert_eq!(
+            cross_prefix(&amd, &p("linux/arm/v7")),
+            "linux/amd64->arm/v7"
+        );
+        assert_eq!(
+            cross_prefix(&amd, &p("windows/amd64")),
+            "linux/amd64->windows/amd64"
+        );
     }
 }

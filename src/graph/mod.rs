@@ -288,6 +288,28 @@ pub enum GpuMode {
     Copy,
 }
 
+/// The platform a component's base and steps run on (`platform = ...`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunsOn {
+    /// The platform being built for (`TARGETPLATFORM`): an image of it.
+    #[default]
+    Target,
+    /// The build's own platform (`BUILDPLATFORM`), natively: a builder
+    /// whose output target components copy (cross-compilation).
+    Build,
+}
+
+impl RunsOn {
+    /// Its word in the stack file.
+    pub fn word(self) -> &'static str {
+        match self {
+            RunsOn::Target => "target",
+            RunsOn::Build => "build",
+        }
+    }
+}
+
 /// Who the image runs as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -320,6 +342,8 @@ pub struct Component {
     pub image: ImageRef,
     /// Included in push and bundle.
     pub publish: bool,
+    /// The platform its base and steps run on.
+    pub platform: RunsOn,
     /// Build context directory, relative to the stack file.
     pub context: String,
     /// Ignore file, relative to the stack file.

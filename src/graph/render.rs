@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{ArgOrigin, Base, Stack};
+use super::{ArgOrigin, Base, Component, RunsOn, Stack};
 
 /// Why a component is on or off, in words.
 pub fn reason(stack: &Stack, name: &str) -> String {
@@ -42,6 +42,17 @@ fn base_text(base: &Base) -> String {
     }
 }
 
+/// A build-platform component's mark in the drawings.
+const ON_BUILD: &str = "(build platform)";
+
+/// The component's image, marked when it runs on the build platform.
+fn image_text(c: &Component) -> String {
+    match c.platform {
+        RunsOn::Target => c.image.familiar(),
+        RunsOn::Build => format!("{} {ON_BUILD}", c.image.familiar()),
+    }
+}
+
 /// One line per enabled component, then its edges.
 pub fn text(stack: &Stack) -> String {
     let mut out = String::new();
@@ -51,7 +62,7 @@ pub fn text(stack: &Stack) -> String {
             out,
             "{}  [{}]  {}",
             c.name,
-            c.image.familiar(),
+            image_text(c),
             reason(stack, &c.name)
         );
         let _ = writeln!(out, "  from {}", base_text(&c.base));
@@ -88,7 +99,7 @@ pub fn dot(stack: &Stack) -> String {
             out,
             "  {} [label={}];",
             dot_id(&c.name),
-            dot_id(&format!("{}\\n{}", c.name, c.image.familiar()))
+            dot_id(&format!("{}\\n{}", c.name, image_text(c)))
         );
         if let Base::Image(r) = &c.base {
             let _ = writeln!(
@@ -137,7 +148,7 @@ pub fn mermaid(stack: &Stack) -> String {
             "  {}[\"{}<br/>{}\"]",
             mermaid_id(&c.name),
             c.name,
-            c.image.familiar()
+            image_text(c)
         );
         if let Base::Image(r) = &c.base {
             let id = format!("img_{}", mermaid_id(&r.familiar()));
@@ -177,6 +188,10 @@ pub fn json(stack: &Stack) -> serde_json::Value {
                 "description": c.description,
                 "publish": c.publish,
             });
+            // Only build-platform components say so: `platform` is rare.
+            if c.platform == RunsOn::Build {
+                v["platform"] = c.platform.word().into();
+            }
             // Only components made from a template or a matrix say so.
             if let Some(origin) = &c.origin {
                 v["origin"] = serde_json::json!(origin);

@@ -46,9 +46,15 @@ pub struct BuildMetadata {
 pub struct BuildContext {
     /// Target platform.
     pub platform: Platform,
+    /// The build's own platform (`BUILDPLATFORM`): where components with
+    /// `platform = "build"` run.
+    pub build_platform: Platform,
     /// Resolved external images, keyed by `ImageRef::normalized()`.
     /// Missing entries are used by plain reference with an empty config.
     pub bases: BTreeMap<String, BaseImage>,
+    /// The same for the bases of build-platform components, resolved for
+    /// [`BuildContext::build_platform`] (see [`build_platform_images`]).
+    pub build_bases: BTreeMap<String, BaseImage>,
     /// BuildKit session id for `local://` sources (None for `strata llb`).
     pub session_id: Option<String>,
     /// `image-resolve-mode` for image sources (`default`, `pull`, `local`).
@@ -107,10 +113,22 @@ pub fn unknown_metadata(stack: &Stack, m: &BuildMetadata) -> Vec<crate::spec::Di
 }
 
 /// External images the target needs, whose configs the caller should resolve
-/// before calling [`lower`]: the bases of every component on the way.
-/// (Images only copied from need no config.)
+/// for the target platform before calling [`lower`]: the bases of every
+/// component on the way that runs on the target platform. (Images only
+/// copied from need no config.)
 pub fn external_images(stack: &Stack, target: &str) -> Vec<ImageRef> {
+    images_on(stack, target, RunsOn::Target)
+}
+
+/// The bases of the build-platform components the target needs, to
+/// resolve for the build platform into [`BuildContext::build_bases`].
+pub fn build_platform_images(stack: &Stack, target: &str) -> Vec<ImageRef> {
+    images_on(stack, target, RunsOn::Build)
+}
+
+fn images_on(stack: &Stack, target: &str, on: RunsOn) -> Vec<ImageRef> {
     let mut out: Vec<ImageRef> = needed(stack, target)
+        .filter(|c| c.platform == on)
         .filter_map(|c| match &c.base {
             Base::Image(r) => Some(r.clone()),
             _ => None,
@@ -280,13 +298,26 @@ impl Lowerer<'_> {
         )
     }
 
-    fn image(&self, r: &ImageRef) -> (State, ImageConfig) {
-        let base = self.ctx.bases.get(&r.normalized());
+    /// The platform a component's ops run on.
+    fn platform_of(&self, on: RunsOn) -> &Platform {
+        match on {
+            RunsOn::Target => &self.platform,
+            RunsOn::Build => &self.ctx.build_platform,
+        }
+    }
+
+    /// An external image of the platform `on`, with its config.
+    fn image(&self, r: &ImageRef, on: RunsOn) -> (State, ImageConfig) {
+        let bases = match on {
+            RunsOn::Target => &self.ctx.bases,
+            RunsOn::Build => &self.ctx.build_bases,
+        };
+        let base = bases.get(&r.normalized());
         let reference = base.map_or_else(|| r.normalized(), |b| b.reference.clone());
         let mode = self.ctx.image_resolve_mode.unwrap_or_default();
         let state = Image::new(&reference)
             .resolve_mode(mode)
-            .platform(self.platform.clone())
+            .platform(self.platform_of(on).clone())
             .into_state();
         let config = base
             .map(|b| ImageConfig::from_document(&b.config))
@@ -352,7 +383,7 @@ impl Lowerer<'_> {
                 let from = match &cp.source {
                     CopySource::Context => None,
                     CopySource::Component(other) => Some(self.component(other, path)?.state),
-                    CopySource::Image(r) => Some(self.image(r).0),
+                    CopySource::Image(r) => Some(self.image(r, c.platform).0),
                     CopySource::Http { .. } | CopySource::Git { .. } => {
                         Some(copy::remote_source(c, cp, loc.clone()))
                     }
@@ -584,15 +615,19 @@ impl Builder {
     ) -> Result<Builder, LowerError> {
         let (state, mut config, foreign, cache_ns) = match &c.base {
             Base::Image(r) => {
-                let (s, cfg) = l.image(r);
+                let (s, cfg) = l.image(r, c.platform);
                 (s, cfg, true, r.normalized())
             }
             Base::Component(p) => {
                 let b = l.component(p, path)?;
                 (b.state, b.config, false, b.cache_ns)
             }
+            // The definition's default platform is the target's.
             Base::Scratch => (
-                State::scratch(),
+                match c.platform {
+                    RunsOn::Target => State::scratch(),
+                    RunsOn::Build => State::scratch().with_platform(l.ctx.build_platform.clone()),
+                },
                 ImageConfig::default(),
                 true,
                 "scratch".into(),
@@ -676,7 +711,7 @@ use strata_llb::{
     SourceLocation, SourceRange, State,
 };
 
-use crate::graph::{Base, Component, CopySource, Owner, RunAs, Step, StepKind};
+use crate::graph::{Base, Component, CopySource, Owner, RunAs, RunsOn, Step, StepKind};
 use crate::image::ImageConfig;
 
 #[cfg(test)]

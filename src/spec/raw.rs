@@ -233,6 +233,9 @@ pub struct RawComponent {
     pub image: Option<SpannedString>,
     /// Whether `build --push` and `bundle` include it (default true).
     pub publish: Option<Spanned<bool>>,
+    /// `"target"` (default): the platform being built for; `"build"`: the
+    /// build's own platform, for a builder whose output others copy.
+    pub platform: Option<SpannedString>,
     /// Build context directory, relative to the stack file (default `.`).
     pub context: Option<SpannedString>,
     /// Ignore file for the context (default `<context>/.dockerignore` if present).

@@ -46,7 +46,8 @@ impl Resolver<'_> {
 
         let config = self.config(raw, vars);
         let tests = self.tests(raw, run_as, ctx);
-        let publish = raw.publish.as_ref().is_none_or(|p| *p.get_ref());
+        let platform = self.runs_on(raw, &cname);
+        let publish = self.publish(raw, platform, &cname);
         let allow = raw.allow.iter().map(|a| a.get_ref().clone()).collect();
 
         if self.diags[before..]
@@ -65,6 +66,7 @@ impl Resolver<'_> {
             gpu,
             image,
             publish,
+            platform,
             context,
             ignore,
             run_as,
@@ -167,6 +169,57 @@ impl Resolver<'_> {
             }
         };
         Some((base, gpu))
+    }
+
+    /// `platform`: where the component's base and steps run. A GPU
+    /// flavour is an image to run, so it is always the target's.
+    fn runs_on(&mut self, raw: &RawComponent, cname: &str) -> RunsOn {
+        let Some(p) = &raw.platform else {
+            return RunsOn::Target;
+        };
+        let on = match p.get_ref().as_str() {
+            "target" => RunsOn::Target,
+            "build" => RunsOn::Build,
+            other => {
+                self.error(
+                    ErrorCode::UnknownChoice,
+                    p.span(),
+                    format!("unknown platform `{other}`"),
+                    "write `platform = \"build\"` (the build's own platform, for a builder whose output others copy) or `\"target\"` (the default: the platform being built for)",
+                );
+                RunsOn::Target
+            }
+        };
+        if on == RunsOn::Build && raw.gpu.is_some() {
+            self.error(
+                ErrorCode::BuildPlatform,
+                p.span(),
+                format!("GPU flavour `{cname}` cannot run on the build platform: a flavour is an image of the target platform"),
+                "remove `platform = \"build\"`",
+            );
+            return RunsOn::Target;
+        }
+        on
+    }
+
+    /// `publish`: true by default; a build-platform component is never
+    /// published, as its filesystem holds the build platform's programs
+    /// and would be pushed under the target platform's name.
+    fn publish(&mut self, raw: &RawComponent, on: RunsOn, cname: &str) -> bool {
+        match (&raw.publish, on) {
+            (Some(p), RunsOn::Build) if *p.get_ref() => {
+                self.error(
+                    ErrorCode::BuildPlatform,
+                    p.span(),
+                    format!("component `{cname}` runs on the build platform and cannot be published: its image holds the build platform's programs, not the target platform's"),
+                    format!("remove `publish = true`, and publish a component of the target platform that copies what `{cname}` makes (`copy = [{{ from = \"{cname}\", ... }}]`)"),
+                );
+                false
+            }
+            (Some(p), _) => *p.get_ref(),
+            (None, RunsOn::Build) => false,
+            (None, RunsOn::Target) => true,
+        }
     }
 
     /// `user`: the policy user, root, or an error for another name.

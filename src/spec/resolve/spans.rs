@@ -1,5 +1,5 @@
-//! Where the keys the lints point at are written (a component's `from`,
-//! `user` and `allow` entries, env keys, a copy's `from`, third-party
+//! Where the keys the lints (and build-time checks) point at are written
+//! (a component's `from`, `user`, `platform` and `allow` entries, env keys, a copy's `from`, third-party
 //! images), taken from the raw stack once templates and matrices are
 //! expanded, and kept in the resolved [`Stack`](crate::graph::Stack).
 
@@ -19,6 +19,8 @@ pub struct ComponentSpans {
     pub gpu_base: Option<Range<usize>>,
     /// `user = "..."`, when written.
     pub user: Option<Range<usize>>,
+    /// `platform = "..."`, when written.
+    pub platform: Option<Range<usize>>,
     /// Each `allow` entry.
     pub allow: Vec<(String, Range<usize>)>,
     /// Each key of the component's `env`.
@@ -69,6 +71,7 @@ impl Spans {
                 from: c.from.as_ref().map(Spanned::span),
                 gpu_base: c.gpu.as_ref().map(|g| g.get_ref().base.span()),
                 user: c.user.as_ref().map(Spanned::span),
+                platform: c.platform.as_ref().map(Spanned::span),
                 allow: c
                     .allow
                     .iter()

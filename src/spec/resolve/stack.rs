@@ -95,6 +95,7 @@ impl Resolver<'_> {
             .filter_map(|(n, c)| Some((n.get_ref().clone(), c.get_ref().when.as_ref()?.span())))
             .collect();
         self.closure(&components, &ref_spans, &when_spans);
+        self.platform_edges(&components, &raw.component);
         let components = self.order(components, &ref_spans)?;
         let default_target = self.default_target(&meta, &names);
 
@@ -224,6 +225,59 @@ impl Resolver<'_> {
                         c.name
                     ),
                 );
+            }
+        }
+    }
+
+    /// A component is built `from` (or is the GPU flavour of) a component
+    /// of its own platform: a target image on a build-platform filesystem
+    /// would hold programs the target cannot run, and the reverse would
+    /// run the target's programs on the build platform. Copies may cross.
+    fn platform_edges(
+        &mut self,
+        components: &[Component],
+        raw: &BTreeMap<SpannedString, Spanned<RawComponent>>,
+    ) {
+        let on: BTreeMap<&str, RunsOn> = components
+            .iter()
+            .map(|c| (c.name.as_str(), c.platform))
+            .collect();
+        let tables: BTreeMap<&str, &RawComponent> = raw
+            .iter()
+            .map(|(k, t)| (k.get_ref().as_str(), t.get_ref()))
+            .collect();
+        for c in components {
+            let table = tables.get(c.name.as_str());
+            for (dep, kind) in c.dependencies() {
+                let Some(&dep_on) = on.get(dep.as_str()) else {
+                    continue;
+                };
+                let span = match kind {
+                    EdgeKind::From => table.and_then(|t| t.from.as_ref()).map(Spanned::span),
+                    EdgeKind::Gpu => table
+                        .and_then(|t| t.gpu.as_ref())
+                        .map(|g| g.get_ref().of.span()),
+                    EdgeKind::CopyFrom => continue,
+                };
+                if dep_on == c.platform {
+                    continue;
+                }
+                let span = span.unwrap_or_else(|| c.span.clone());
+                let (message, help) = match (c.platform, kind) {
+                    (RunsOn::Target, EdgeKind::Gpu) => (
+                        format!("GPU flavour `{}` is of `{dep}`, which runs on the build platform: a flavour is an image of the target platform", c.name),
+                        "make `gpu.of` a component of the target platform".to_owned(),
+                    ),
+                    (RunsOn::Target, _) => (
+                        format!("component `{}` is built from `{dep}`, which runs on the build platform: its image would hold the build platform's programs, not the target's", c.name),
+                        format!("start `{}` from an image of the target platform and copy what `{dep}` makes: `copy = [{{ from = \"{dep}\", src = ..., dst = ... }}]`; or give `{}` `platform = \"build\"` too", c.name, c.name),
+                    ),
+                    (RunsOn::Build, _) => (
+                        format!("component `{}` runs on the build platform but is built from `{dep}`, which runs on the target platform", c.name),
+                        format!("give `{dep}` `platform = \"build\"` too, or start `{}` from an image", c.name),
+                    ),
+                };
+                self.error(ErrorCode::BuildPlatform, span, message, help);
             }
         }
     }
