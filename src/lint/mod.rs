@@ -373,6 +373,10 @@ impl Linter<'_> {
     }
 
     fn root_user(&mut self, c: &Component) {
+        // A builder on the build platform is copied from, never run.
+        if c.platform == crate::graph::RunsOn::Build {
+            return;
+        }
         let Some(spans) = self.spans.of(&c.name) else {
             return;
         };
