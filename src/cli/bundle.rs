@@ -328,7 +328,8 @@ fn write_bundle(
         reporter.set_total(whole.known.len());
         reporter.set_note(&whole.note());
         reporter.set_current("waiting for docker save");
-        let mut archive = tar::Archive::new(reporter.reader(engine.export(&names)));
+        let export = engine.export(&names).on_wait(|| reporter.tick());
+        let mut archive = tar::Archive::new(reporter.reader(export));
         let mut builder = tar::Builder::new(Sink::create(&partial, compression)?);
         let mut members = Vec::new();
         let mut docker_manifest: Option<Vec<u8>> = None;

@@ -14,7 +14,7 @@ use bollard::query_parameters::{CreateImageOptions, PushImageOptions, RemoveImag
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
 
-use super::progress::{Mode, Reporter};
+use super::progress::{Mode, Reporter, MIN_REDRAW};
 
 /// A connection to the Docker daemon (`DOCKER_HOST` or the default socket)
 /// with a runtime to drive it from synchronous code.
@@ -183,6 +183,7 @@ impl Engine {
             stream: Box::pin(self.docker.export_images(names).map(|r| r.map(Vec::from))),
             chunk: Vec::new(),
             offset: 0,
+            on_wait: None,
         }
     }
 }
@@ -257,12 +258,37 @@ pub struct ExportReader<'a> {
     stream: ByteStream,
     chunk: Vec<u8>,
     offset: usize,
+    on_wait: Option<Box<dyn FnMut() + 'a>>,
+}
+
+impl<'a> ExportReader<'a> {
+    /// Calls `f` every [`MIN_REDRAW`] while no data comes (the engine
+    /// prepares the whole export before the first byte), so a live
+    /// progress line keeps its time moving.
+    pub fn on_wait(mut self, f: impl FnMut() + 'a) -> Self {
+        self.on_wait = Some(Box::new(f));
+        self
+    }
 }
 
 impl Read for ExportReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.offset >= self.chunk.len() {
-            match self.engine.block_on(self.stream.next()) {
+            let next = match &mut self.on_wait {
+                None => self.engine.block_on(self.stream.next()),
+                // `next()` is cancel-safe: a timeout loses nothing. (bollard
+                // enables tokio's timers.)
+                Some(wait) => loop {
+                    // The timer is made inside the runtime, which it needs.
+                    let stream = &mut self.stream;
+                    let next = async { tokio::time::timeout(MIN_REDRAW, stream.next()).await };
+                    match self.engine.block_on(next) {
+                        Ok(next) => break next,
+                        Err(_) => wait(),
+                    }
+                },
+            };
+            match next {
                 None => return Ok(0),
                 Some(Ok(c)) => {
                     self.chunk = c;

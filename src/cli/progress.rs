@@ -179,16 +179,10 @@ impl<W: Write> Reporter<W> {
         self.redraw(false);
     }
 
-    /// A second count shown after the items (`2/4 images`), in every line.
+    /// A second count shown after the items (`2/4 images`), in every
+    /// line from the next draw on.
     pub fn set_note(&self, note: &str) {
-        {
-            let mut s = self.state.borrow_mut();
-            if s.note == note {
-                return;
-            }
-            s.note = note.to_owned();
-        }
-        self.redraw(false);
+        self.state.borrow_mut().note = note.to_owned();
     }
 
     /// How many bytes there are to move in all (`120 MiB of 438 MiB`).
