@@ -38,13 +38,35 @@ pub struct PushReport {
 impl Engine {
     /// Connects and agrees on an API version with the daemon.
     pub fn connect() -> Result<Engine> {
+        Engine::connect_with(
+            Docker::connect_with_defaults()
+                .context("cannot reach the Docker daemon (DOCKER_HOST or /var/run/docker.sock)")?,
+        )
+    }
+
+    /// Connects to the engine `strata build --builder` names.
+    pub fn connect_to(builder: &crate::client::connect::Builder) -> Result<Engine> {
+        use crate::client::connect::Builder;
+        let docker = match builder {
+            Builder::Unix(p) => Docker::connect_with_unix(
+                &p.to_string_lossy(),
+                600,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            Builder::Tcp(a) => {
+                Docker::connect_with_http(&format!("tcp://{a}"), 600, bollard::API_DEFAULT_VERSION)
+            }
+        }
+        .with_context(|| format!("cannot reach the Docker daemon at {builder}"))?;
+        Engine::connect_with(docker)
+    }
+
+    fn connect_with(docker: Docker) -> Result<Engine> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let docker = Docker::connect_with_defaults()
-            .context("cannot reach the Docker daemon (DOCKER_HOST or /var/run/docker.sock)")?
-            .with_timeout(std::time::Duration::from_secs(600));
+        let docker = docker.with_timeout(std::time::Duration::from_secs(600));
         let docker = runtime
             .block_on(docker.negotiate_version())
             .context("cannot talk to the Docker daemon: is it running? (try `docker info`)")?;
@@ -93,22 +115,6 @@ impl Engine {
             .digest
             .filter(|d| !d.is_empty())
             .ok_or_else(|| anyhow::anyhow!("the registry gave no digest for {name}"))
-    }
-
-    /// Removes one tag; the image stays while other tags name it.
-    pub fn untag(&self, name: &str) -> Result<()> {
-        let opts = RemoveImageOptions {
-            force: false,
-            noprune: true,
-            ..Default::default()
-        };
-        match self.block_on(self.docker.remove_image(name, Some(opts), None)) {
-            Ok(_)
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("cannot remove the tag {name}")),
-        }
     }
 
     /// Pulls `name` (`repo:tag` or `repo@digest`), failing on the first error the daemon reports.
@@ -313,7 +319,7 @@ fn registry_of(name: &str) -> String {
 /// `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`), or its
 /// `credHelpers`/`credsStore` helper. None when there are none: the
 /// daemon then tries anonymously, as `docker push` would.
-fn credentials(registry: &str) -> Option<DockerCredentials> {
+pub(crate) fn credentials(registry: &str) -> Option<DockerCredentials> {
     let dir = std::env::var_os("DOCKER_CONFIG")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))?;

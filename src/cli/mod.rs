@@ -5,7 +5,7 @@ mod build;
 mod bundle;
 mod check;
 mod completions;
-mod engine;
+pub(crate) mod engine;
 mod explain;
 mod graph;
 mod llb;

@@ -1,4 +1,9 @@
-//! The native BuildKit client behind `strata build`: the session services
-//! BuildKit calls back on the client.
+//! Strata's own BuildKit client (`strata build`): one connection and one
+//! session for a whole stack, every component solved over them with the
+//! frontend running in this process.
 
+pub mod connect;
 pub mod filesync;
+pub mod progress;
+pub mod session;
+pub mod solve;

@@ -1,7 +1,7 @@
 //! One frontend run: options → stack file → base images → LLB → result.
 //!
 //! Every call to BuildKit goes through [`Bridge`], so the whole flow runs
-//! against a stub in unit tests and against `LlbBridgeClient` for real.
+//! against a stub in unit tests and against [`Gateway`] for real.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use strata_proto::gateway::{self as gw, result};
 use strata_proto::{pb, LlbBridgeClient};
 use tonic::transport::Channel;
-use tonic::Status;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::{Request, Status};
 
 use super::errors::{self, FrontendError};
 use super::opts::{self, FrontendOpts, NamedContext};
@@ -45,54 +46,86 @@ pub(crate) trait Bridge {
     async fn finish(&mut self, req: gw::ReturnRequest) -> Result<(), Status>;
 }
 
-impl Bridge for LlbBridgeClient<Channel> {
+/// The LLBBridge client: over the frontend's stdio, or, for a client
+/// that runs the frontend in its own process, over the client's
+/// connection with every call naming the build it belongs to.
+pub struct Gateway {
+    client: LlbBridgeClient<Channel>,
+    build_id: Option<MetadataValue<Ascii>>,
+}
+
+/// The gRPC metadata key naming the build a client-side frontend serves.
+const BUILD_ID_KEY: &str = "buildkit-controlapi-buildid";
+
+impl Gateway {
+    /// The gateway on `channel`; `build_id` for a client-side frontend.
+    pub fn new(channel: Channel, build_id: Option<&str>) -> Result<Gateway, FrontendError> {
+        let build_id = build_id
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| FrontendError::Bug(format!("build id `{id}` is not ASCII")))
+            })
+            .transpose()?;
+        let client = LlbBridgeClient::new(channel)
+            .max_decoding_message_size(super::transport::MAX_RECEIVE)
+            .max_encoding_message_size(super::transport::MAX_SEND);
+        Ok(Gateway { client, build_id })
+    }
+
+    fn req<T>(&self, message: T) -> Request<T> {
+        let mut r = Request::new(message);
+        if let Some(id) = &self.build_id {
+            r.metadata_mut().insert(BUILD_ID_KEY, id.clone());
+        }
+        r
+    }
+}
+
+impl Bridge for Gateway {
     async fn ping(&mut self) -> Result<gw::PongResponse, Status> {
-        Ok(LlbBridgeClient::ping(self, gw::PingRequest {})
-            .await?
-            .into_inner())
+        let r = self.req(gw::PingRequest {});
+        Ok(self.client.ping(r).await?.into_inner())
     }
     async fn inputs(&mut self) -> Result<gw::InputsResponse, Status> {
-        Ok(LlbBridgeClient::inputs(self, gw::InputsRequest {})
-            .await?
-            .into_inner())
+        let r = self.req(gw::InputsRequest {});
+        Ok(self.client.inputs(r).await?.into_inner())
     }
     async fn solve(&mut self, req: gw::SolveRequest) -> Result<gw::SolveResponse, Status> {
-        Ok(LlbBridgeClient::solve(self, req).await?.into_inner())
+        let r = self.req(req);
+        Ok(self.client.solve(r).await?.into_inner())
     }
     async fn read_file(&mut self, req: gw::ReadFileRequest) -> Result<Vec<u8>, Status> {
-        Ok(LlbBridgeClient::read_file(self, req)
-            .await?
-            .into_inner()
-            .data)
+        let r = self.req(req);
+        Ok(self.client.read_file(r).await?.into_inner().data)
     }
     async fn read_dir(
         &mut self,
         req: gw::ReadDirRequest,
     ) -> Result<Vec<strata_proto::fsutil::Stat>, Status> {
-        Ok(LlbBridgeClient::read_dir(self, req)
-            .await?
-            .into_inner()
-            .entries)
+        let r = self.req(req);
+        Ok(self.client.read_dir(r).await?.into_inner().entries)
     }
     async fn stat_file(
         &mut self,
         req: gw::StatFileRequest,
     ) -> Result<gw::StatFileResponse, Status> {
-        Ok(LlbBridgeClient::stat_file(self, req).await?.into_inner())
+        let r = self.req(req);
+        Ok(self.client.stat_file(r).await?.into_inner())
     }
     async fn resolve_image_config(
         &mut self,
         req: gw::ResolveImageConfigRequest,
     ) -> Result<gw::ResolveImageConfigResponse, Status> {
-        Ok(LlbBridgeClient::resolve_image_config(self, req)
-            .await?
-            .into_inner())
+        let r = self.req(req);
+        Ok(self.client.resolve_image_config(r).await?.into_inner())
     }
     async fn warn(&mut self, req: gw::WarnRequest) -> Result<(), Status> {
-        LlbBridgeClient::warn(self, req).await.map(drop)
+        let r = self.req(req);
+        self.client.warn(r).await.map(drop)
     }
     async fn finish(&mut self, req: gw::ReturnRequest) -> Result<(), Status> {
-        LlbBridgeClient::r#return(self, req).await.map(drop)
+        let r = self.req(req);
+        self.client.r#return(r).await.map(drop)
     }
 }
 

@@ -29,10 +29,10 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use strata_proto::{gateway as gw, LlbBridgeClient};
+use strata_proto::gateway as gw;
 
 pub use errors::FrontendError;
-pub use gateway::Launch;
+pub use gateway::{Gateway, Launch};
 pub use opts::FrontendOpts;
 
 /// Where the last panic happened, recorded by the panic hook for the `Return`ed error.
@@ -75,14 +75,18 @@ async fn serve(launch: Launch) -> i32 {
             return 1;
         }
     };
-    let mut client = LlbBridgeClient::new(channel)
-        .max_decoding_message_size(transport::MAX_RECEIVE)
-        .max_encoding_message_size(transport::MAX_SEND);
+    let mut client = match gateway::Gateway::new(channel, None) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("strata-frontend: {e}");
+            return 1;
+        }
+    };
     let outcome = run_caught(&mut client, &launch).await;
     if let Err(e) = &outcome {
         eprintln!("strata-frontend: build failed: {e}");
     }
-    match gateway::Bridge::finish(&mut client, return_request(outcome)).await {
+    match gateway::Bridge::finish(&mut client, return_request(outcome).0).await {
         Ok(()) => 0,
         Err(s) => {
             eprintln!("strata-frontend: Return failed: {}", s.message());
@@ -107,17 +111,43 @@ async fn run_caught<B: gateway::Bridge>(
     }
 }
 
-/// The `Return` for an outcome: exactly one of result and error is set.
-fn return_request(outcome: Result<gw::Result, FrontendError>) -> gw::ReturnRequest {
+/// The `Return` for an outcome (exactly one of result and error is set),
+/// and the error it carries.
+fn return_request(
+    outcome: Result<gw::Result, FrontendError>,
+) -> (gw::ReturnRequest, Option<FrontendError>) {
     match outcome {
-        Ok(result) => gw::ReturnRequest {
-            result: Some(result),
-            error: None,
-        },
-        Err(e) => gw::ReturnRequest {
-            result: None,
-            error: Some(e.to_status()),
-        },
+        Ok(result) => (
+            gw::ReturnRequest {
+                result: Some(result),
+                error: None,
+            },
+            None,
+        ),
+        Err(e) => (
+            gw::ReturnRequest {
+                result: None,
+                error: Some(e.to_status()),
+            },
+            Some(e),
+        ),
+    }
+}
+
+/// Runs the frontend in this process for one build of a client's
+/// (`strata build`): builds, `Return`s the outcome to BuildKit, and hands
+/// back the error it returned, if any, for the client to show.
+pub async fn serve_client_build(
+    gateway: &mut Gateway,
+    launch: &Launch,
+) -> Result<(), FrontendError> {
+    let outcome = run_caught(gateway, launch).await;
+    let (request, error) = return_request(outcome);
+    let returned = gateway::Bridge::finish(gateway, request).await;
+    match (error, returned) {
+        (Some(e), _) => Err(e),
+        (None, Err(s)) => Err(FrontendError::engine("returning the result", s)),
+        (None, Ok(())) => Ok(()),
     }
 }
 
@@ -213,7 +243,7 @@ mod tests {
             .build()
             .expect("runtime");
         let outcome = rt.block_on(run_caught(&mut PanickingBridge, &Launch::default()));
-        let status = return_request(outcome).error.expect("an error");
+        let status = return_request(outcome).0.error.expect("an error");
         assert_eq!(status.code, 2);
         assert!(status.message.contains("bug"), "{}", status.message);
         assert!(
@@ -225,10 +255,11 @@ mod tests {
 
     #[test]
     fn return_sets_exactly_one_side() {
-        let ok = return_request(Ok(gw::Result::default()));
-        assert!(ok.result.is_some() && ok.error.is_none());
-        let err = return_request(Err(FrontendError::Other("x".into())));
+        let (ok, none) = return_request(Ok(gw::Result::default()));
+        assert!(ok.result.is_some() && ok.error.is_none() && none.is_none());
+        let (err, kept) = return_request(Err(FrontendError::Other("x".into())));
         assert!(err.result.is_none());
         assert_eq!(err.error.map(|s| s.code), Some(2));
+        assert_eq!(kept.map(|e| e.to_string()), Some("x".to_owned()));
     }
 }
