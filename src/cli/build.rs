@@ -26,7 +26,7 @@ use crate::client::session::Session;
 use crate::client::solve::{Build, Client, Export, Failure};
 use crate::graph::{Component, Stack};
 use crate::spec::diag::closest;
-use strata_proto::control::CacheOptions;
+use strata_proto::control::{CacheOptions, CacheOptionsEntry};
 
 /// The frontend image bake runs when none is named.
 pub const DEFAULT_FRONTEND: &str = "strata/frontend:latest";
@@ -78,6 +78,50 @@ pub struct BuildArgs {
     /// How to show BuildKit's progress on stderr.
     #[arg(long, value_enum, default_value = "auto", value_name = "MODE")]
     progress: Mode,
+    /// Build for these platforms (comma-separated, e.g. linux/amd64,linux/arm64):
+    /// one image index per component. Loading several platforms needs an
+    /// engine with the containerd image store.
+    #[arg(long, value_delimiter = ',', value_parser = super::platform_arg, value_name = "PLATFORM")]
+    platform: Vec<crate::lower::Platform>,
+    /// Import BuildKit's cache (`type=registry,ref=REF`, or just REF; repeatable).
+    #[arg(long, value_parser = cache_entry, value_name = "CACHE")]
+    cache_from: Vec<CacheOptionsEntry>,
+    /// Export BuildKit's cache (`type=registry,ref=REF[,mode=max]` or
+    /// `type=inline`; repeatable). Needs an engine that can export cache
+    /// (BuildKit, or Docker with the containerd image store).
+    #[arg(long, value_parser = cache_entry, value_name = "CACHE")]
+    cache_to: Vec<CacheOptionsEntry>,
+    /// Also write each image as an OCI layout tar, DIR/<component>.tar
+    /// (instead of loading it into the engine).
+    #[arg(long, value_name = "DIR", conflicts_with = "push")]
+    oci_dir: Option<PathBuf>,
+}
+
+/// A `--cache-from`/`--cache-to` value, in BuildKit's syntax
+/// (`type=registry,ref=...,mode=max`); a bare reference is a registry cache.
+fn cache_entry(s: &str) -> Result<CacheOptionsEntry, String> {
+    let mut entry = CacheOptionsEntry::default();
+    if !s.contains('=') {
+        entry.r#type = "registry".into();
+        entry.attrs.insert("ref".into(), s.to_owned());
+        return Ok(entry);
+    }
+    for field in s.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let Some((k, v)) = field.split_once('=') else {
+            return Err(format!("`{field}` is not key=value (as in type=registry,ref=host/cache)"));
+        };
+        if k == "type" {
+            entry.r#type = v.to_owned();
+        } else {
+            entry.attrs.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    match entry.r#type.as_str() {
+        "registry" | "inline" | "gha" | "s3" | "azblob" => Ok(entry),
+        "" => Err("no type= (use type=registry,ref=host/cache or type=inline)".into()),
+        "local" => Err("type=local is not supported by strata build: use a registry (type=registry,ref=host/cache)".into()),
+        t => Err(format!("unknown cache type `{t}`: use registry, inline, gha, s3 or azblob")),
+    }
 }
 
 /// One bake target: a component and its image.
@@ -284,22 +328,65 @@ async fn build_all(
     for (k, v) in build_args(plan) {
         common.insert(format!("build-arg:{k}"), v);
     }
+    // As buildx passes it: the one source of creation times.
+    if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
+        common.insert("build-arg:SOURCE_DATE_EPOCH".into(), epoch);
+    }
     if a.no_cache {
         common.insert("no-cache".into(), String::new());
+    }
+    if !a.platform.is_empty() {
+        let list: Vec<String> = a.platform.iter().map(ToString::to_string).collect();
+        common.insert("platform".into(), list.join(","));
+    }
+    if !a.cache_from.is_empty() {
+        // The frontend's own solves import the same cache.
+        let list: Vec<serde_json::Value> = plan
+            .targets
+            .iter()
+            .flat_map(|t| a.cache_from.iter().map(move |e| per_component(e, t)))
+            .map(|e| serde_json::json!({ "Type": e.r#type, "Attrs": e.attrs }))
+            .collect();
+        common.insert("cache-imports".into(), serde_json::Value::from(list).to_string());
+    }
+    // Every component imports every component's registry cache.
+    let imports: Vec<CacheOptionsEntry> = a
+        .cache_from
+        .iter()
+        .flat_map(|e| plan.targets.iter().map(move |t| per_component(e, t)))
+        .collect();
+    if let Some(dir) = &a.oci_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let cell = RefCell::new(std::mem::replace(progress, Progress::new(Mode::Quiet)));
     let progress_cell = &cell;
     let builds = plan.targets.iter().enumerate().map(|(i, t)| {
         let mut opts = common.clone();
         opts.insert("target".into(), t.component.clone());
+        let name = ("name".to_owned(), t.image.clone());
+        let export = match &a.oci_dir {
+            Some(dir) => {
+                session
+                    .outputs()
+                    .expect(&t.image, dir.join(format!("{}.tar", t.name)));
+                Export {
+                    kind: "oci".into(),
+                    attrs: BTreeMap::from([name]),
+                }
+            }
+            None => Export {
+                kind: "moby".into(),
+                attrs: BTreeMap::from([name]),
+            },
+        };
         let build = Build {
             id: format!("{}-{i}", session.id),
             opts,
-            export: Export {
-                kind: "moby".into(),
-                attrs: BTreeMap::from([("name".to_owned(), t.image.clone())]),
+            export,
+            cache: CacheOptions {
+                exports: a.cache_to.iter().map(|e| per_component(e, t)).collect(),
+                imports: imports.clone(),
             },
-            cache: CacheOptions::default(),
         };
         client.build(&session.id, build, progress_cell)
     });
@@ -317,7 +404,29 @@ async fn build_all(
     };
     drop(all);
     *progress = cell.into_inner();
+    let sent = session.stats().get("context");
+    eprintln!(
+        "strata: the session sent the build context: {} files, {} bytes, in {} requests",
+        sent.files, sent.bytes, sent.calls
+    );
     Ok(outcomes)
+}
+
+/// A registry cache entry for one component: its own tag under the
+/// given reference (`REF:<component>`, or `REF:<tag>-<component>` when
+/// REF has a tag), so sibling components do not overwrite each other's cache.
+fn per_component(e: &CacheOptionsEntry, t: &Target) -> CacheOptionsEntry {
+    let mut e = e.clone();
+    if e.r#type == "registry" {
+        if let Some(r) = e.attrs.get_mut("ref") {
+            let tagged = r
+                .rsplit_once(':')
+                .is_some_and(|(_, tag)| !tag.contains('/'));
+            let sep = if tagged { '-' } else { ':' };
+            *r = format!("{r}{sep}{}", t.name);
+        }
+    }
+    e
 }
 
 /// The session's shared key: the same directory gets the same key, so

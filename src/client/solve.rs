@@ -109,6 +109,7 @@ impl Client {
         let launch = Launch {
             opts: build.opts.clone(),
             session_id: session.to_owned(),
+            client_side: true,
         };
         let channel = self.channel.clone();
         let id = build.id.clone();
@@ -118,6 +119,9 @@ impl Client {
         };
         let (solved, served, ()) = tokio::join!(solve, gateway, status);
         match (solved, served) {
+            // BuildKit refused the build before the frontend could run:
+            // its own reason, not the frontend's "no such job".
+            (Err(s), Err(FrontendError::Engine { .. })) => Err(Failure::Engine(s)),
             (_, Err(e)) => Err(Failure::Frontend(e)),
             (Err(s), Ok(())) => Err(Failure::Engine(s)),
             (Ok(r), Ok(())) => Ok(r.into_inner().exporter_response.into_iter().collect()),

@@ -136,6 +136,11 @@ pub struct Launch {
     pub opts: BTreeMap<String, String>,
     /// `BUILDKIT_SESSION_ID`: the client session serving local directories.
     pub session_id: String,
+    /// The frontend runs inside a client (`strata build`) that builds
+    /// several components in one session and checked the context on its
+    /// own disk: skip the context check, and let every component's copy
+    /// steps read one context source, so each file is transferred once.
+    pub client_side: bool,
 }
 
 impl Launch {
@@ -155,6 +160,7 @@ impl Launch {
         Launch {
             opts: opts::raw_from_env(vars),
             session_id,
+            client_side: false,
         }
     }
 }
@@ -386,7 +392,10 @@ async fn build_one<B: Bridge>(
 
     let target = choose_target(&stack, opts)?;
     check_target_platform(&stack, &target, platform, build_platform)?;
-    check_context(bridge, &stack, &target, opts, &launch.session_id).await?;
+    if !launch.client_side {
+        // A client-side build's client checked the context on its own disk.
+        check_context(bridge, &stack, &target, opts, &launch.session_id).await?;
+    }
     let images = lower::external_images(&stack, &target);
     let bases = resolve_bases(bridge, &stack, images, platform, opts).await?;
     let images = lower::build_platform_images(&stack, &target);
@@ -398,7 +407,7 @@ async fn build_one<B: Bridge>(
         &launch.session_id,
     )
     .await?;
-    let ctx = BuildContext {
+    let mut ctx = BuildContext {
         platform: platform.clone(),
         build_platform: build_platform.clone(),
         bases,
@@ -414,7 +423,11 @@ async fn build_one<B: Bridge>(
         no_cache: opts.no_cache.applies_to(&target),
         labels: opts.labels.clone(),
         ignore_files,
+        shared_context: None,
     };
+    if launch.client_side {
+        ctx.shared_context = Some(lower::shared_context(&stack, &ctx));
+    }
     let unknown = Diagnostics {
         file: stack.file.clone(),
         items: lower::unknown_metadata(&stack, &ctx.metadata),

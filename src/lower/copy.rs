@@ -50,7 +50,7 @@ pub fn lower(
     };
     let (source, base) = match from {
         Some(s) => (s, String::new()),
-        None => (l.context(c, &cp.srcs, &cp.exclude), prefix),
+        None => (l.copy_context(c, &cp.srcs, &cp.exclude), prefix),
     };
     let dst = if cp.dst.starts_with('/') {
         cp.dst.clone()

@@ -12,7 +12,8 @@ pub mod pip;
 pub mod shell;
 pub mod user;
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use crate::graph::{ImageRef, Stack};
@@ -68,6 +69,12 @@ pub struct BuildContext {
     /// Ignore files read from the context, keyed by path in the context
     /// (see [`ignore_files`]); missing ones are treated as empty.
     pub ignore_files: BTreeMap<String, String>,
+    /// Context directories (by prefix) whose copy steps all read one
+    /// source holding the union of what they read ([`shared_context`]):
+    /// a client that builds several components in one session sets it,
+    /// so BuildKit transfers each file once instead of once per step.
+    /// None: every step has its own source.
+    pub shared_context: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// A lowered component.
@@ -205,6 +212,7 @@ fn lower_here(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered
         ctx,
         built: BTreeMap::new(),
         platform: ctx.platform.clone(),
+        recorded: RefCell::default(),
     };
     // Dependencies first (the stack's order), so lowering a component never
     // recurses through a long chain of bases.
@@ -255,6 +263,50 @@ fn lower_here(stack: &Stack, target: &str, ctx: &BuildContext) -> Result<Lowered
     })
 }
 
+/// The include patterns of a context source for `include` paths of a
+/// component whose context directory is `prefix` (empty: everything).
+fn context_includes(prefix: &str, include: &[String]) -> Vec<String> {
+    // BuildKit matches include patterns against `dir/file` paths, so
+    // `.` (or `./`) would match nothing: the whole directory is meant.
+    let whole = |i: &str| matches!(i.trim_start_matches("./"), "" | "." | "/");
+    if prefix.is_empty() && include.iter().any(|i| whole(i)) {
+        return Vec::new();
+    }
+    include
+        .iter()
+        .map(|i| {
+            if whole(i) {
+                prefix.trim_end_matches('/').to_owned()
+            } else {
+                format!("{prefix}{}", i.trim_start_matches("./"))
+            }
+        })
+        .collect()
+}
+
+/// What the copy steps of every enabled component read from the context,
+/// per context directory (see [`BuildContext::shared_context`]): lowers
+/// them all once and collects their include patterns.
+pub fn shared_context(stack: &Stack, ctx: &BuildContext) -> BTreeMap<String, Vec<String>> {
+    let l = Lowerer {
+        stack,
+        ctx,
+        built: BTreeMap::new(),
+        platform: ctx.platform.clone(),
+        recorded: RefCell::default(),
+    };
+    let mut l = l;
+    for c in stack.components.iter().filter(|c| c.enabled) {
+        // A component that cannot be lowered adds nothing; its own build says why.
+        let _ = l.component(&c.name, &mut Vec::new());
+    }
+    l.recorded
+        .into_inner()
+        .into_iter()
+        .map(|(prefix, set)| (prefix, set.map(|s| s.into_iter().collect()).unwrap_or_default()))
+        .collect()
+}
+
 /// `target` and every component it needs.
 fn closure(stack: &Stack, target: &str) -> std::collections::BTreeSet<String> {
     let mut seen = std::collections::BTreeSet::new();
@@ -285,6 +337,9 @@ struct Lowerer<'a> {
     ctx: &'a BuildContext,
     built: BTreeMap<String, Built>,
     platform: Platform,
+    /// What copy steps read from the context, per context directory
+    /// (None: the whole directory), for [`shared_context`].
+    recorded: RefCell<BTreeMap<String, Option<BTreeSet<String>>>>,
 }
 
 impl Lowerer<'_> {
@@ -434,26 +489,44 @@ impl Lowerer<'_> {
         let prefix = context_prefix(c);
         let mut excludes: Vec<String> = self.ignore_patterns(c);
         excludes.extend(exclude.iter().map(|e| format!("{prefix}{e}")));
-        // BuildKit matches include patterns against `dir/file` paths, so
-        // `.` (or `./`) would match nothing: the whole directory is meant.
-        let whole = |i: &str| matches!(i.trim_start_matches("./"), "" | "." | "/");
-        let includes: Vec<String> = if prefix.is_empty() && include.iter().any(|i| whole(i)) {
-            Vec::new()
-        } else {
-            include
-                .iter()
-                .map(|i| {
-                    if whole(i) {
-                        prefix.trim_end_matches('/').to_owned()
-                    } else {
-                        format!("{prefix}{}", i.trim_start_matches("./"))
-                    }
-                })
-                .collect()
-        };
+        let name = format!("[{}] load context {}", c.name, include.join(" "));
+        self.local_context(context_includes(&prefix, include), excludes, name)
+    }
+
+    /// The source a copy step reads from the context: its own (as
+    /// [`Self::context`]), or, when the build shares the context
+    /// ([`BuildContext::shared_context`]), the one source every copy from
+    /// this context directory reads, so BuildKit transfers each file once.
+    /// A copy with `exclude` patterns keeps its own source.
+    fn copy_context(&self, c: &Component, include: &[String], exclude: &[String]) -> State {
+        let prefix = context_prefix(c);
+        if exclude.is_empty() {
+            let includes = context_includes(&prefix, include);
+            if let Ok(mut rec) = self.recorded.try_borrow_mut() {
+                let entry = rec.entry(prefix.clone()).or_insert_with(|| Some(BTreeSet::new()));
+                match (entry.as_mut(), includes.is_empty()) {
+                    (Some(_), true) => *entry = None,
+                    (Some(set), false) => set.extend(includes.iter().cloned()),
+                    (None, _) => {}
+                }
+            }
+            let shared = self.ctx.shared_context.as_ref().and_then(|m| m.get(&prefix));
+            if let Some(shared) = shared {
+                let name = if prefix.is_empty() {
+                    "load build context".to_owned()
+                } else {
+                    format!("load build context {}", prefix.trim_end_matches('/'))
+                };
+                return self.local_context(shared.clone(), self.ignore_patterns(c), name);
+            }
+        }
+        self.context(c, include, exclude)
+    }
+
+    fn local_context(&self, includes: Vec<String>, excludes: Vec<String>, name: String) -> State {
         let mut local = Local::new("context")
             .shared_key_hint("context")
-            .custom_name(format!("[{}] load context {}", c.name, include.join(" ")));
+            .custom_name(name);
         if !includes.is_empty() {
             local = local.include_patterns(includes);
         }

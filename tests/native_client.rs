@@ -1,0 +1,278 @@
+//! `strata build` as its own BuildKit client: one session for the whole
+//! stack, progress for CI logs, the failing component named, OCI output,
+//! cache export and import, and another engine endpoint with `--builder`.
+//! Needs the engine (scripts/engine.sh), the multi-platform engine for the
+//! endpoint, OCI and cache tests.
+
+mod common;
+
+use std::path::Path;
+
+use common::{docker_ok, lossy, project, remove_images, require_engine, run_id, strata, BUSYBOX};
+
+const REGISTRY: &str = "127.0.0.1:5000";
+
+/// The multi-platform engine (containerd image store): a second endpoint.
+fn mp_builder() -> String {
+    let socket =
+        std::env::var("STRATA_MP_SOCKET").unwrap_or_else(|_| "/run/strata-mp/docker.sock".into());
+    assert!(
+        Path::new(&socket).exists(),
+        "the second engine's socket {socket} is missing: start it with scripts/engine.sh"
+    );
+    format!("unix://{socket}")
+}
+
+fn mp_docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .env("DOCKER_HOST", mp_builder())
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(out.status.success(), "docker {args:?}: {}", lossy(&out.stderr));
+    lossy(&out.stdout)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Three components copying the same 2 MiB file, over one base.
+fn shared_file_stack(name: &str, from: &str) -> String {
+    format!(
+        r#"[stack]
+name = "{name}"
+image = "strata-test/{name}-{{component}}:{run}"
+
+[component.base]
+from = "{from}"
+user = "root"
+run = ["echo base > /base"]
+
+[component.one]
+from = "base"
+user = "root"
+copy = [{{ src = "blob.bin", dst = "/one/blob.bin" }}]
+
+[component.two]
+from = "base"
+user = "root"
+copy = [{{ src = "blob.bin", dst = "/two/blob.bin" }}]
+
+[component.three]
+from = "base"
+user = "root"
+copy = [{{ src = ".", dst = "/three" }}]
+"#,
+        run = run_id()
+    )
+}
+
+fn blob() -> Vec<u8> {
+    (0..2u32 << 20).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+/// The `strata: the session sent the build context: F files, B bytes, in R requests` numbers.
+fn sent(log: &str) -> (u64, u64, u64) {
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("strata: the session sent the build context:"))
+        .unwrap_or_else(|| panic!("no transfer line in\n{log}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1], nums[2])
+}
+
+#[test]
+fn one_session_sends_the_context_once_and_plain_progress_names_components() {
+    require_engine();
+    let name = "native-once";
+    let dir = project(name, shared_file_stack(name, BUSYBOX));
+    std::fs::write(dir.join("blob.bin"), blob()).expect("write blob");
+    let out = strata(&["build", path(&dir.join("strata.toml")), "--progress", "plain"]);
+    let log = lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let tags: Vec<String> = lossy(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(tags.len(), 4, "{tags:?}");
+    // Three components read blob.bin; its bytes cross the session once.
+    let (_, bytes, requests) = sent(&log);
+    let size = blob().len() as u64;
+    assert!(bytes >= size, "the blob was not sent: {bytes} bytes\n{log}");
+    assert!(
+        bytes < 2 * size,
+        "the context was sent more than once: {bytes} bytes for a {size}-byte file in {requests} requests\n{log}"
+    );
+    // Plain progress: numbered steps named by component, each shared step once.
+    assert!(log.contains("] [base] RUN echo base > /base") || log.contains(" [base] RUN echo base > /base"), "{log}");
+    let base_runs = log.lines().filter(|l| l.ends_with("[base] RUN echo base > /base")).count();
+    assert_eq!(base_runs, 1, "the shared base step is shown once per build:\n{log}");
+    assert!(log.lines().any(|l| l.starts_with('#') && l.contains(" DONE ")), "{log}");
+    for t in &tags[1..] {
+        let got = docker_ok(&["run", "--rm", "--entrypoint", "cat", t, "/base"]);
+        assert_eq!(got.trim(), "base", "{t}");
+    }
+    let one = docker_ok(&["run", "--rm", "--entrypoint", "wc", &tags[1], "-c", "/one/blob.bin"]);
+    assert!(one.starts_with(&size.to_string()), "{one}");
+    remove_images(&tags);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failing_component_is_named_with_its_step_and_output() {
+    require_engine();
+    let name = "native-fail";
+    let stack = format!(
+        r#"[stack]
+name = "{name}"
+image = "strata-test/{name}-{{component}}:{run}"
+
+[component.base]
+from = "{BUSYBOX}"
+user = "root"
+
+[component.good]
+from = "base"
+user = "root"
+run = ["echo fine > /fine"]
+
+[component.broken]
+from = "base"
+user = "root"
+run = ["echo about to fail; exit 7"]
+"#,
+        run = run_id()
+    );
+    let dir = project(name, &stack);
+    let out = strata(&["build", path(&dir.join("strata.toml")), "--progress", "plain"]);
+    let log = lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    let line = common::line_of(&stack, "exit 7");
+    assert!(
+        log.contains(&format!("strata.toml:{line}: [broken] RUN echo about to fail; exit 7 failed: exit code: 7")),
+        "the error names the step at its line:\n{log}"
+    );
+    let header = common::line_of(&stack, "[component.broken]");
+    assert!(
+        log.contains(&format!("strata.toml:{header}:12: error: component `broken` failed to build")),
+        "{log}"
+    );
+    assert!(log.contains("about to fail"), "the step's output is shown:\n{log}");
+    assert!(log.contains("failed: broken;"), "{log}");
+    let good = format!("strata-test/{name}-good:{}", run_id());
+    assert!(common::image_id(&good).is_some(), "the good component was built:\n{log}");
+    remove_images(&[good, format!("strata-test/{name}-base:{}", run_id())]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A busybox stack for the second engine (its store has only what the registry gives it).
+fn mp_stack(name: &str) -> String {
+    format!(
+        r#"[stack]
+name = "{name}"
+image = "{REGISTRY}/strata-test/{name}-{{component}}:{run}"
+
+[component.base]
+from = "{REGISTRY}/strata/busybox:1.36"
+user = "root"
+run = ["cat /proc/sys/kernel/random/uuid > /id"]
+
+[component.app]
+from = "base"
+user = "root"
+run = ["uname -m > /arch"]
+"#,
+        run = run_id()
+    )
+}
+
+#[test]
+fn another_engine_with_builder_oci_output_and_multi_platform() {
+    require_engine();
+    let name = "native-oci";
+    let dir = project(name, mp_stack(name));
+    let oci = dir.join("oci");
+    let out = strata(&[
+        "build",
+        path(&dir.join("strata.toml")),
+        "--builder",
+        &mp_builder(),
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--oci-dir",
+        path(&oci),
+        "--progress",
+        "quiet",
+    ]);
+    let log = lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains(&mp_builder()), "the summary names the engine:\n{log}");
+    assert!(!log.lines().any(|l| l.starts_with('#')), "quiet shows no steps:\n{log}");
+    // Each component is an OCI layout tar with an index of both platforms.
+    for c in ["base", "app"] {
+        let tar = oci.join(format!("{c}.tar"));
+        let listing = std::process::Command::new("tar")
+            .arg("-xOf")
+            .arg(&tar)
+            .arg("index.json")
+            .output()
+            .expect("tar runs");
+        assert!(listing.status.success(), "{}: {}", tar.display(), lossy(&listing.stderr));
+        let index: serde_json::Value =
+            serde_json::from_slice(&listing.stdout).expect("index.json is JSON");
+        assert_eq!(index["schemaVersion"], 2, "{index}");
+        let tag = format!("{REGISTRY}/strata-test/{name}-{c}:{}", run_id());
+        let names: Vec<&str> = index["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .filter_map(|m| m["annotations"]["io.containerd.image.name"].as_str())
+            .collect();
+        assert!(names.iter().any(|n| n.ends_with(&tag)), "{index}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cache_exported_to_a_registry_is_imported_by_a_fresh_engine_cache() {
+    require_engine();
+    let name = "native-cache";
+    let dir = project(name, mp_stack(name));
+    let file = dir.join("strata.toml");
+    let cache = format!("{REGISTRY}/strata-test/{name}-cache:{}", run_id());
+    let builder = mp_builder();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", path(&file), "--builder", &builder, "--progress", "plain"];
+        args.extend_from_slice(extra);
+        let out = strata(&args);
+        let log = lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        log
+    };
+    let to = format!("type=registry,ref={cache},mode=max");
+    let first = build(&["--cache-to", &to]);
+    assert!(first.contains("writing cache manifest") || first.contains("exporting cache"), "{first}");
+    let tag = format!("{REGISTRY}/strata-test/{name}-app:{}", run_id());
+    let id_before = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
+    // A fresh engine cache: the images and every cache record gone.
+    let base = format!("{REGISTRY}/strata-test/{name}-base:{}", run_id());
+    mp_docker(&["rmi", "-f", &tag, &base]);
+    mp_docker(&["builder", "prune", "-af"]);
+    let second = build(&["--cache-from", &cache]);
+    let runs: Vec<&str> = second
+        .lines()
+        .filter(|l| l.contains("] RUN ") && l.starts_with('#'))
+        .collect();
+    assert!(!runs.is_empty(), "{second}");
+    for l in &runs {
+        let n = l.split(' ').next().unwrap_or_default();
+        assert!(
+            second.lines().any(|m| m == format!("{n} CACHED")),
+            "step {l} ran again although its cache was imported:\n{second}"
+        );
+    }
+    let id_after = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
+    assert_eq!(id_before, id_after, "the base step ran again");
+    let _ = std::fs::remove_dir_all(&dir);
+}
