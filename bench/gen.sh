@@ -25,10 +25,11 @@ gen_fbm() {
 # bench/run.sh: a stack shaped like Fed-BioMed's, every step a sleep.
 [stack]
 name = "bench-fbm"
-image = "strata-bench/c-{component}:latest"
+image = "strata-bench/{tool}-{component}:latest"
 
 [args]
 runid = "none"
+tool = "c"
 
 [component.base]
 from = "strata.local/busybox:1.36"

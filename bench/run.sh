@@ -5,7 +5,9 @@
 #   1. wall time of a Fed-BioMed-shaped stack of `sleep` steps against its
 #      critical path, built by (a) a seed-style script of `docker buildx
 #      build --load` calls, (b) Dockerfiles + `docker buildx bake` with
-#      `target:` contexts, (c) `strata build`;
+#      `target:` contexts, (c) `strata build` (its own BuildKit client),
+#      (d) the Strata frontend image through `docker buildx bake`
+#      (`strata bake`);
 #   2. how many times the shared base's step ran in each;
 #   3. rebuild after editing a file that only `node` copies, and a no-op
 #      rebuild: wall time and the steps that ran again;
@@ -108,18 +110,24 @@ TAG=$(date +%s%N | cut -c1-13)-$$
 
 build_a() { RUN_ID=$1 bash "$FBM/seed-build.sh"; }
 build_b() { (cd "$FBM" && RUN_ID=$1 docker buildx bake --progress=plain -f docker-bake.hcl); }
-build_c() { "$STRATA" build "$FBM/strata.toml" --frontend "$FRONTEND" --arg runid="$1"; }
+build_c() { "$STRATA" build "$FBM/strata.toml" --progress plain --arg runid="$1"; }
+build_d() {
+  "$STRATA" bake "$FBM/strata.toml" --frontend "$FRONTEND" --arg runid="$1" --arg tool=d \
+    | docker buildx bake --progress=plain -f -
+}
 declare -A LABEL=(
   [a]="(a) seed script: 5 × \`docker buildx build --load\`"
   [b]="(b) Dockerfiles + \`docker buildx bake\`"
   [c]="(c) \`strata build\`"
+  [d]="(d) Strata frontend through \`docker buildx bake\`"
 )
-# The order of the three builds in round R (rotates, so none is always first).
+# The order of the four builds in round R (rotates, so none is always first).
 order() {
-  case $(($1 % 3)) in
-    1) echo a b c ;;
-    2) echo b c a ;;
-    0) echo c a b ;;
+  case $(($1 % 4)) in
+    1) echo a b c d ;;
+    2) echo b c d a ;;
+    3) echo c d a b ;;
+    0) echo d a b c ;;
   esac
 }
 
@@ -135,12 +143,13 @@ distinct_base_ids() {
 # 1 + 2. Cold builds of the stack
 # ---------------------------------------------------------------------------
 if [ -n "$WARMUP" ]; then
-  for t in a b c; do
+  for t in a b c d; do
     say "part 1: warm-up ($t)"
     timed "$LOGS/warmup-$t.log" "build_$t" "$TAG-warmup-$t" >/dev/null
   done
 fi
 declare -A P1 P1CP BASE_IDS BASE_VTX LAST_RID
+SENT_C=
 for ((r = 1; r <= RUNS; r++)); do
   for t in $(order "$r"); do
     rid="$TAG-$t-$r"
@@ -151,6 +160,7 @@ for ((r = 1; r <= RUNS; r++)); do
     BASE_VTX[$t]+=" $(base_vertices_run "$log")"
     BASE_IDS[$t]+=" $(distinct_base_ids "$t")"
     LAST_RID[$t]=$rid
+    [ "$t" = c ] && SENT_C=$(grep -o 'the session sent the build context: .*' "$log" | tail -1)
     say "part 1: run $r/$RUNS ($t): ${s}s"
   done
 done
@@ -334,15 +344,18 @@ T=$WORK/table.md
   echo "|---|---|---|---|"
   echo "| critical path (base → node → node-gpu) | $(fixed 1 "$CP") | 1.00 | |"
   echo "| sum of all steps (what a sequential script costs) | $(fixed 1 "$SUM") | $(fixed 2 "$(calc "$SUM / $CP")") | |"
-  for t in a b c; do
+  for t in a b c d; do
     echo "| ${LABEL[$t]} | $(mmm 1 ${P1[$t]}) | $(ratio "${P1[$t]}" "$CP") | $(mmm 1 ${P1CP[$t]}) |"
   done
-  mc=$(median ${P1[c]}) ma=$(median ${P1[a]}) mb=$(median ${P1[b]})
+  mc=$(median ${P1[c]}) ma=$(median ${P1[a]}) mb=$(median ${P1[b]}) md=$(median ${P1[d]})
   rc=$(calc "$mc / $CP")
   echo
   echo "Goal (c) ≤ 1.05 × critical path: $(awk -v r="$rc" 'BEGIN { print (r <= 1.05 ? "met" : "missed") }') ($(fixed 2 "$rc") ×)." \
     "(c) faster than (a): $(awk -v c="$mc" -v o="$ma" 'BEGIN { print (c < o ? "yes" : "no") }') ($(fixed 2 "$(calc "$mc / $ma")") × its time);" \
-    "than (b): $(awk -v c="$mc" -v o="$mb" 'BEGIN { print (c < o ? "yes" : "no") }') ($(fixed 2 "$(calc "$mc / $mb")") ×)."
+    "than (b): $(awk -v c="$mc" -v o="$mb" 'BEGIN { print (c < o ? "yes" : "no") }') ($(fixed 2 "$(calc "$mc / $mb")") ×);" \
+    "than (d), the same stack through bake: $(awk -v c="$mc" -v o="$md" 'BEGIN { print (c < o ? "yes" : "no") }') ($(fixed 2 "$(calc "$mc / $md")") ×)."
+  echo
+  echo "Context transfer of (c), counted by its session's file-sync service (files and bytes it sent for BuildKit's requests; node's copy reads app/node.txt): ${SENT_C:-not reported}."
   echo
   echo "## 2. Shared base executed once"
   echo
@@ -350,7 +363,7 @@ T=$WORK/table.md
   echo
   echo "| build | base step executions (distinct /base-id) | base vertices run (progress) | images |"
   echo "|---|---|---|---|"
-  for t in a b c; do
+  for t in a b c d; do
     ids=$(stats ${BASE_IDS[$t]} | cut -d' ' -f3)
     vtx=$(stats ${BASE_VTX[$t]} | cut -d' ' -f3)
     echo "| ${LABEL[$t]} | $ids | $vtx | 5 |"
@@ -363,7 +376,7 @@ T=$WORK/table.md
   echo
   echo "| build | edit: wall s | × edit path | edit: steps that ran | no-op: wall s | no-op: steps that ran |"
   echo "|---|---|---|---|---|---|"
-  for t in a b c; do
+  for t in a b c d; do
     echo "| ${LABEL[$t]} | $(mmm 1 ${INC[$t]}) | $(ratio "${INC[$t]}" "$INC_CP") | $(count_list "${INC_STEPS[$t]}")${INC_STEPS[$t]:+ (${INC_STEPS[$t]})} | $(mmm 1 ${NOOP[$t]}) | $(count_list "${NOOP_STEPS[$t]}")${NOOP_STEPS[$t]:+ (${NOOP_STEPS[$t]})} |"
   done
   echo

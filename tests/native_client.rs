@@ -29,7 +29,11 @@ fn mp_docker(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("docker runs");
-    assert!(out.status.success(), "docker {args:?}: {}", lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        lossy(&out.stderr)
+    );
     lossy(&out.stdout)
 }
 
@@ -91,7 +95,12 @@ fn one_session_sends_the_context_once_and_plain_progress_names_components() {
     let name = "native-once";
     let dir = project(name, shared_file_stack(name, BUSYBOX));
     std::fs::write(dir.join("blob.bin"), blob()).expect("write blob");
-    let out = strata(&["build", path(&dir.join("strata.toml")), "--progress", "plain"]);
+    let out = strata(&[
+        "build",
+        path(&dir.join("strata.toml")),
+        "--progress",
+        "plain",
+    ]);
     let log = lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     let tags: Vec<String> = lossy(&out.stdout).lines().map(str::to_owned).collect();
@@ -105,15 +114,37 @@ fn one_session_sends_the_context_once_and_plain_progress_names_components() {
         "the context was sent more than once: {bytes} bytes for a {size}-byte file in {requests} requests\n{log}"
     );
     // Plain progress: numbered steps named by component, each shared step once.
-    assert!(log.contains("] [base] RUN echo base > /base") || log.contains(" [base] RUN echo base > /base"), "{log}");
-    let base_runs = log.lines().filter(|l| l.ends_with("[base] RUN echo base > /base")).count();
-    assert_eq!(base_runs, 1, "the shared base step is shown once per build:\n{log}");
-    assert!(log.lines().any(|l| l.starts_with('#') && l.contains(" DONE ")), "{log}");
+    assert!(
+        log.contains("] [base] RUN echo base > /base")
+            || log.contains(" [base] RUN echo base > /base"),
+        "{log}"
+    );
+    let base_runs = log
+        .lines()
+        .filter(|l| l.ends_with("[base] RUN echo base > /base"))
+        .count();
+    assert_eq!(
+        base_runs, 1,
+        "the shared base step is shown once per build:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with('#') && l.contains(" DONE ")),
+        "{log}"
+    );
     for t in &tags[1..] {
         let got = docker_ok(&["run", "--rm", "--entrypoint", "cat", t, "/base"]);
         assert_eq!(got.trim(), "base", "{t}");
     }
-    let one = docker_ok(&["run", "--rm", "--entrypoint", "wc", &tags[1], "-c", "/one/blob.bin"]);
+    let one = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "wc",
+        &tags[1],
+        "-c",
+        "/one/blob.bin",
+    ]);
     assert!(one.starts_with(&size.to_string()), "{one}");
     remove_images(&tags);
     let _ = std::fs::remove_dir_all(&dir);
@@ -145,23 +176,38 @@ run = ["echo about to fail; exit 7"]
         run = run_id()
     );
     let dir = project(name, &stack);
-    let out = strata(&["build", path(&dir.join("strata.toml")), "--progress", "plain"]);
+    let out = strata(&[
+        "build",
+        path(&dir.join("strata.toml")),
+        "--progress",
+        "plain",
+    ]);
     let log = lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{log}");
     let line = common::line_of(&stack, "exit 7");
     assert!(
-        log.contains(&format!("strata.toml:{line}: [broken] RUN echo about to fail; exit 7 failed: exit code: 7")),
+        log.contains(&format!(
+            "strata.toml:{line}: [broken] RUN echo about to fail; exit 7 failed: exit code: 7"
+        )),
         "the error names the step at its line:\n{log}"
     );
     let header = common::line_of(&stack, "[component.broken]");
     assert!(
-        log.contains(&format!("strata.toml:{header}:12: error: component `broken` failed to build")),
+        log.contains(&format!(
+            "strata.toml:{header}:12: error: component `broken` failed to build"
+        )),
         "{log}"
     );
-    assert!(log.contains("about to fail"), "the step's output is shown:\n{log}");
+    assert!(
+        log.contains("about to fail"),
+        "the step's output is shown:\n{log}"
+    );
     assert!(log.contains("failed: broken;"), "{log}");
     let good = format!("strata-test/{name}-good:{}", run_id());
-    assert!(common::image_id(&good).is_some(), "the good component was built:\n{log}");
+    assert!(
+        common::image_id(&good).is_some(),
+        "the good component was built:\n{log}"
+    );
     remove_images(&[good, format!("strata-test/{name}-base:{}", run_id())]);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -207,8 +253,14 @@ fn another_engine_with_builder_oci_output_and_multi_platform() {
     ]);
     let log = lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains(&mp_builder()), "the summary names the engine:\n{log}");
-    assert!(!log.lines().any(|l| l.starts_with('#')), "quiet shows no steps:\n{log}");
+    assert!(
+        log.contains(&mp_builder()),
+        "the summary names the engine:\n{log}"
+    );
+    assert!(
+        !log.lines().any(|l| l.starts_with('#')),
+        "quiet shows no steps:\n{log}"
+    );
     // Each component is an OCI layout tar with an index of both platforms.
     for c in ["base", "app"] {
         let tar = oci.join(format!("{c}.tar"));
@@ -218,7 +270,12 @@ fn another_engine_with_builder_oci_output_and_multi_platform() {
             .arg("index.json")
             .output()
             .expect("tar runs");
-        assert!(listing.status.success(), "{}: {}", tar.display(), lossy(&listing.stderr));
+        assert!(
+            listing.status.success(),
+            "{}: {}",
+            tar.display(),
+            lossy(&listing.stderr)
+        );
         let index: serde_json::Value =
             serde_json::from_slice(&listing.stdout).expect("index.json is JSON");
         assert_eq!(index["schemaVersion"], 2, "{index}");
@@ -243,7 +300,14 @@ fn cache_exported_to_a_registry_is_imported_by_a_fresh_engine_cache() {
     let cache = format!("{REGISTRY}/strata-test/{name}-cache:{}", run_id());
     let builder = mp_builder();
     let build = |extra: &[&str]| {
-        let mut args = vec!["build", path(&file), "--builder", &builder, "--progress", "plain"];
+        let mut args = vec![
+            "build",
+            path(&file),
+            "--builder",
+            &builder,
+            "--progress",
+            "plain",
+        ];
         args.extend_from_slice(extra);
         let out = strata(&args);
         let log = lossy(&out.stderr);
@@ -252,7 +316,10 @@ fn cache_exported_to_a_registry_is_imported_by_a_fresh_engine_cache() {
     };
     let to = format!("type=registry,ref={cache},mode=max");
     let first = build(&["--cache-to", &to]);
-    assert!(first.contains("writing cache manifest") || first.contains("exporting cache"), "{first}");
+    assert!(
+        first.contains("writing cache manifest") || first.contains("exporting cache"),
+        "{first}"
+    );
     let tag = format!("{REGISTRY}/strata-test/{name}-app:{}", run_id());
     let id_before = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
     // A fresh engine cache: the images and every cache record gone.

@@ -198,7 +198,7 @@ mod tests {
             profile: Some("p%{x}"),
             mirrors: &mirrors,
             frontend: "fe:${t}",
-                skip_tests: true,
+            skip_tests: true,
             git_branch: Some("main"),
         })
         .expect("definition");
@@ -214,5 +214,4 @@ mod tests {
         assert_eq!(base["args"]["STRATA_WARNINGS"], "none");
         assert_eq!(def["group"]["default"]["targets"][0], "base");
     }
-
 }

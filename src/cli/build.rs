@@ -108,7 +108,9 @@ fn cache_entry(s: &str) -> Result<CacheOptionsEntry, String> {
     }
     for field in s.split(',').map(str::trim).filter(|f| !f.is_empty()) {
         let Some((k, v)) = field.split_once('=') else {
-            return Err(format!("`{field}` is not key=value (as in type=registry,ref=host/cache)"));
+            return Err(format!(
+                "`{field}` is not key=value (as in type=registry,ref=host/cache)"
+            ));
         };
         if k == "type" {
             entry.r#type = v.to_owned();
@@ -301,7 +303,13 @@ pub fn run(a: BuildArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    push_all(&engine, &stack, &components, a.lock_file.as_deref(), started)
+    push_all(
+        &engine,
+        &stack,
+        &components,
+        a.lock_file.as_deref(),
+        started,
+    )
 }
 
 /// Builds every target over one connection and one session; an outcome per target, in order.
@@ -347,7 +355,10 @@ async fn build_all(
             .flat_map(|t| a.cache_from.iter().map(move |e| per_component(e, t)))
             .map(|e| serde_json::json!({ "Type": e.r#type, "Attrs": e.attrs }))
             .collect();
-        common.insert("cache-imports".into(), serde_json::Value::from(list).to_string());
+        common.insert(
+            "cache-imports".into(),
+            serde_json::Value::from(list).to_string(),
+        );
     }
     // Every component imports every component's registry cache.
     let imports: Vec<CacheOptionsEntry> = a
@@ -536,7 +547,12 @@ fn pushed_lock(stack: &Stack, pushed: &[(String, String, String)]) -> String {
 /// Prints why each failed component failed (each distinct error once,
 /// located in the stack file), which component a failed step belongs to,
 /// and what did build.
-fn report_failure(stack: &Stack, targets: &[Target], failed: &[(&Target, &Failure)], progress: &Progress) {
+fn report_failure(
+    stack: &Stack,
+    targets: &[Target],
+    failed: &[(&Target, &Failure)],
+    progress: &Progress,
+) {
     let mut shown: Vec<String> = Vec::new();
     let mut culprits: Vec<String> = Vec::new();
     for (t, f) in failed {

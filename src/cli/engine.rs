@@ -48,11 +48,9 @@ impl Engine {
     pub fn connect_to(builder: &crate::client::connect::Builder) -> Result<Engine> {
         use crate::client::connect::Builder;
         let docker = match builder {
-            Builder::Unix(p) => Docker::connect_with_unix(
-                &p.to_string_lossy(),
-                600,
-                bollard::API_DEFAULT_VERSION,
-            ),
+            Builder::Unix(p) => {
+                Docker::connect_with_unix(&p.to_string_lossy(), 600, bollard::API_DEFAULT_VERSION)
+            }
             Builder::Tcp(a) => {
                 Docker::connect_with_http(&format!("tcp://{a}"), 600, bollard::API_DEFAULT_VERSION)
             }

@@ -72,22 +72,26 @@ impl Builder {
 
     async fn dial(&self) -> Result<Box<dyn Stream>> {
         Ok(match self {
-            Builder::Unix(p) => Box::new(
-                UnixStream::connect(p)
-                    .await
-                    .with_context(|| format!("cannot reach the engine at {self}: is it running?"))?,
-            ),
-            Builder::Tcp(a) => Box::new(
-                TcpStream::connect(a.as_str())
-                    .await
-                    .with_context(|| format!("cannot reach the engine at {self}: is it running?"))?,
-            ),
+            Builder::Unix(p) => {
+                Box::new(UnixStream::connect(p).await.with_context(|| {
+                    format!("cannot reach the engine at {self}: is it running?")
+                })?)
+            }
+            Builder::Tcp(a) => {
+                Box::new(TcpStream::connect(a.as_str()).await.with_context(|| {
+                    format!("cannot reach the engine at {self}: is it running?")
+                })?)
+            }
         })
     }
 
     /// Opens `path` on the engine's API and upgrades the connection to
     /// HTTP/2 cleartext, sending `headers`; the upgraded stream.
-    pub async fn hijack(&self, path: &str, headers: &[(String, String)]) -> Result<Box<dyn Stream>> {
+    pub async fn hijack(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+    ) -> Result<Box<dyn Stream>> {
         let mut io = self.dial().await?;
         let mut req = format!(
             "POST {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: strata/{}\r\n\

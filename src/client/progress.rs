@@ -278,7 +278,10 @@ fn truncate(line: &str, width: usize) -> String {
     if line.chars().count() <= width {
         return line.to_owned();
     }
-    line.chars().take(width.saturating_sub(1)).collect::<String>() + "…"
+    line.chars()
+        .take(width.saturating_sub(1))
+        .collect::<String>()
+        + "…"
 }
 
 fn terminal_width() -> usize {
@@ -313,7 +316,10 @@ mod tests {
     struct Shared(Arc<Mutex<Vec<u8>>>);
     impl Write for Shared {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().map_err(|_| std::io::ErrorKind::Other)?.extend_from_slice(b);
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -322,7 +328,10 @@ mod tests {
     }
 
     fn ts(s: i64) -> Option<Timestamp> {
-        Some(Timestamp { seconds: s, nanos: 0 })
+        Some(Timestamp {
+            seconds: s,
+            nanos: 0,
+        })
     }
 
     #[test]

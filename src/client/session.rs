@@ -57,7 +57,11 @@ impl Outputs {
 
 impl Session {
     /// Opens a session on `builder` offering `dirs` (name -> directory).
-    pub async fn start(builder: &Builder, dirs: BTreeMap<String, PathBuf>, key: &str) -> Result<Session> {
+    pub async fn start(
+        builder: &Builder,
+        dirs: BTreeMap<String, PathBuf>,
+        key: &str,
+    ) -> Result<Session> {
         let id = new_id();
         let sync = FileSyncService::new(dirs);
         let stats = sync.stats();
@@ -69,15 +73,24 @@ impl Session {
         };
         let mut headers = vec![
             ("X-Docker-Expose-Session-Uuid".to_owned(), id.clone()),
-            ("X-Docker-Expose-Session-Name".to_owned(), "strata".to_owned()),
-            ("X-Docker-Expose-Session-Sharedkey".to_owned(), key.to_owned()),
+            (
+                "X-Docker-Expose-Session-Name".to_owned(),
+                "strata".to_owned(),
+            ),
+            (
+                "X-Docker-Expose-Session-Sharedkey".to_owned(),
+                key.to_owned(),
+            ),
         ];
         for method in [
             "/moby.filesync.v1.FileSync/DiffCopy",
             "/moby.filesync.v1.FileSend/DiffCopy",
             "/moby.filesync.v1.Auth/Credentials",
         ] {
-            headers.push(("X-Docker-Expose-Session-Grpc-Method".to_owned(), method.to_owned()));
+            headers.push((
+                "X-Docker-Expose-Session-Grpc-Method".to_owned(),
+                method.to_owned(),
+            ));
         }
         let io = builder
             .hijack("/session", &headers)
@@ -139,7 +152,8 @@ fn new_id() -> String {
         .collect()
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<tonic::body::Body>, Infallible>> + Send>>;
+type BoxFuture =
+    Pin<Box<dyn Future<Output = Result<Response<tonic::body::Body>, Infallible>> + Send>>;
 
 /// Dispatches BuildKit's calls to the session's services by gRPC path.
 #[derive(Clone)]
@@ -178,7 +192,8 @@ struct Sender(Outputs);
 
 #[tonic::async_trait]
 impl FileSend for Sender {
-    type DiffCopyStream = Pin<Box<dyn futures_util::Stream<Item = Result<BytesMessage, Status>> + Send>>;
+    type DiffCopyStream =
+        Pin<Box<dyn futures_util::Stream<Item = Result<BytesMessage, Status>> + Send>>;
 
     async fn diff_copy(
         &self,
@@ -207,7 +222,9 @@ impl FileSend for Sender {
         file.flush()
             .await
             .map_err(|e| Status::internal(format!("cannot write {}: {e}", path.display())))?;
-        Ok(tonic::Response::new(Box::pin(futures_util::stream::empty())))
+        Ok(tonic::Response::new(
+            Box::pin(futures_util::stream::empty()),
+        ))
     }
 }
 

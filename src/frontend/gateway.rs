@@ -10,8 +10,8 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use strata_proto::gateway::{self as gw, result};
 use strata_proto::{pb, LlbBridgeClient};
-use tonic::transport::Channel;
 use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 use super::errors::{self, FrontendError};

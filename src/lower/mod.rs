@@ -303,7 +303,12 @@ pub fn shared_context(stack: &Stack, ctx: &BuildContext) -> BTreeMap<String, Vec
     l.recorded
         .into_inner()
         .into_iter()
-        .map(|(prefix, set)| (prefix, set.map(|s| s.into_iter().collect()).unwrap_or_default()))
+        .map(|(prefix, set)| {
+            (
+                prefix,
+                set.map(|s| s.into_iter().collect()).unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -503,14 +508,20 @@ impl Lowerer<'_> {
         if exclude.is_empty() {
             let includes = context_includes(&prefix, include);
             if let Ok(mut rec) = self.recorded.try_borrow_mut() {
-                let entry = rec.entry(prefix.clone()).or_insert_with(|| Some(BTreeSet::new()));
+                let entry = rec
+                    .entry(prefix.clone())
+                    .or_insert_with(|| Some(BTreeSet::new()));
                 match (entry.as_mut(), includes.is_empty()) {
                     (Some(_), true) => *entry = None,
                     (Some(set), false) => set.extend(includes.iter().cloned()),
                     (None, _) => {}
                 }
             }
-            let shared = self.ctx.shared_context.as_ref().and_then(|m| m.get(&prefix));
+            let shared = self
+                .ctx
+                .shared_context
+                .as_ref()
+                .and_then(|m| m.get(&prefix));
             if let Some(shared) = shared {
                 let name = if prefix.is_empty() {
                     "load build context".to_owned()
