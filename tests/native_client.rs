@@ -343,3 +343,55 @@ fn cache_exported_to_a_registry_is_imported_by_a_fresh_engine_cache() {
     assert_eq!(id_before, id_after, "the base step ran again");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bundle_builds_first_so_an_edit_is_never_left_out() {
+    require_engine();
+    let name = "native-bundle";
+    let stack = format!(
+        r#"[stack]
+name = "{name}"
+image = "strata-test/{name}-{{component}}:{run}"
+
+[component.app]
+from = "{BUSYBOX}"
+user = "root"
+copy = [{{ src = "version.txt", dst = "/version.txt" }}]
+"#,
+        run = run_id()
+    );
+    let dir = project(name, &stack);
+    let file = dir.join("strata.toml");
+    let tag = format!("strata-test/{name}-app:{}", run_id());
+    std::fs::write(dir.join("version.txt"), "one\n").expect("write");
+    let out = strata(&["build", path(&file), "--progress", "quiet"]);
+    assert!(out.status.success(), "{}", lossy(&out.stderr));
+    // Edited after the build, no rebuild by hand: the bundle has the edit.
+    std::fs::write(dir.join("version.txt"), "two\n").expect("write");
+    let bundle = dir.join("app.tar.gz");
+    let out = strata(&[
+        "bundle",
+        path(&file),
+        "-o",
+        path(&bundle),
+        "--progress",
+        "plain",
+    ]);
+    let log = lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("[app] COPY version.txt"),
+        "the bundle built first:\n{log}"
+    );
+    docker_ok(&["rmi", "-f", &tag]);
+    docker_ok(&["load", "-i", path(&bundle)]);
+    let got = docker_ok(&["run", "--rm", "--entrypoint", "cat", &tag, "/version.txt"]);
+    assert_eq!(got, "two", "the bundle holds a stale image");
+    // A stack that does not build is not bundled.
+    std::fs::remove_file(dir.join("version.txt")).expect("rm");
+    let out = strata(&["bundle", path(&file), "-o", path(&dir.join("bad.tar.gz"))]);
+    assert_eq!(out.status.code(), Some(1), "{}", lossy(&out.stderr));
+    assert!(!dir.join("bad.tar.gz").exists());
+    remove_images(&[tag]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

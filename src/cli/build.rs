@@ -19,9 +19,11 @@ use clap::Args;
 use super::bake::{build_args, BakePlan};
 use super::engine::Engine;
 use super::lock::build_mirrors;
+use super::progress::{Mode, ProgressOpt};
 use super::StackArgs;
 use crate::client::connect::Builder;
-use crate::client::progress::{Mode, Progress};
+use crate::client::filesync::DirStats;
+use crate::client::progress::Progress;
 use crate::client::session::Session;
 use crate::client::solve::{Build, Client, Export, Failure};
 use crate::graph::{Component, Stack};
@@ -75,9 +77,8 @@ pub struct BuildArgs {
     /// tcp://host:port); default: DOCKER_HOST, else /var/run/docker.sock.
     #[arg(long, env = "STRATA_BUILDER", value_name = "ADDRESS")]
     builder: Option<String>,
-    /// How to show BuildKit's progress on stderr.
-    #[arg(long, value_enum, default_value = "auto", value_name = "MODE")]
-    progress: Mode,
+    #[command(flatten)]
+    progress: ProgressOpt,
     /// Build for these platforms (comma-separated, e.g. linux/amd64,linux/arm64):
     /// one image index per component. Loading several platforms needs an
     /// engine with the containerd image store.
@@ -227,13 +228,78 @@ pub fn stack_dir(file: &Path) -> &Path {
 /// Runs `strata build`.
 pub fn run(a: BuildArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let Some(stack) = a.stack.load()? else {
+    let Some(built) = build(&a)? else {
         return Ok(ExitCode::FAILURE);
     };
+    let mut out = std::io::stdout().lock();
+    if !a.push {
+        for t in &built.targets {
+            writeln!(out, "{}", t.image)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    drop(out);
+    let components = select(&built.stack, &a.select.only)?;
+    push_all(
+        &built.engine,
+        &built.stack,
+        &components,
+        a.lock_file.as_deref(),
+        started,
+    )
+}
+
+impl BuildArgs {
+    /// The build `strata bundle` runs first: every enabled component of
+    /// the stack, loaded into the local engine, tests included.
+    pub fn for_bundle(stack: StackArgs, progress: ProgressOpt) -> BuildArgs {
+        BuildArgs {
+            stack,
+            select: Selection { only: Vec::new() },
+            push: false,
+            lock_file: None,
+            no_cache: false,
+            skip_tests: false,
+            builder: None,
+            progress,
+            platform: Vec::new(),
+            cache_from: Vec::new(),
+            cache_to: Vec::new(),
+            oci_dir: None,
+        }
+    }
+}
+
+/// A successful build: the stack, what was built, and the engine it is in.
+pub struct Built {
+    /// The stack as loaded.
+    pub stack: Stack,
+    /// The components built, in build order.
+    pub targets: Vec<Target>,
+    /// The engine that holds the images.
+    pub engine: Engine,
+}
+
+/// Loads the stack, checks its context and builds the selected components
+/// in one session; None when the stack has errors or a component failed
+/// (reported on stderr).
+pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
+    let started = Instant::now();
+    let Some(stack) = a.stack.load()? else {
+        return Ok(None);
+    };
     super::print_warnings(&stack);
-    let components = select(&stack, &a.select.only)?;
+    let mut components = select(&stack, &a.select.only)?;
     if components.is_empty() {
         bail!("no component is enabled with these args and profile");
+    }
+    if !a.platform.is_empty() {
+        // A builder (`platform = "build"`) is no image of a target
+        // platform: it is built inside the components that copy from it.
+        components.retain(|c| c.platform != crate::graph::RunsOn::Build);
+        if components.is_empty() {
+            bail!("with --platform, builder components (platform = \"build\") are built only as part of the components that copy from them: select those");
+        }
     }
     let mut needed: Vec<&Component> = Vec::new();
     for c in &components {
@@ -244,11 +310,11 @@ pub fn run(a: BuildArgs) -> Result<ExitCode> {
         }
     }
     if !super::context_ok(&a.stack.file, &stack, needed)? {
-        return Ok(ExitCode::FAILURE);
+        return Ok(None);
     }
     let targets = target_names(&components);
     let builder = Builder::resolve(a.builder.as_deref())?;
-    let engine = Engine::connect_to(&builder)?;
+    let mut engine = Engine::connect_to(&builder)?;
     let mirrors = build_mirrors(&a.stack, &stack, Some(&engine))?;
     let branch = git_branch(stack_dir(&a.stack.file));
     let plan = BakePlan {
@@ -275,9 +341,14 @@ pub fn run(a: BuildArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut progress = Progress::new(a.progress);
-    let outcomes = runtime.block_on(build_all(&builder, &plan, &a, &mut progress))?;
+    let mut progress = Progress::new(a.progress.mode());
+    engine.set_progress(a.progress.mode());
+    let (outcomes, sent) = runtime.block_on(build_all(&builder, &plan, a, &mut progress))?;
     progress.finish();
+    eprintln!(
+        "strata: the session sent the build context: {} files, {} bytes, in {} requests",
+        sent.files, sent.bytes, sent.calls
+    );
     let failed: Vec<(&Target, &Failure)> = targets
         .iter()
         .zip(&outcomes)
@@ -288,7 +359,7 @@ pub fn run(a: BuildArgs) -> Result<ExitCode> {
         if a.push {
             eprintln!("strata: nothing pushed: not every component built");
         }
-        return Ok(ExitCode::FAILURE);
+        return Ok(None);
     }
     let (ran, cached) = progress.counts();
     eprintln!(
@@ -296,20 +367,12 @@ pub fn run(a: BuildArgs) -> Result<ExitCode> {
         targets.len(),
         started.elapsed().as_secs_f64()
     );
-    let mut out = std::io::stdout().lock();
-    if !a.push {
-        for t in &targets {
-            writeln!(out, "{}", t.image)?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    push_all(
-        &engine,
-        &stack,
-        &components,
-        a.lock_file.as_deref(),
-        started,
-    )
+    drop(components);
+    Ok(Some(Built {
+        stack,
+        targets,
+        engine,
+    }))
 }
 
 /// Builds every target over one connection and one session; an outcome per target, in order.
@@ -318,7 +381,7 @@ async fn build_all(
     plan: &BakePlan<'_>,
     a: &BuildArgs,
     progress: &mut Progress,
-) -> Result<Vec<Result<BTreeMap<String, String>, Failure>>> {
+) -> Result<(Vec<Result<BTreeMap<String, String>, Failure>>, DirStats)> {
     let file = std::path::absolute(plan.file)
         .with_context(|| format!("cannot resolve the path {}", plan.file.display()))?;
     let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -415,12 +478,7 @@ async fn build_all(
     };
     drop(all);
     *progress = cell.into_inner();
-    let sent = session.stats().get("context");
-    eprintln!(
-        "strata: the session sent the build context: {} files, {} bytes, in {} requests",
-        sent.files, sent.bytes, sent.calls
-    );
-    Ok(outcomes)
+    Ok((outcomes, session.stats().get("context")))
 }
 
 /// A registry cache entry for one component: its own tag under the

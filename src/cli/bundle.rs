@@ -1,7 +1,9 @@
-//! `strata bundle`: one offline archive (gzip or zstd) with every published
-//! image of the stack, its third-party images and optionally the frontend
-//! image, that `docker load -i` restores with every tag; and `strata bundle
-//! verify`, which checks one ([`crate::bundle::verify`]).
+//! `strata bundle`: builds the stack (as `strata build` does; nothing runs
+//! again when nothing changed), then writes one offline archive (gzip or
+//! zstd) with every published image of the stack, its third-party images
+//! and optionally the frontend image, that `docker load -i` restores with
+//! every tag; and `strata bundle verify`, which checks one
+//! ([`crate::bundle::verify`]).
 //!
 //! The archive is `docker save`'s tar stream, copied member by member as it
 //! arrives from the engine (never whole in memory), with one more member at
@@ -23,7 +25,7 @@ use crate::bundle::{
     BUNDLE_MANIFEST, FORMAT, MAX_JSON_MEMBER,
 };
 
-use super::build::FrontendImage;
+use super::build::{build, BuildArgs, FrontendImage};
 use super::engine::Engine;
 use super::progress::{ProgressOpt, Reporter};
 use super::StackArgs;
@@ -86,12 +88,13 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
         bail!("give the archive to write with -o FILE");
     };
     let started = std::time::Instant::now();
-    let Some(stack) = a.stack.load()? else {
+    // Build first (cheap when nothing changed: BuildKit's cache), so the
+    // bundle holds the images of the stack as it is now, never stale ones.
+    let Some(built) = build(&BuildArgs::for_bundle(a.stack.clone(), a.progress))? else {
+        eprintln!("strata: nothing bundled: the stack did not build");
         return Ok(ExitCode::FAILURE);
     };
-    super::print_warnings(&stack);
-    let mut engine = Engine::connect()?;
-    engine.set_progress(a.progress.mode());
+    let (stack, engine) = (built.stack, built.engine);
     let mut images: Vec<BundleImage> = Vec::new();
     let mut missing = Vec::new();
     for c in stack.enabled().filter(|c| c.publish) {
@@ -107,10 +110,7 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
         }
     }
     if !missing.is_empty() {
-        bail!(
-            "not built yet: {}; run `strata build` first (with the same args and profile)",
-            missing.join(", ")
-        );
+        bail!("not in the engine after the build: {}", missing.join(", "));
     }
     if a.with_third_party {
         for t in &stack.third_party {

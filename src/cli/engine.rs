@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use bollard::auth::DockerCredentials;
 use bollard::models::{ImageInspect, ProgressDetail};
-use bollard::query_parameters::{CreateImageOptions, PushImageOptions, RemoveImageOptions};
+use bollard::query_parameters::{CreateImageOptions, PushImageOptions};
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
 

@@ -10,7 +10,7 @@ mod explain;
 mod graph;
 mod llb;
 mod lock;
-mod progress;
+pub(crate) mod progress;
 mod sources;
 mod targets;
 

@@ -10,30 +10,7 @@ use std::time::Instant;
 use prost_types::Timestamp;
 use strata_proto::control::StatusResponse;
 
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    /// `tty` on a terminal, else `plain`.
-    Auto,
-    /// A live view redrawn in place.
-    Tty,
-    /// One line per event, for logs.
-    Plain,
-    /// Nothing but errors.
-    Quiet,
-}
-
-impl Mode {
-    /// `Auto` decided by whether stderr is a terminal.
-    pub fn resolve(self) -> Mode {
-        use std::io::IsTerminal;
-        match self {
-            Mode::Auto if std::io::stderr().is_terminal() => Mode::Tty,
-            Mode::Auto => Mode::Plain,
-            m => m,
-        }
-    }
-}
+pub use crate::cli::progress::Mode;
 
 /// Log lines kept per step, shown when it fails.
 const KEPT_LOGS: usize = 12;
@@ -73,10 +50,10 @@ fn seconds(from: &Timestamp, to: &Timestamp) -> f64 {
 impl Progress {
     /// Progress written to stderr.
     pub fn new(mode: Mode) -> Progress {
-        Progress::to(mode.resolve(), Box::new(std::io::stderr()))
+        Progress::to(mode, Box::new(std::io::stderr()))
     }
 
-    /// Progress written to `out` (`mode` already resolved).
+    /// Progress written to `out`.
     pub fn to(mode: Mode, out: Box<dyn Write>) -> Progress {
         Progress {
             mode,
