@@ -19,29 +19,6 @@ impl Drop for Images {
     }
 }
 
-/// `docker build -t tag -` of a Dockerfile (no frontend needed).
-fn docker_build(tag: &str, dockerfile: &str) {
-    let mut child = Command::new("docker")
-        .args(["build", "-q", "-t", tag, "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("docker build runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(dockerfile.as_bytes())
-        .expect("write the Dockerfile");
-    let out = child.wait_with_output().expect("docker build");
-    assert!(
-        out.status.success(),
-        "docker build (is {BUSYBOX} there? run scripts/engine.sh):\n{}",
-        lossy(&out.stderr)
-    );
-}
-
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
@@ -59,23 +36,22 @@ fn bundle_progress_goes_to_stderr_in_every_mode_and_stdout_keeps_the_data() {
         .map(|c| format!("strata-progress-{}/{c}:1", run_id()))
         .collect();
     let _images = Images(tags.clone());
-    docker_build(
-        &tags[0],
-        &format!("FROM {BUSYBOX}\nRUN head -c 3000000 /dev/urandom > /one\n"),
-    );
-    docker_build(&tags[1], &format!("FROM {BUSYBOX}\nRUN echo two > /two\n"));
+    // `strata bundle` builds the stack first: the images are the stack's.
     let stack = format!(
         "[stack]\nname = \"progress\"\nimage = \"strata-progress-{}/{{component}}:1\"\n\n\
-         [component.one]\nfrom = \"{BUSYBOX}\"\n\n[component.two]\nfrom = \"{BUSYBOX}\"\n",
+         [component.one]\nfrom = \"{BUSYBOX}\"\nuser = \"root\"\n\
+         run = [\"head -c 3000000 /dev/urandom > /one\"]\n\n\
+         [component.two]\nfrom = \"{BUSYBOX}\"\nuser = \"root\"\nrun = [\"echo two > /two\"]\n",
         run_id()
     );
     let dir = project("progress-bundle", &stack);
     let file = dir.join("strata.toml");
     let archive = dir.join("stack.tar.gz");
-    let data: String = tags
-        .iter()
-        .map(|t| format!("{t}\t{}\n", image_id(t).expect("built")))
-        .collect();
+    let data = || -> String {
+        tags.iter()
+            .map(|t| format!("{t}\t{}\n", image_id(t).expect("built")))
+            .collect()
+    };
     let bundle = |mode: &str| {
         let out = strata_ok(&[
             "bundle",
@@ -85,7 +61,7 @@ fn bundle_progress_goes_to_stderr_in_every_mode_and_stdout_keeps_the_data() {
             "--progress",
             mode,
         ]);
-        assert_eq!(lossy(&out.stdout), data, "stdout with --progress {mode}");
+        assert_eq!(lossy(&out.stdout), data(), "stdout with --progress {mode}");
         let err = lossy(&out.stderr);
         assert!(
             err.contains("strata: wrote "),
@@ -150,7 +126,7 @@ fn bundle_progress_goes_to_stderr_in_every_mode_and_stdout_keeps_the_data() {
         let out = strata_ok(&["bundle", "verify", path_str(&archive), "--progress", mode]);
         assert_eq!(
             lossy(&out.stdout),
-            data,
+            data(),
             "verify stdout with --progress {mode}"
         );
         lossy(&out.stderr)
