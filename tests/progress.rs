@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::{image_id, lossy, project, remove_images, require_engine, run_id, strata_ok, BUSYBOX};
 
