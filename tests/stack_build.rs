@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use common::{
-    docker, docker_ok, frontend_image, image_id, lossy, project, remove_images, root, run_id,
-    strata, strata_command, strata_ok, succeeded,
+    docker, docker_ok, frontend_image, image_id, lossy, project, remove_images, require_engine,
+    root, run_id, strata, strata_command, strata_ok, succeeded, BUSYBOX,
 };
 
 const REGISTRY: &str = "127.0.0.1:5000";
@@ -45,29 +45,38 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// The registry's catalogue (plain HTTP on the loopback).
-fn catalogue() -> BTreeSet<String> {
+/// A JSON answer of the registry's API (plain HTTP on the loopback).
+fn registry_get(path: &str) -> serde_json::Value {
     let mut s =
         std::net::TcpStream::connect(REGISTRY).expect("the registry on 127.0.0.1:5000 answers");
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .expect("timeout");
-    write!(
-        s,
-        "GET /v2/_catalog?n=100000 HTTP/1.0\r\nHost: {REGISTRY}\r\n\r\n"
-    )
-    .expect("request");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {REGISTRY}\r\n\r\n").expect("request");
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("response");
     let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let v: serde_json::Value = serde_json::from_str(body).expect("catalogue JSON");
-    v["repositories"]
-        .as_array()
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {resp}"))
+}
+
+/// The strings of a JSON array, as a set.
+fn string_set(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|r| r.as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The registry's catalogue.
+fn catalogue() -> BTreeSet<String> {
+    string_set(&registry_get("/v2/_catalog?n=100000")["repositories"])
+}
+
+/// The tags the registry holds for `repo`.
+fn registry_tags(repo: &str) -> BTreeSet<String> {
+    string_set(&registry_get(&format!("/v2/{repo}/tags/list"))["tags"])
 }
 
 /// A small stack on busybox: a base writing a unique value, and children.
@@ -667,4 +676,133 @@ run = [{{ cmd = "echo {run} > /run-id", network = "none" }}]
         first_layer("strata.local/debian:bookworm")
     );
     remove_images(&[app, tool]);
+}
+
+/// `image = [rule, rule]`: every name is loaded as the same image, listed
+/// on stdout, given to bake, pushed (the lock file records each with its
+/// digest) and bundled.
+#[test]
+fn an_image_list_loads_pushes_and_bundles_every_tag() {
+    require_engine();
+    let _registry = registry_lock();
+    let run = run_id();
+    let repo = |c: &str| format!("strata-tags-{run}/{c}");
+    let stack = format!(
+        r#"[stack]
+name = "tags"
+image = ["{REGISTRY}/strata-tags-{run}/{{component}}:{{version}}", "{REGISTRY}/strata-tags-{run}/{{component}}:latest"]
+
+[args]
+version = "1.0"
+
+[component.base]
+from = "{BUSYBOX}"
+user = "root"
+run = [{{ cmd = "echo {run} > /run-id", network = "none" }}]
+
+[component.app]
+from = "base"
+user = "root"
+run = [{{ cmd = "echo app > /app", network = "none" }}]
+"#
+    );
+    let dir = project("tags", &stack);
+    let file = dir.join("strata.toml");
+    let components = ["base", "app"];
+    let names: Vec<String> = components
+        .iter()
+        .flat_map(|c| ["1.0", "latest"].map(|t| format!("{REGISTRY}/{}:{t}", repo(c))))
+        .collect();
+    remove_images(&names);
+
+    let out = strata_ok(&["build", path_str(&file), "--progress", "plain"]);
+    let printed: BTreeSet<String> = lossy(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(printed, names.iter().cloned().collect(), "stdout");
+    for pair in names.chunks(2) {
+        let id = image_id(&pair[0]).unwrap_or_else(|| panic!("{} not loaded", pair[0]));
+        assert_eq!(image_id(&pair[1]), Some(id), "{} is another image", pair[1]);
+    }
+    assert_ne!(image_id(&names[0]), image_id(&names[2]));
+
+    let bake: serde_json::Value =
+        serde_json::from_slice(&strata_ok(&["bake", path_str(&file)]).stdout).expect("bake JSON");
+    assert_eq!(
+        bake["target"]["app"]["tags"],
+        serde_json::json!([names[2], names[3]])
+    );
+
+    let lock_file = dir.join("pushed.toml");
+    let out = strata_ok(&[
+        "build",
+        path_str(&file),
+        "--push",
+        "--lock-file",
+        path_str(&lock_file),
+    ]);
+    let pushed: Vec<(String, String)> = lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (i, d) = l.split_once('@').expect("image@digest");
+            (i.to_owned(), d.to_owned())
+        })
+        .collect();
+    assert_eq!(
+        pushed
+            .iter()
+            .map(|(i, _)| i.clone())
+            .collect::<BTreeSet<_>>(),
+        names.iter().cloned().collect(),
+        "pushed names"
+    );
+    let lock: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&lock_file).expect("lock file"))
+            .expect("lock TOML");
+    for c in components {
+        assert_eq!(
+            registry_tags(&repo(c)),
+            BTreeSet::from(["1.0".to_owned(), "latest".to_owned()]),
+            "tags of {c} in the registry"
+        );
+        let entry = &lock["images"][c];
+        assert_eq!(
+            entry["image"].as_str(),
+            Some(format!("{REGISTRY}/{}:1.0", repo(c)).as_str())
+        );
+        let tags = entry["tags"].as_array().expect("tags in the lock file");
+        let locked: BTreeSet<(String, String)> = tags
+            .iter()
+            .map(|t| {
+                (
+                    t["image"].as_str().expect("image").to_owned(),
+                    t["digest"].as_str().expect("digest").to_owned(),
+                )
+            })
+            .collect();
+        let want: BTreeSet<(String, String)> = pushed
+            .iter()
+            .filter(|(i, _)| i.contains(&format!("/{}:", repo(c))))
+            .cloned()
+            .collect();
+        assert_eq!(locked.len(), 2, "{c}: {tags:?}");
+        assert_eq!(locked, want, "{c}: the lock file's names and digests");
+        // Both tags are one manifest.
+        let digests: BTreeSet<&String> = want.iter().map(|(_, d)| d).collect();
+        assert_eq!(digests.len(), 1, "{c}: {want:?}");
+    }
+
+    let archive = dir.join("stack.tar.gz");
+    let out = strata_ok(&["bundle", path_str(&file), "-o", path_str(&archive)]);
+    let listed: BTreeSet<String> = lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split('\t').next().map(str::to_owned))
+        .collect();
+    assert_eq!(listed, names.iter().cloned().collect(), "bundled names");
+    strata_ok(&["bundle", "verify", path_str(&archive)]);
+    let ids: Vec<Option<String>> = names.iter().map(|n| image_id(n)).collect();
+    remove_images(&names);
+    docker_ok(&["load", "-i", path_str(&archive)]);
+    for (n, id) in names.iter().zip(&ids) {
+        assert_eq!(&image_id(n), id, "{n} not restored by docker load");
+    }
+    remove_images(&names);
 }

@@ -111,7 +111,7 @@ pub fn bake_definition(p: &BakePlan) -> Result<serde_json::Value> {
     args.insert("BUILDKIT_SYNTAX".into(), p.frontend.to_owned());
     let mut targets = serde_json::Map::new();
     for t in p.targets {
-        let tags = vec![t.image.clone()];
+        let tags = &t.names;
         targets.insert(
             t.name.clone(),
             json!({

@@ -134,8 +134,10 @@ pub struct Target {
     pub name: String,
     /// The component.
     pub component: String,
-    /// The image tag from the naming rule.
+    /// The image's primary name, from the naming rule.
     pub image: String,
+    /// Every name of the image: the primary name, then the extra tags.
+    pub names: Vec<String>,
 }
 
 /// The components to build, dependencies first: the enabled ones, or
@@ -198,6 +200,7 @@ pub(super) fn target_names(components: &[&Component]) -> Vec<Target> {
                 name,
                 component: c.name.clone(),
                 image: c.image.familiar(),
+                names: c.names().map(|n| n.familiar()).collect(),
             }
         })
         .collect()
@@ -233,8 +236,8 @@ pub fn run(a: BuildArgs) -> Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     if !a.push {
-        for t in &built.targets {
-            writeln!(out, "{}", t.image)?;
+        for name in built.targets.iter().flat_map(|t| &t.names) {
+            writeln!(out, "{name}")?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -437,7 +440,8 @@ async fn build_all(
     let builds = plan.targets.iter().enumerate().map(|(i, t)| {
         let mut opts = common.clone();
         opts.insert("target".into(), t.component.clone());
-        let name = ("name".to_owned(), t.image.clone());
+        // The exporter takes every name of the image, comma-separated.
+        let name = ("name".to_owned(), t.names.join(","));
         let export = match &a.oci_dir {
             Some(dir) => {
                 session
@@ -507,7 +511,8 @@ fn shared_key(dir: &Path) -> String {
     format!("strata-{hex}")
 }
 
-/// Pushes every published component (all built), then writes the lock file.
+/// Pushes every name of every published component (all built), then
+/// writes the lock file.
 fn push_all(
     engine: &Engine,
     stack: &Stack,
@@ -516,42 +521,44 @@ fn push_all(
     started: Instant,
 ) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    let mut pushed = Vec::new();
+    let mut pushed: Vec<Pushed> = Vec::new();
     for c in components.iter().filter(|c| c.publish) {
-        let repo = repository(&c.image);
-        let tag = c.image.tag.clone().unwrap_or_else(|| "latest".into());
-        let name = c.image.familiar();
-        eprintln!("strata: pushing {name}");
-        let report = match engine.push(&repo, &tag) {
-            Ok(r) => r,
-            Err(e) => {
-                let done: Vec<&str> = pushed
-                    .iter()
-                    .map(|(n, _, _)| n)
-                    .map(String::as_str)
-                    .collect();
-                eprintln!(
-                    "strata: error: pushing component `{}` failed; already pushed: {}",
-                    c.name,
-                    if done.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        done.join(", ")
-                    }
-                );
-                return Err(e);
-            }
-        };
-        let digest = match report.digest {
-            Some(d) => d,
-            None => engine.registry_digest(&name)?,
-        };
-        eprintln!(
-            "strata: pushed {name}: {} layers uploaded, {} already there",
-            report.pushed, report.existing
-        );
-        writeln!(out, "{name}@{digest}")?;
-        pushed.push((name, c.name.clone(), digest));
+        for image in c.names() {
+            let repo = repository(image);
+            let tag = image.tag.clone().unwrap_or_else(|| "latest".into());
+            let name = image.familiar();
+            eprintln!("strata: pushing {name}");
+            let report = match engine.push(&repo, &tag) {
+                Ok(r) => r,
+                Err(e) => {
+                    let done: Vec<&str> = pushed.iter().map(|p| p.name.as_str()).collect();
+                    eprintln!(
+                        "strata: error: pushing {name} of component `{}` failed; already pushed: {}",
+                        c.name,
+                        if done.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            done.join(", ")
+                        }
+                    );
+                    return Err(e);
+                }
+            };
+            let digest = match report.digest {
+                Some(d) => d,
+                None => engine.registry_digest(&name)?,
+            };
+            eprintln!(
+                "strata: pushed {name}: {} layers uploaded, {} already there",
+                report.pushed, report.existing
+            );
+            writeln!(out, "{name}@{digest}")?;
+            pushed.push(Pushed {
+                name,
+                component: c.name.clone(),
+                digest,
+            });
+        }
     }
     if let Some(path) = lock_file {
         std::fs::write(path, pushed_lock(stack, &pushed))
@@ -559,11 +566,22 @@ fn push_all(
         eprintln!("strata: wrote {}", path.display());
     }
     eprintln!(
-        "strata: pushed {} images in {:.1}s in all",
+        "strata: pushed {} names of {} images in {:.1}s in all",
         pushed.len(),
+        components.iter().filter(|c| c.publish).count(),
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// One name pushed.
+struct Pushed {
+    /// The name as pushed (`registry/repo:tag`).
+    name: String,
+    /// The component whose image it names.
+    component: String,
+    /// The manifest digest the registry gave it.
+    digest: String,
 }
 
 /// `repo` as `docker push` takes it: the familiar name without tag.
@@ -579,19 +597,37 @@ pub fn repository(image: &crate::graph::ImageRef) -> String {
     }
 }
 
-/// The `--lock-file` of a push: component -> image and digest.
-fn pushed_lock(stack: &Stack, pushed: &[(String, String, String)]) -> String {
-    let mut images = toml::Table::new();
-    for (name, component, digest) in pushed {
+/// The `--lock-file` of a push: component -> its primary name and digest
+/// (`image`, `digest`, `ref`); an image with extra tags also lists every
+/// name it was pushed as, each with its digest (`[[images.<c>.tags]]`).
+fn pushed_lock(stack: &Stack, pushed: &[Pushed]) -> String {
+    let entry = |p: &Pushed| {
         let mut t = toml::Table::new();
-        t.insert("image".into(), name.clone().into());
-        t.insert("digest".into(), digest.clone().into());
-        let repo = name
+        t.insert("image".into(), p.name.clone().into());
+        t.insert("digest".into(), p.digest.clone().into());
+        let repo = p
+            .name
             .rsplit_once(':')
             .filter(|(_, tag)| !tag.contains('/'))
-            .map_or(name.as_str(), |(r, _)| r);
-        t.insert("ref".into(), format!("{repo}@{digest}").into());
-        images.insert(component.clone(), t.into());
+            .map_or(p.name.as_str(), |(r, _)| r);
+        t.insert("ref".into(), format!("{repo}@{}", p.digest).into());
+        t
+    };
+    let mut images = toml::Table::new();
+    for p in pushed {
+        let all: Vec<&Pushed> = pushed
+            .iter()
+            .filter(|q| q.component == p.component)
+            .collect();
+        if images.contains_key(&p.component) {
+            continue;
+        }
+        let mut t = entry(p);
+        if all.len() > 1 {
+            let tags: Vec<toml::Value> = all.iter().map(|q| entry(q).into()).collect();
+            t.insert("tags".into(), tags.into());
+        }
+        images.insert(p.component.clone(), t.into());
     }
     let mut doc = toml::Table::new();
     doc.insert("stack".into(), stack.name.clone().into());

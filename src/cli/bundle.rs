@@ -99,14 +99,25 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
     let mut missing = Vec::new();
     for c in stack.enabled().filter(|c| c.publish) {
         let tag = c.image.familiar();
-        match engine.image_id(&tag)? {
-            Some(id) => images.push(BundleImage {
-                kind: "component".into(),
-                name: c.name.clone(),
-                image: tag,
-                id,
-            }),
-            None => missing.push(format!("{tag} (component `{}`)", c.name)),
+        let Some(id) = engine.image_id(&tag)? else {
+            missing.push(format!("{tag} (component `{}`)", c.name));
+            continue;
+        };
+        // One entry per name of the image: `docker load` restores every tag.
+        for name in c.names().map(|n| n.familiar()) {
+            match engine.image_id(&name)? {
+                Some(other) if other == id => images.push(BundleImage {
+                    kind: "component".into(),
+                    name: c.name.clone(),
+                    image: name,
+                    id: id.clone(),
+                }),
+                Some(_) => missing.push(format!(
+                    "{name} (component `{}`: another image than {tag})",
+                    c.name
+                )),
+                None => missing.push(format!("{name} (component `{}`)", c.name)),
+            }
         }
     }
     if !missing.is_empty() {

@@ -338,8 +338,15 @@ pub struct Component {
     pub base: Base,
     /// Set for a GPU flavour.
     pub gpu: Option<Gpu>,
-    /// The image name from the naming rule.
+    /// The image's primary name: from the naming rule, or the first of a
+    /// list of rules. Other components name it by this (`from`), and it
+    /// is the name shown for the image.
     pub image: ImageRef,
+    /// The image's other names, from the rest of a list of naming rules
+    /// (`image = ["reg/{component}:{version}", "reg/{component}:latest"]`):
+    /// exported, pushed and bundled with the primary name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_tags: Vec<ImageRef>,
     /// Included in push and bundle.
     pub publish: bool,
     /// The platform its base and steps run on.
@@ -433,6 +440,11 @@ pub enum InputKind {
 }
 
 impl Component {
+    /// Every name of the image: the primary name, then the extra tags.
+    pub fn names(&self) -> impl Iterator<Item = &ImageRef> {
+        std::iter::once(&self.image).chain(&self.extra_tags)
+    }
+
     /// Components this one needs, with the kind of edge.
     pub fn dependencies(&self) -> Vec<(String, EdgeKind)> {
         let mut deps = Vec::new();

@@ -47,9 +47,11 @@ const ON_BUILD: &str = "(build platform)";
 
 /// The component's image, marked when it runs on the build platform.
 fn image_text(c: &Component) -> String {
+    let names: Vec<String> = c.names().map(|n| n.familiar()).collect();
+    let names = names.join(", ");
     match c.platform {
-        RunsOn::Target => c.image.familiar(),
-        RunsOn::Build => format!("{} {ON_BUILD}", c.image.familiar()),
+        RunsOn::Target => names,
+        RunsOn::Build => format!("{names} {ON_BUILD}"),
     }
 }
 
@@ -192,6 +194,11 @@ pub fn json(stack: &Stack) -> serde_json::Value {
             if c.platform == RunsOn::Build {
                 v["platform"] = c.platform.word().into();
             }
+            // Only images with extra tags list their names.
+            if !c.extra_tags.is_empty() {
+                let names: Vec<String> = c.names().map(|n| n.familiar()).collect();
+                v["tags"] = serde_json::json!(names);
+            }
             // Only components made from a template or a matrix say so.
             if let Some(origin) = &c.origin {
                 v["origin"] = serde_json::json!(origin);
@@ -206,4 +213,23 @@ pub fn json(stack: &Stack) -> serde_json::Value {
         "components": components,
         "edges": stack.edges(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::resolve::{load, Overrides};
+
+    #[test]
+    fn every_name_of_an_image_is_shown() {
+        let text = "[stack]\nname = \"s\"\n[component.a]\nfrom = \"scratch\"\nimage = [\"r/a:1\", \"r/a:latest\"]\n[component.b]\nfrom = \"a\"\nimage = \"r/b:1\"\n";
+        let stack = load("strata.toml", text.as_bytes(), &Overrides::default()).expect("valid");
+        let t = super::text(&stack);
+        assert!(t.contains("a  [r/a:1, r/a:latest]"), "{t}");
+        assert!(t.contains("b  [r/b:1]"), "{t}");
+        let j = super::json(&stack);
+        let a = &j["components"][0];
+        assert_eq!(a["image"], "r/a:1");
+        assert_eq!(a["tags"], serde_json::json!(["r/a:1", "r/a:latest"]));
+        assert!(j["components"][1].get("tags").is_none());
+    }
 }

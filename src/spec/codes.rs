@@ -101,6 +101,8 @@ codes! {
     UnresolvableImage = "E0308", "unresolvable-image", "an external image the engine cannot find", "check the image name and tag, push the image to the registry the engine reads, or map it to a reachable copy with `--mirror FROM=TO`";
     /// A component on the build platform used as an image of the target platform.
     BuildPlatform = "E0309", "build-platform", "a component on the build platform (`platform = \"build\"`) where an image of the target platform is needed, or the reverse", "copy what it makes into a component of the target platform (`copy = [{ from = \"<component>\", ... }]`); build `from` a component of the same platform only, and leave a build-platform component unpublished";
+    /// Two names of one image that are the same.
+    DuplicateTag = "E0310", "duplicate-tag", "two naming rules of one image that give the same repository and tag", "give each naming rule of an `image` list its own tag or repository; when args make two rules equal, give them other values";
 
     /// A user policy that cannot be applied.
     UserPolicy = "E0401", "user-policy", "a `[user]` policy with an invalid name, id or setting", "give `[user]` a non-root name, a uid and gid between 1 and 2147483646, and `on-conflict = \"rename\"` or `\"error\"`";

@@ -59,8 +59,9 @@ pub struct RawStack {
     pub name: SpannedString,
     /// One line shown by `strata targets`.
     pub description: Option<SpannedString>,
-    /// Naming rule for every component's image, e.g. `"{prefix}/{component}:{tag}"`.
-    pub image: Option<SpannedString>,
+    /// Naming rule for every component's image, e.g. `"{prefix}/{component}:{tag}"`,
+    /// or a list of them: the primary name, then extra tags.
+    pub image: Option<Spanned<NamingRules>>,
     /// The component built when no target is given.
     pub default: Option<SpannedString>,
     /// Lint ids silenced for the whole stack.
@@ -229,8 +230,8 @@ pub struct RawComponent {
     pub description: Option<SpannedString>,
     /// A condition over args; the component is built only when it holds.
     pub when: Option<SpannedString>,
-    /// Naming rule for this component's image, overriding `[stack].image`.
-    pub image: Option<SpannedString>,
+    /// Naming rule (or rules) for this component's image, overriding `[stack].image`.
+    pub image: Option<Spanned<NamingRules>>,
     /// Whether `build --push` and `bundle` include it (default true).
     pub publish: Option<Spanned<bool>>,
     /// `"target"` (default): the platform being built for; `"build"`: the
@@ -663,6 +664,42 @@ pub struct CopySpec {
 
 impl Shorthand for CopySpec {
     const EXPECTING: &'static str = "a table { src = ..., dst = ..., from = ... }";
+}
+
+/// `image = "rule"` or `image = ["rule", "rule", ...]`: the naming rules of
+/// an image, its primary name first, then its extra tags.
+#[derive(Debug, Clone)]
+pub struct NamingRules(pub Vec<SpannedString>);
+
+impl NamingRules {
+    /// Each rule with its own span: the one rule of the string form is
+    /// located at the whole value (`at`, the span of the `Spanned` around it).
+    pub fn located(&self, at: std::ops::Range<usize>) -> Vec<SpannedString> {
+        match self.0.as_slice() {
+            [one] if one.span() == (0..0) => vec![Spanned::new(at, one.get_ref().clone())],
+            rules => rules.to_vec(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NamingRules {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NamingRules;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a naming rule, or a list of naming rules")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NamingRules, E> {
+                // The span is the whole value's; `Spanned<NamingRules>` keeps it.
+                Ok(NamingRules(vec![Spanned::new(0..0, v.to_owned())]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<NamingRules, A::Error> {
+                Vec::<SpannedString>::deserialize(SeqAccessDeserializer::new(seq)).map(NamingRules)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// One path or several.

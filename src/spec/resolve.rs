@@ -342,7 +342,8 @@ struct Ctx<'a> {
     args: &'a [Arg],
     mirrors: &'a [(ImageRef, ImageRef)],
     user: Option<&'a UserPolicy>,
-    rule: Option<&'a Spanned<String>>,
+    /// `[stack].image`'s naming rules (or the default one), each located.
+    rules: &'a [SpannedString],
 }
 
 #[cfg(test)]
@@ -487,5 +488,67 @@ from = "base"
                 "BUILDVARIANT=",
             ]
         );
+    }
+
+    #[test]
+    fn image_lists_give_a_primary_name_and_extra_tags() {
+        let text = r#"[stack]
+name = "s"
+image = ["reg.local/s/{component}:{version}", "reg.local/s/{component}:latest"]
+
+[args]
+version = "1.2"
+
+[template.t]
+from = "scratch"
+image = ["reg.local/t/{component}:{version}", "other.local/{component}:1"]
+
+[component.base]
+from = "scratch"
+
+[component.app]
+from = "base"
+image = "reg.local/app:{version}"
+
+[component.svc]
+extends = "t"
+"#;
+        let stack = load("strata.toml", text.as_bytes(), &Overrides::default()).expect("valid");
+        let names = |c: &str| -> Vec<String> {
+            let c = stack.component(c).expect("component");
+            c.names().map(|n| n.familiar()).collect()
+        };
+        assert_eq!(
+            names("base"),
+            ["reg.local/s/base:1.2", "reg.local/s/base:latest"]
+        );
+        let base = stack.component("base").expect("base");
+        assert_eq!(base.image.familiar(), "reg.local/s/base:1.2");
+        assert_eq!(base.extra_tags.len(), 1);
+        // A component's own rule (a string) replaces the stack's list.
+        assert_eq!(names("app"), ["reg.local/app:1.2"]);
+        // A template's list is inherited as a whole.
+        assert_eq!(names("svc"), ["reg.local/t/svc:1.2", "other.local/svc:1"]);
+        // `from = "base"` still reads the primary name's component.
+        assert!(matches!(
+            &stack.component("app").expect("app").base,
+            crate::graph::Base::Component(c) if c == "base"
+        ));
+    }
+
+    #[test]
+    fn two_rules_naming_the_same_tag_are_an_error_even_through_args() {
+        let text = "[stack]\nname = \"s\"\nimage = [\"r/{component}:{version}\", \"r/{component}\"]\n[args]\nversion = \"latest\"\n[component.a]\nfrom = \"scratch\"\n";
+        let err = load("strata.toml", text.as_bytes(), &Overrides::default())
+            .expect_err("r/a:latest twice")
+            .render();
+        assert!(err.contains("error[E0310]"), "{err}");
+        assert!(err.contains("`r/a:latest` twice"), "{err}");
+        let mut o = Overrides::default();
+        o.args.push(("version".into(), "2.0".into()));
+        let ok = load("strata.toml", text.as_bytes(), &o).expect("distinct with version=2.0");
+        let a = ok.component("a").expect("a");
+        assert_eq!(a.image.familiar(), "r/a:2.0");
+        assert_eq!(a.extra_tags[0].familiar(), "r/a:latest");
     }
 }

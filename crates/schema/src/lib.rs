@@ -5,7 +5,7 @@
 //! A recording `Deserializer` walks `RawStackFile::deserialize` and keeps
 //! every struct's field list and each field's shape. Types that accept
 //! several forms (`Short<T>`, `RawArg`, `Command`, `Paths`, `Extends`,
-//! `MatrixValue`, `toml::Value`)
+//! `NamingRules`, `MatrixValue`, `toml::Value`)
 //! call `deserialize_any`; the recorder recognises them by their visitor's
 //! `expecting` text and walks the table form of each. Every struct maps to
 //! one section of the reference, whose first Markdown table lists exactly
@@ -29,8 +29,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use serde_spanned::de::{is_spanned, SpannedDeserializer};
 use strata::spec::raw::{
-    AptSpec, Command, CondaSpec, CopySpec, Extends, MatrixValue, OsPackagesSpec, Paths, PipSpec,
-    RawArg, RawArgTable, RawStackFile, RunSpec, Short, Shorthand, TestSpec,
+    AptSpec, Command, CondaSpec, CopySpec, Extends, MatrixValue, NamingRules, OsPackagesSpec,
+    Paths, PipSpec, RawArg, RawArgTable, RawStackFile, RunSpec, Short, Shorthand, TestSpec,
 };
 
 /// The reference, relative to the repository root.
@@ -488,6 +488,7 @@ fn registry() -> Vec<AnyType> {
         any_type::<Command>(None),
         any_type::<Paths>(None),
         any_type::<Extends>(None),
+        any_type::<NamingRules>(None),
         // Its table form is a table of strings, not a struct.
         AnyType {
             forms: vec![

@@ -18,17 +18,23 @@ impl Resolver<'_> {
 
         let (enabled, condition) = self.when(raw, ctx);
         let (base, gpu) = self.base(raw, name, ctx, ref_spans)?;
-        let image = raw
-            .image
-            .as_ref()
-            .or(ctx.rule)
-            .and_then(|rule| self.image_ref(rule, vars, &[]))
-            .unwrap_or_else(|| ImageRef {
-                registry: "docker.io".into(),
-                repository: cname.clone(),
-                tag: None,
-                digest: None,
-            });
+        let rules = match &raw.image {
+            Some(image) => self.naming_rules(image),
+            None => ctx.rules.to_vec(),
+        };
+        let mut names = if rules.is_empty() {
+            Vec::new()
+        } else {
+            self.image_names(&rules, vars).unwrap_or_default()
+        }
+        .into_iter();
+        let image = names.next().unwrap_or_else(|| ImageRef {
+            registry: "docker.io".into(),
+            repository: cname.clone(),
+            tag: None,
+            digest: None,
+        });
+        let extra_tags: Vec<ImageRef> = names.collect();
         let run_as = self.run_as(raw, ctx);
         let context = match &raw.context {
             Some(p) => self
@@ -65,6 +71,7 @@ impl Resolver<'_> {
             base,
             gpu,
             image,
+            extra_tags,
             publish,
             platform,
             context,

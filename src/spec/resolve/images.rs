@@ -47,6 +47,64 @@ impl Resolver<'_> {
         out
     }
 
+    /// The naming rules of an `image` key, each located; an error for an
+    /// empty list.
+    pub(super) fn naming_rules(&mut self, image: &Spanned<raw::NamingRules>) -> Vec<SpannedString> {
+        let rules = image.get_ref().located(image.span());
+        if rules.is_empty() {
+            self.error(
+                ErrorCode::InvalidImage,
+                image.span(),
+                "`image` is an empty list",
+                "give at least one naming rule: the image's name, then any extra tags, e.g. `[\"{stack}/{component}:{version}\", \"{stack}/{component}:latest\"]`",
+            );
+        }
+        rules
+    }
+
+    /// The names of an image from its naming rules (the primary name,
+    /// then the extra tags); none when a rule is invalid or two rules give
+    /// the same repository and tag, which is reported.
+    pub(super) fn image_names(
+        &mut self,
+        rules: &[SpannedString],
+        vars: &Vars,
+    ) -> Option<Vec<ImageRef>> {
+        let mut names = Vec::with_capacity(rules.len());
+        let mut ok = true;
+        for rule in rules {
+            match self.image_ref(rule, vars, &[]) {
+                Some(r) => names.push(r),
+                None => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        for (j, r) in names.iter().enumerate() {
+            let Some(i) = names[..j].iter().position(|e| same_tag(e, r)) else {
+                continue;
+            };
+            let first = &rules[i];
+            let line = |r: &SpannedString| self.file.line_col(r.span().start).line;
+            let how = if first.get_ref() == rules[j].get_ref() {
+                "the same rule is written twice".to_owned()
+            } else if line(first) == line(&rules[j]) {
+                format!("`{}` gives it too", first.get_ref())
+            } else {
+                format!("`{}` gives it too (line {})", first.get_ref(), line(first))
+            };
+            self.error(
+                ErrorCode::DuplicateTag,
+                rules[j].span(),
+                format!("the image is named `{}` twice: {how}", r.familiar()),
+                "give each naming rule its own tag or repository (e.g. `{component}:{version}` and `{component}:latest`); when args make two rules equal, give them other values",
+            );
+            ok = false;
+        }
+        ok.then_some(names)
+    }
+
     pub(super) fn image_ref(
         &mut self,
         s: &Spanned<String>,
@@ -188,4 +246,11 @@ pub fn parse_mirror_list(text: &str) -> Result<Vec<(String, String)>, Vec<String
     } else {
         Err(problems)
     }
+}
+
+/// Whether two names are the same repository and tag (a missing tag is
+/// `latest`), whatever their digests.
+fn same_tag(a: &ImageRef, b: &ImageRef) -> bool {
+    let tag = |r: &ImageRef| r.tag.clone().unwrap_or_else(|| "latest".into());
+    a.registry == b.registry && a.repository == b.repository && tag(a) == tag(b)
 }

@@ -51,7 +51,10 @@ impl Resolver<'_> {
             })
             .collect();
         let metadata = self.metadata(raw.metadata.as_ref(), raw.packages.as_ref(), &vars);
-        let naming_rule = naming_rule(&meta, &values);
+        let naming_rules = match &meta.image {
+            Some(image) => self.naming_rules(image),
+            None => default_naming_rule(&meta, &values).into_iter().collect(),
+        };
 
         let names: BTreeSet<String> = raw.component.keys().map(|k| k.get_ref().clone()).collect();
         if raw.component.is_empty() {
@@ -80,7 +83,7 @@ impl Resolver<'_> {
                 args: &condition_args,
                 mirrors: &mirrors,
                 user: user.as_ref(),
-                rule: naming_rule.as_ref(),
+                rules: &naming_rules,
             };
             let before = self.diags.len();
             if let Some(comp) = self.component(cname, c, &ctx, &mut ref_spans) {
@@ -329,13 +332,13 @@ fn profiles(raw: &BTreeMap<SpannedString, Spanned<raw::RawProfile>>, args: &[Arg
         .collect()
 }
 
-/// `[stack].image`, else `{stack}/{component}:{tag}` (or `:latest` without
-/// a `tag` arg) located at the stack's name; none for an invalid name,
-/// which is reported already.
-fn naming_rule(meta: &raw::RawStack, values: &BTreeMap<String, ArgValue>) -> Option<SpannedString> {
-    if let Some(rule) = &meta.image {
-        return Some(rule.clone());
-    }
+/// The naming rule without `[stack].image`: `{stack}/{component}:{tag}`
+/// (or `:latest` without a `tag` arg) located at the stack's name; none
+/// for an invalid name, which is reported already.
+fn default_naming_rule(
+    meta: &raw::RawStack,
+    values: &BTreeMap<String, ArgValue>,
+) -> Option<SpannedString> {
     if !valid_name(meta.name.get_ref()) {
         return None;
     }
