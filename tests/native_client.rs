@@ -395,3 +395,179 @@ copy = [{{ src = "version.txt", dst = "/version.txt" }}]
     remove_images(&[tag]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn registry_get(path: &str) -> Option<serde_json::Value> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+            &format!("http://{REGISTRY}/v2/{path}"),
+        ])
+        .output()
+        .expect("curl runs");
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).expect("JSON"))
+}
+
+/// The platforms (`os/arch`) of an image in the local registry (an index,
+/// or one manifest for a single platform); None when the tag is not there.
+fn registry_platforms(repo: &str, tag: &str) -> Option<Vec<String>> {
+    let top = registry_get(&format!("{repo}/manifests/{tag}"))?;
+    let mut platforms: Vec<String> = match top["manifests"].as_array() {
+        Some(list) => list
+            .iter()
+            .filter_map(|m| {
+                let p = &m["platform"];
+                let arch = p["architecture"].as_str()?;
+                (arch != "unknown").then(|| format!("{}/{arch}", p["os"].as_str().unwrap_or("?")))
+            })
+            .collect(),
+        None => {
+            let digest = top["config"]["digest"]
+                .as_str()
+                .expect("a manifest's config");
+            let config = registry_get(&format!("{repo}/blobs/{digest}")).expect("the config blob");
+            vec![format!(
+                "{}/{}",
+                config["os"].as_str().unwrap_or("?"),
+                config["architecture"].as_str().unwrap_or("?")
+            )]
+        }
+    };
+    platforms.sort();
+    Some(platforms)
+}
+
+#[test]
+fn multi_platform_push_has_each_components_platforms_and_is_atomic() {
+    require_engine();
+    let builder = mp_builder();
+    let run = run_id();
+    // Stand-ins for a base per architecture (FATE's Dockerfile.arm64): one
+    // single-platform image each, named by architecture.
+    let stand = project(
+        "native-stand",
+        format!(
+            r#"[stack]
+name = "stand"
+image = "{REGISTRY}/strata-test/native-stand-{{TARGETARCH}}:{run}"
+
+[component.stand]
+from = "{REGISTRY}/strata/busybox:1.36"
+user = "root"
+run = [{{ cmd = "echo $ARCH > /flavour", env = {{ ARCH = "{{TARGETARCH}}" }} }}]
+"#
+        ),
+    );
+    for p in ["linux/amd64", "linux/arm64"] {
+        let out = strata(&[
+            "build",
+            path(&stand.join("strata.toml")),
+            "--builder",
+            &builder,
+            "--platform",
+            p,
+            "--push",
+            "--progress",
+            "quiet",
+        ]);
+        assert!(out.status.success(), "{p}: {}", lossy(&out.stderr));
+    }
+    let stack = |name: &str, extra: &str| {
+        format!(
+            r#"[stack]
+name = "{name}"
+image = "{REGISTRY}/strata-test/{name}-{{component}}:{run}"
+
+[component.base]
+from = "{REGISTRY}/strata-test/native-stand-{{TARGETARCH}}:{run}"
+user = "root"
+run = ["uname -m > /arch"]
+
+[component.app]
+from = "base"
+user = "root"
+
+[component.ipcl]
+from = "base"
+user = "root"
+when = "TARGETARCH == 'amd64'"
+{extra}"#
+        )
+    };
+    let dir = project("native-mp", stack("native-mp", ""));
+    let out = strata(&[
+        "build",
+        path(&dir.join("strata.toml")),
+        "--builder",
+        &builder,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--push",
+        "--progress",
+        "plain",
+    ]);
+    let log = lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let both = vec!["linux/amd64".to_owned(), "linux/arm64".to_owned()];
+    for c in ["base", "app"] {
+        assert_eq!(
+            registry_platforms(&format!("strata-test/native-mp-{c}"), run),
+            Some(both.clone()),
+            "{c}\n{log}"
+        );
+    }
+    assert_eq!(
+        registry_platforms("strata-test/native-mp-ipcl", run),
+        Some(vec!["linux/amd64".to_owned()]),
+        "ipcl is amd64 only\n{log}"
+    );
+    // The arm64 image runs on arm64, on the arm64 base.
+    let app = format!("{REGISTRY}/strata-test/native-mp-app:{run}");
+    let got = mp_docker(&[
+        "run",
+        "--rm",
+        "--platform",
+        "linux/arm64",
+        &app,
+        "cat",
+        "/arch",
+        "/flavour",
+    ]);
+    assert_eq!(
+        got.split_whitespace().collect::<Vec<_>>(),
+        ["aarch64", "arm64"],
+        "{got}"
+    );
+
+    // One platform of one component fails: nothing at all is pushed.
+    let broken = "\n[component.broken]\nfrom = \"base\"\nuser = \"root\"\nrun = [\"test \\\"$(uname -m)\\\" != aarch64\"]\n";
+    let dir2 = project("native-mpfail", stack("native-mpfail", broken));
+    let out = strata(&[
+        "build",
+        path(&dir2.join("strata.toml")),
+        "--builder",
+        &builder,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--push",
+        "--progress",
+        "quiet",
+    ]);
+    let log = lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("component `broken` failed to build"), "{log}");
+    assert!(log.contains("nothing pushed"), "{log}");
+    for c in ["base", "app", "ipcl", "broken"] {
+        assert_eq!(
+            registry_platforms(&format!("strata-test/native-mpfail-{c}"), run),
+            None,
+            "{c} was pushed although a component failed\n{log}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&stand);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir2);
+}

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use super::build::{select, target_names, FrontendImage, Selection, Target};
+use super::build::{platforms_of, select, target_names, FrontendImage, Selection, Target};
 use super::lock::build_mirrors;
 use super::StackArgs;
 
@@ -28,15 +28,32 @@ pub struct BakeArgs {
     /// Return the images without running their `test` entries (STRATA_SKIP_TESTS=1).
     #[arg(long)]
     skip_tests: bool,
+    /// Build for these platforms (comma-separated): each target gets the
+    /// `platforms` where its component is enabled.
+    #[arg(long, value_delimiter = ',', value_parser = super::platform_arg, value_name = "PLATFORM")]
+    platform: Vec<crate::lower::Platform>,
 }
 
 /// Runs `strata bake`: prints the definition.
 pub fn run(a: BakeArgs) -> Result<ExitCode> {
-    let Some(stack) = a.stack.load()? else {
+    let Some(stack) = a.stack.load_for(a.platform.first())? else {
         return Ok(ExitCode::FAILURE);
     };
     super::print_warnings(&stack);
-    let components = select(&stack, &a.select.only)?;
+    let Some(platforms) = platforms_of(&a.stack, &a.select.only, &a.platform, &stack)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let components: Vec<&crate::graph::Component> = if a.platform.is_empty() {
+        select(&stack, &a.select.only)?
+    } else {
+        stack
+            .components
+            .iter()
+            .filter(|c| {
+                platforms.contains_key(&c.name) && c.platform != crate::graph::RunsOn::Build
+            })
+            .collect()
+    };
     let targets = target_names(&components);
     let mirrors = build_mirrors(&a.stack, &stack, None)?;
     let def = bake_definition(&BakePlan {
@@ -48,6 +65,7 @@ pub fn run(a: BakeArgs) -> Result<ExitCode> {
         frontend: &a.frontend.frontend,
         skip_tests: a.skip_tests,
         git_branch: super::build::git_branch(super::build::stack_dir(&a.stack.file)).as_deref(),
+        platforms: (!a.platform.is_empty()).then_some(&platforms),
     })?;
     writeln!(std::io::stdout().lock(), "{def:#}")?;
     Ok(ExitCode::SUCCESS)
@@ -71,6 +89,8 @@ pub struct BakePlan<'a> {
     pub skip_tests: bool,
     /// The git branch checked out, passed as `STRATA_GIT_BRANCH`.
     pub git_branch: Option<&'a str>,
+    /// With `--platform`: each component's platforms.
+    pub platforms: Option<&'a BTreeMap<String, Vec<String>>>,
 }
 
 /// The build args every component's frontend run gets: the stack's
@@ -112,17 +132,23 @@ pub fn bake_definition(p: &BakePlan) -> Result<serde_json::Value> {
     let mut targets = serde_json::Map::new();
     for t in p.targets {
         let tags = &t.names;
-        targets.insert(
-            t.name.clone(),
-            json!({
-                "context": context.to_string_lossy(),
-                "dockerfile": dockerfile,
-                "target": t.component,
-                "args": args,
-                "tags": tags,
-                "output": ["type=docker"],
-            }),
-        );
+        let mut target = json!({
+            "context": context.to_string_lossy(),
+            "dockerfile": dockerfile,
+            "target": t.component,
+            "args": args,
+            "tags": tags,
+            "output": ["type=docker"],
+        });
+        if let Some(list) = p.platforms.and_then(|m| m.get(&t.component)) {
+            // The classic image store holds one platform: the user chooses
+            // the output (`--push`, `--set '*.output=...'`).
+            target["platforms"] = json!(list);
+            if let Some(o) = target.as_object_mut() {
+                o.remove("output");
+            }
+        }
+        targets.insert(t.name.clone(), target);
     }
     let names: Vec<&str> = p.targets.iter().map(|t| t.name.as_str()).collect();
     Ok(escape_definition(json!({
@@ -200,6 +226,7 @@ mod tests {
             frontend: "fe:${t}",
             skip_tests: true,
             git_branch: Some("main"),
+            platforms: None,
         })
         .expect("definition");
         let base = &def["target"]["base"];
@@ -213,5 +240,40 @@ mod tests {
         assert_eq!(base["args"]["STRATA_SKIP_TESTS"], "1");
         assert_eq!(base["args"]["STRATA_WARNINGS"], "none");
         assert_eq!(def["group"]["default"]["targets"][0], "base");
+        assert_eq!(base["output"][0], "type=docker");
+    }
+
+    #[test]
+    fn each_target_gets_the_platforms_of_its_component() {
+        let s = stack();
+        let comps: Vec<&Component> = s.components.iter().collect();
+        let targets = target_names(&comps);
+        let platforms = BTreeMap::from([
+            (
+                "base".to_owned(),
+                vec!["linux/amd64".to_owned(), "linux/arm64".to_owned()],
+            ),
+            ("node-gui".to_owned(), vec!["linux/amd64".to_owned()]),
+        ]);
+        let def = bake_definition(&BakePlan {
+            file: Path::new("/src/strata.toml"),
+            targets: &targets,
+            args: &[],
+            profile: None,
+            mirrors: &[],
+            frontend: "fe",
+            skip_tests: false,
+            git_branch: None,
+            platforms: Some(&platforms),
+        })
+        .expect("definition");
+        let t = &def["target"];
+        assert_eq!(
+            t["base"]["platforms"],
+            json!(["linux/amd64", "linux/arm64"])
+        );
+        assert_eq!(t["node-gui"]["platforms"], json!(["linux/amd64"]));
+        // One platform per tag in the classic store: the user picks the output.
+        assert!(t["base"].get("output").is_none(), "{def}");
     }
 }

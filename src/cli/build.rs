@@ -288,11 +288,22 @@ pub struct Built {
 /// (reported on stderr).
 pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
     let started = Instant::now();
-    let Some(stack) = a.stack.load()? else {
+    let Some(stack) = a.stack.load_for(a.platform.first())? else {
         return Ok(None);
     };
     super::print_warnings(&stack);
-    let mut components = select(&stack, &a.select.only)?;
+    let Some(platforms) = platforms_of(&a.stack, &a.select.only, &a.platform, &stack)? else {
+        return Ok(None);
+    };
+    let mut components = if a.platform.is_empty() {
+        select(&stack, &a.select.only)?
+    } else {
+        stack
+            .components
+            .iter()
+            .filter(|c| platforms.contains_key(&c.name))
+            .collect()
+    };
     if components.is_empty() {
         bail!("no component is enabled with these args and profile");
     }
@@ -329,6 +340,7 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
         frontend: "",
         skip_tests: a.skip_tests,
         git_branch: branch.as_deref(),
+        platforms: None,
     };
     eprintln!(
         "strata: building {} components of `{}` in one BuildKit session on {builder}: {}",
@@ -346,7 +358,8 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
         .context("cannot start the async runtime")?;
     let mut progress = Progress::new(a.progress.mode());
     engine.set_progress(a.progress.mode());
-    let (outcomes, sent) = runtime.block_on(build_all(&builder, &plan, a, &mut progress))?;
+    let (outcomes, sent) =
+        runtime.block_on(build_all(&builder, &plan, a, &platforms, &mut progress))?;
     progress.finish();
     eprintln!(
         "strata: the session sent the build context: {} files, {} bytes, in {} requests",
@@ -378,11 +391,48 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
     }))
 }
 
+/// With `--platform`: the platforms each component is built for, those
+/// of the `--platform` list where it is enabled (a component switched off
+/// on arm64 is built for amd64 only); empty without `--platform`. None
+/// when the stack has errors for one of the platforms.
+pub(super) fn platforms_of(
+    stack_args: &StackArgs,
+    select_only: &[String],
+    platforms: &[crate::lower::Platform],
+    first: &Stack,
+) -> Result<Option<BTreeMap<String, Vec<String>>>> {
+    let mut of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in platforms {
+        let Some(stack) = stack_args.load_for(Some(p))? else {
+            return Ok(None);
+        };
+        // `--only` names switched off on this platform are built for the others.
+        let only: Vec<String> = select_only
+            .iter()
+            .filter(|n| stack.component(n).is_some_and(|c| c.enabled))
+            .cloned()
+            .collect();
+        if !select_only.is_empty() && only.is_empty() {
+            continue;
+        }
+        for c in select(&stack, &only)? {
+            of.entry(c.name.clone()).or_default().push(p.to_string());
+        }
+    }
+    if let Some(off) = select_only.iter().find(|n| !of.contains_key(*n)) {
+        // Unknown, or switched off on every platform: said as for the first.
+        select(first, std::slice::from_ref(off))?;
+        bail!("--only {off}: the component is switched off on every platform asked for");
+    }
+    Ok(Some(of))
+}
+
 /// Builds every target over one connection and one session; an outcome per target, in order.
 async fn build_all(
     builder: &Builder,
     plan: &BakePlan<'_>,
     a: &BuildArgs,
+    platforms: &BTreeMap<String, Vec<String>>,
     progress: &mut Progress,
 ) -> Result<(Vec<Result<BTreeMap<String, String>, Failure>>, DirStats)> {
     let file = std::path::absolute(plan.file)
@@ -408,10 +458,6 @@ async fn build_all(
     }
     if a.no_cache {
         common.insert("no-cache".into(), String::new());
-    }
-    if !a.platform.is_empty() {
-        let list: Vec<String> = a.platform.iter().map(ToString::to_string).collect();
-        common.insert("platform".into(), list.join(","));
     }
     if !a.cache_from.is_empty() {
         // The frontend's own solves import the same cache.
@@ -440,6 +486,9 @@ async fn build_all(
     let builds = plan.targets.iter().enumerate().map(|(i, t)| {
         let mut opts = common.clone();
         opts.insert("target".into(), t.component.clone());
+        if let Some(list) = platforms.get(&t.component) {
+            opts.insert("platform".into(), list.join(","));
+        }
         // The exporter takes every name of the image, comma-separated.
         let name = ("name".to_owned(), t.names.join(","));
         let export = match &a.oci_dir {
