@@ -12,6 +12,13 @@ use common::{docker_ok, lossy, project, remove_images, require_engine, run_id, s
 
 const REGISTRY: &str = "127.0.0.1:5000";
 
+/// The tests on the second engine run one at a time: the cache test
+/// empties that engine's build cache, which fails builds running beside it.
+fn mp_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The multi-platform engine (containerd image store): a second endpoint.
 fn mp_builder() -> String {
     let socket =
@@ -249,6 +256,7 @@ run = ["uname -m > /arch"]
 #[test]
 fn another_engine_with_builder_oci_output_and_multi_platform() {
     require_engine();
+    let _engine = mp_lock();
     let name = "native-oci";
     let dir = project(name, mp_stack(name));
     let oci = dir.join("oci");
@@ -307,6 +315,7 @@ fn another_engine_with_builder_oci_output_and_multi_platform() {
 #[test]
 fn cache_exported_to_a_registry_is_imported_by_a_fresh_engine_cache() {
     require_engine();
+    let _engine = mp_lock();
     let name = "native-cache";
     let dir = project(name, mp_stack(name));
     let file = dir.join("strata.toml");
@@ -459,6 +468,7 @@ fn registry_platforms(repo: &str, tag: &str) -> Option<Vec<String>> {
 #[test]
 fn multi_platform_push_has_each_components_platforms_and_is_atomic() {
     require_engine();
+    let _engine = mp_lock();
     let builder = mp_builder();
     let run = run_id();
     // Stand-ins for a base per architecture (FATE's Dockerfile.arm64): one
