@@ -402,6 +402,9 @@ pub(super) fn platforms_of(
     first: &Stack,
 ) -> Result<Option<BTreeMap<String, Vec<String>>>> {
     let mut of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if platforms.is_empty() {
+        return Ok(Some(of));
+    }
     for p in platforms {
         let Some(stack) = stack_args.load_for(Some(p))? else {
             return Ok(None);
