@@ -77,7 +77,7 @@ fn quick_bench_has_every_part_and_runs_the_shared_base_once() {
         assert!(rows.len() >= 2, "no table under `{h}`:\n{table}");
     }
     for h in &headings[..3] {
-        for build in ["| (a) ", "| (b) ", "| (c) "] {
+        for build in ["| (a) ", "| (b) ", "| (c) ", "| (d) "] {
             assert!(
                 part(&table, h).iter().any(|l| l.starts_with(build)),
                 "`{h}` has no row `{build}`:\n{table}"

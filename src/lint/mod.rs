@@ -276,7 +276,7 @@ impl Linter<'_> {
                                 step.span.clone(),
                                 format!("component `{}` copies the whole build context, and no ignore file is set", c.name),
                             )
-                            .with_help("copy only what the image needs, list `exclude` patterns, or name the ignore file with `ignore = \".dockerignore\"` so .git, caches and local secrets stay out of the image (Strata checks the stack without reading the context, so it cannot see a default .dockerignore)"),
+                            .with_help("copy only what the image needs, list `exclude` patterns, or name the ignore file with `ignore = \".dockerignore\"` so .git, caches and local secrets stay out of the image (a `.dockerignore` in the context directory is applied when building, but lints read the stack file only: naming it with `ignore` says it is there)"),
                         );
                     }
                 }
