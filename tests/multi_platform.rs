@@ -18,20 +18,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::{docker, docker_ok, frontend, frontend_image, lossy, remove_images, run_id, text};
+use common::{
+    docker, docker_ok, frontend, frontend_image, lossy, mp_host, remove_images, run_id, text,
+};
 
 const REGISTRY: &str = "127.0.0.1:5000";
-
-/// The multi-platform dockerd's socket (scripts/engine-common.sh).
-fn mp_host() -> String {
-    let socket =
-        std::env::var("STRATA_MP_SOCKET").unwrap_or_else(|_| "/run/strata-mp/docker.sock".into());
-    assert!(
-        Path::new(&socket).exists(),
-        "the multi-platform dockerd's socket {socket} is missing: start it with scripts/engine.sh"
-    );
-    format!("unix://{socket}")
-}
 
 /// The frontend image under test, pushed to the local registry (unique tag).
 fn pushed_frontend() -> String {

@@ -21,13 +21,7 @@ fn mp_lock() -> std::sync::MutexGuard<'static, ()> {
 
 /// The multi-platform engine (containerd image store): a second endpoint.
 fn mp_builder() -> String {
-    let socket =
-        std::env::var("STRATA_MP_SOCKET").unwrap_or_else(|_| "/run/strata-mp/docker.sock".into());
-    assert!(
-        Path::new(&socket).exists(),
-        "the second engine's socket {socket} is missing: start it with scripts/engine.sh"
-    );
-    format!("unix://{socket}")
+    common::mp_host()
 }
 
 fn mp_docker(args: &[&str]) -> String {

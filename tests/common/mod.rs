@@ -12,6 +12,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+/// The multi-platform dockerd (containerd image store, arm64 under qemu)
+/// that scripts/engine.sh starts: its Docker API address.
+pub fn mp_host() -> String {
+    let socket =
+        std::env::var("STRATA_MP_SOCKET").unwrap_or_else(|_| "/run/strata-mp/docker.sock".into());
+    assert!(
+        Path::new(&socket).exists(),
+        "the multi-platform dockerd's socket {socket} is missing: start it with scripts/engine.sh"
+    );
+    format!("unix://{socket}")
+}
+
 /// The base image most test stacks start from (made by scripts/base-images.sh).
 pub const BUSYBOX: &str = "strata.local/busybox:1.36";
 
