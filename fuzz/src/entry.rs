@@ -247,7 +247,7 @@ pub fn frontend_opts(data: &[u8]) {
         }
     };
     for p in &parsed.platforms {
-        let text = opts::format_platform(p);
+        let text = p.to_string();
         let again = opts::parse_platform(&text)
             .unwrap_or_else(|e| panic!("frontend_opts: `{text}` does not parse again: {e}"));
         assert_eq!(&again, p, "frontend_opts: platform round trip");

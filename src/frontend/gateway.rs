@@ -262,7 +262,7 @@ async fn build_many<B: Bridge>(
             platform,
             build_platform,
             i == 0,
-            Some(&opts::format_platform(platform)),
+            Some(&platform.to_string()),
         )
         .await
         .map_err(|e| for_platform(e, platform))?
@@ -270,7 +270,7 @@ async fn build_many<B: Bridge>(
             Built::Answer(res) => return Ok(res),
             Built::Image(built) => built,
         };
-        let key = opts::format_platform(platform);
+        let key = platform.to_string();
         if refs.contains_key(&key) {
             continue;
         }
@@ -301,7 +301,7 @@ async fn build_many<B: Bridge>(
 /// An error of one platform of a multi-platform build says which: the
 /// stack may differ per platform (`TARGETARCH` in `when`, in `from`).
 fn for_platform(e: FrontendError, p: &Platform) -> FrontendError {
-    let key = opts::format_platform(p);
+    let key = p.to_string();
     match e {
         FrontendError::Other(m) => FrontendError::Other(format!("for {key}: {m}")),
         FrontendError::Stack(mut d) => {
@@ -530,7 +530,7 @@ impl<'a> StepPrefixes<'a> {
 /// (the OS repeated only when it differs), as the Dockerfile frontend
 /// writes it; just the build platform when both are the same.
 fn cross_prefix(build: &Platform, target: &Platform) -> String {
-    let from = opts::format_platform(build);
+    let from = build.to_string();
     if build == target {
         return from;
     }
@@ -541,7 +541,7 @@ fn cross_prefix(build: &Platform, target: &Platform) -> String {
         };
         format!("{from}->{arch}")
     } else {
-        format!("{from}->{}", opts::format_platform(target))
+        format!("{from}->{}", target)
     }
 }
 
@@ -569,13 +569,13 @@ fn check_target_platform(
             .unwrap_or_else(|| c.span.clone()),
         format!(
             "component `{target}` runs on the build platform ({}) and is not an image of {}",
-            opts::format_platform(build_platform),
-            opts::format_platform(platform)
+            build_platform,
+            platform
         ),
     )
     .with_help(format!(
         "build a component of the target platform that copies what `{target}` makes (`copy = [{{ from = \"{target}\", ... }}]`), or build `{target}` for {} only",
-        opts::format_platform(build_platform)
+        build_platform
     ));
     Err(FrontendError::Stack(Diagnostics {
         file: stack.file.clone(),
@@ -1037,7 +1037,7 @@ async fn resolve_bases<B: Bridge>(
                     format!(
                         "cannot resolve image `{}` for {}: {}",
                         image.familiar(),
-                        opts::format_platform(platform),
+                        platform,
                         s.message()
                     ),
                 )

@@ -422,7 +422,7 @@ impl FrontendOpts {
     /// what a mirror does; it comes after `STRATA_MIRRORS`, so it wins.
     pub fn overrides(&self, platform: &Platform) -> Overrides {
         let mut mirrors = self.mirrors.clone();
-        let here = format_platform(platform);
+        let here = platform.to_string();
         for (name, overrides) in &self.contexts {
             let applicable = overrides
                 .iter()
@@ -447,43 +447,11 @@ impl FrontendOpts {
     }
 }
 
-/// `os/arch[/variant]`, as in `linux/amd64` or `linux/arm64/v8`.
+/// `os/arch[/variant]`, as in `linux/amd64` or `linux/arm64/v8`,
+/// normalised as BuildKit does (see `strata_llb::Platform`'s `FromStr`).
 pub fn parse_platform(s: &str) -> Result<Platform, String> {
-    let parts: Vec<&str> = s.split('/').collect();
-    let valid = |p: &str| {
-        !p.is_empty()
-            && p.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.')
-    };
-    if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| valid(p)) {
-        return Err("expected os/arch or os/arch/variant, such as linux/amd64".to_owned());
-    }
-    let os = parts[0].to_ascii_lowercase();
-    let mut architecture = parts[1].to_ascii_lowercase();
-    let mut variant = parts.get(2).map(|v| v.to_ascii_lowercase());
-    // The aliases BuildKit's platform normaliser accepts.
-    match architecture.as_str() {
-        "x86_64" | "x86-64" => architecture = "amd64".to_owned(),
-        "aarch64" => architecture = "arm64".to_owned(),
-        "i386" => architecture = "386".to_owned(),
-        _ => {}
-    }
-    if architecture == "arm64" && variant.as_deref() == Some("v8") {
-        variant = None;
-    }
-    Ok(Platform {
-        os,
-        architecture,
-        variant,
-    })
-}
-
-/// The platform's `os/arch[/variant]` text.
-pub fn format_platform(p: &Platform) -> String {
-    match &p.variant {
-        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-        None => format!("{}/{}", p.os, p.architecture),
-    }
+    s.parse()
+        .map_err(|_| "expected os/arch or os/arch/variant, such as linux/amd64".to_owned())
 }
 
 #[cfg(test)]
@@ -666,7 +634,7 @@ mod tests {
     #[test]
     fn platforms_are_normalised() {
         let o = parse(&[("platform", "linux/amd64, linux/aarch64/v8,linux/arm/v7")]);
-        let text: Vec<String> = o.platforms.iter().map(format_platform).collect();
+        let text: Vec<String> = o.platforms.iter().map(ToString::to_string).collect();
         assert_eq!(text, ["linux/amd64", "linux/arm64", "linux/arm/v7"]);
     }
 

@@ -54,23 +54,37 @@ impl Default for Platform {
     }
 }
 
+/// `os/arch[/variant]`, normalised as BuildKit's platform normaliser
+/// does: lowercase, the architecture aliases `x86_64`/`x86-64` (amd64),
+/// `aarch64` (arm64) and `i386` (386), and `arm64/v8` without its variant.
 impl FromStr for Platform {
     type Err = LlbError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || LlbError::InvalidPlatform(s.to_owned());
-        let mut parts = s.trim().split('/');
-        let (Some(os), Some(arch)) = (parts.next(), parts.next()) else {
-            return Err(invalid());
+        let parts: Vec<&str> = s.trim().split('/').collect();
+        let valid = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
         };
-        let variant = parts.next();
-        if os.is_empty() || arch.is_empty() || variant == Some("") || parts.next().is_some() {
-            return Err(invalid());
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| valid(p)) {
+            return Err(LlbError::InvalidPlatform(s.to_owned()));
         }
-        let platform = Self::new(os, arch);
-        Ok(match variant {
-            Some(v) => platform.with_variant(v),
-            None => platform,
+        let mut architecture = parts[1].to_ascii_lowercase();
+        let mut variant = parts.get(2).map(|v| v.to_ascii_lowercase());
+        match architecture.as_str() {
+            "x86_64" | "x86-64" => architecture = "amd64".to_owned(),
+            "aarch64" => architecture = "arm64".to_owned(),
+            "i386" => architecture = "386".to_owned(),
+            _ => {}
+        }
+        if architecture == "arm64" && variant.as_deref() == Some("v8") {
+            variant = None;
+        }
+        Ok(Self {
+            os: parts[0].to_ascii_lowercase(),
+            architecture,
+            variant,
         })
     }
 }
@@ -101,9 +115,15 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        let p: Platform = "linux/arm64/v8".parse().expect("valid");
-        assert_eq!(p, Platform::new("linux", "arm64").with_variant("v8"));
-        assert_eq!(p.to_string(), "linux/arm64/v8");
+        let p: Platform = "linux/arm/v7".parse().expect("valid");
+        assert_eq!(p, Platform::new("linux", "arm").with_variant("v7"));
+        assert_eq!(p.to_string(), "linux/arm/v7");
+        // BuildKit's normal forms.
+        let p: Platform = "Linux/aarch64/v8".parse().expect("valid");
+        assert_eq!(p, Platform::new("linux", "arm64"));
+        let p: Platform = "linux/x86_64".parse().expect("valid");
+        assert_eq!(p.to_string(), "linux/amd64");
+        assert!("linux/am d64".parse::<Platform>().is_err());
         assert!("linux".parse::<Platform>().is_err());
         assert!("linux//v8".parse::<Platform>().is_err());
         assert!("a/b/c/d".parse::<Platform>().is_err());
