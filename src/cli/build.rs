@@ -24,7 +24,7 @@ use super::StackArgs;
 use crate::client::connect::Builder;
 use crate::client::filesync::DirStats;
 use crate::client::progress::Progress;
-use crate::client::session::Session;
+use crate::client::session::{Outputs, Session};
 use crate::client::solve::{Build, Client, Export, Failure};
 use crate::graph::{Component, Stack};
 use crate::spec::diag::closest;
@@ -295,35 +295,8 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
     let Some(platforms) = platforms_of(&a.stack, &a.select.only, &a.platform, &stack)? else {
         return Ok(None);
     };
-    let mut components = if a.platform.is_empty() {
-        select(&stack, &a.select.only)?
-    } else {
-        stack
-            .components
-            .iter()
-            .filter(|c| platforms.contains_key(&c.name))
-            .collect()
-    };
-    if components.is_empty() {
-        bail!("no component is enabled with these args and profile");
-    }
-    if !a.platform.is_empty() {
-        // A builder (`platform = "build"`) is no image of a target
-        // platform: it is built inside the components that copy from it.
-        components.retain(|c| c.platform != crate::graph::RunsOn::Build);
-        if components.is_empty() {
-            bail!("with --platform, builder components (platform = \"build\") are built only as part of the components that copy from them: select those");
-        }
-    }
-    let mut needed: Vec<&Component> = Vec::new();
-    for c in &components {
-        for n in crate::lower::needed_components(&stack, &c.name) {
-            if !needed.iter().any(|m| m.name == n.name) {
-                needed.push(n);
-            }
-        }
-    }
-    if !super::context_ok(&a.stack.file, &stack, needed)? {
+    let components = to_build(a, &stack, &platforms)?;
+    if !super::context_ok(&a.stack.file, &stack, needed_by(&stack, &components))? {
         return Ok(None);
     }
     let targets = target_names(&components);
@@ -391,6 +364,50 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
     }))
 }
 
+/// The components `strata build` builds as targets: the selected ones
+/// (with `--platform`, those enabled on at least one platform, builders
+/// left to the components that copy from them).
+fn to_build<'s>(
+    a: &BuildArgs,
+    stack: &'s Stack,
+    platforms: &BTreeMap<String, Vec<String>>,
+) -> Result<Vec<&'s Component>> {
+    let mut components = if a.platform.is_empty() {
+        select(stack, &a.select.only)?
+    } else {
+        stack
+            .components
+            .iter()
+            .filter(|c| platforms.contains_key(&c.name))
+            .collect()
+    };
+    if components.is_empty() {
+        bail!("no component is enabled with these args and profile");
+    }
+    if !a.platform.is_empty() {
+        // A builder (`platform = "build"`) is no image of a target
+        // platform: it is built inside the components that copy from it.
+        components.retain(|c| c.platform != crate::graph::RunsOn::Build);
+        if components.is_empty() {
+            bail!("with --platform, builder components (platform = \"build\") are built only as part of the components that copy from them: select those");
+        }
+    }
+    Ok(components)
+}
+
+/// Every component the targets need, themselves included.
+fn needed_by<'s>(stack: &'s Stack, targets: &[&'s Component]) -> Vec<&'s Component> {
+    let mut needed: Vec<&Component> = Vec::new();
+    for c in targets {
+        for n in crate::lower::needed_components(stack, &c.name) {
+            if !needed.iter().any(|m| m.name == n.name) {
+                needed.push(n);
+            }
+        }
+    }
+    needed
+}
+
 /// With `--platform`: the platforms each component is built for, those
 /// of the `--platform` list where it is enabled (a component switched off
 /// on arm64 is built for amd64 only); empty without `--platform`. None
@@ -430,27 +447,10 @@ pub(super) fn platforms_of(
     Ok(Some(of))
 }
 
-/// Builds every target over one connection and one session; an outcome per target, in order.
-async fn build_all(
-    builder: &Builder,
-    plan: &BakePlan<'_>,
-    a: &BuildArgs,
-    platforms: &BTreeMap<String, Vec<String>>,
-    progress: &mut Progress,
-) -> Result<(Vec<Result<BTreeMap<String, String>, Failure>>, DirStats)> {
-    let file = std::path::absolute(plan.file)
-        .with_context(|| format!("cannot resolve the path {}", plan.file.display()))?;
-    let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let filename = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "strata.toml".into());
-    let client = Client::connect(builder).await?;
-    let dirs = BTreeMap::from([
-        ("context".to_owned(), dir.clone()),
-        ("dockerfile".to_owned(), dir.clone()),
-    ]);
-    let session = Session::start(builder, dirs, &shared_key(&dir)).await?;
+/// The frontend options every component's build shares: the stack file's
+/// name, the build args, `SOURCE_DATE_EPOCH`, `no-cache` and the cache to
+/// import (for the frontend's own solves).
+fn common_opts(plan: &BakePlan<'_>, a: &BuildArgs, filename: String) -> BTreeMap<String, String> {
     let mut common = BTreeMap::from([("filename".to_owned(), filename)]);
     for (k, v) in build_args(plan) {
         common.insert(format!("build-arg:{k}"), v);
@@ -475,6 +475,51 @@ async fn build_all(
             serde_json::Value::from(list).to_string(),
         );
     }
+    common
+}
+
+/// Where a component's image goes: loaded into the engine, or an OCI tar
+/// in `oci_dir` that the session receives.
+fn export_for(t: &Target, oci_dir: Option<&Path>, outputs: &Outputs) -> Export {
+    // The exporter takes every name of the image, comma-separated.
+    let attrs = BTreeMap::from([("name".to_owned(), t.names.join(","))]);
+    match oci_dir {
+        Some(dir) => {
+            outputs.expect(&t.image, dir.join(format!("{}.tar", t.name)));
+            Export {
+                kind: "oci".into(),
+                attrs,
+            }
+        }
+        None => Export {
+            kind: "moby".into(),
+            attrs,
+        },
+    }
+}
+
+/// Builds every target over one connection and one session; an outcome per target, in order.
+async fn build_all(
+    builder: &Builder,
+    plan: &BakePlan<'_>,
+    a: &BuildArgs,
+    platforms: &BTreeMap<String, Vec<String>>,
+    progress: &mut Progress,
+) -> Result<(Vec<Result<BTreeMap<String, String>, Failure>>, DirStats)> {
+    let file = std::path::absolute(plan.file)
+        .with_context(|| format!("cannot resolve the path {}", plan.file.display()))?;
+    let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let filename = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "strata.toml".into());
+    let client = Client::connect(builder).await?;
+    let dirs = BTreeMap::from([
+        ("context".to_owned(), dir.clone()),
+        ("dockerfile".to_owned(), dir.clone()),
+    ]);
+    let session = Session::start(builder, dirs, &shared_key(&dir)).await?;
+    let common = common_opts(plan, a, filename);
     // Every component imports every component's registry cache.
     let imports: Vec<CacheOptionsEntry> = a
         .cache_from
@@ -492,23 +537,7 @@ async fn build_all(
         if let Some(list) = platforms.get(&t.component) {
             opts.insert("platform".into(), list.join(","));
         }
-        // The exporter takes every name of the image, comma-separated.
-        let name = ("name".to_owned(), t.names.join(","));
-        let export = match &a.oci_dir {
-            Some(dir) => {
-                session
-                    .outputs()
-                    .expect(&t.image, dir.join(format!("{}.tar", t.name)));
-                Export {
-                    kind: "oci".into(),
-                    attrs: BTreeMap::from([name]),
-                }
-            }
-            None => Export {
-                kind: "moby".into(),
-                attrs: BTreeMap::from([name]),
-            },
-        };
+        let export = export_for(t, a.oci_dir.as_deref(), session.outputs());
         let build = Build {
             id: format!("{}-{i}", session.id),
             opts,
