@@ -11,7 +11,9 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::json;
 
-use super::lock::{external_images, lock_path, remote_sources, Lock, Pin};
+use super::lock::{
+    external_images, lock_path, remote_sources, ExternalImage, Lock, Pin, RemoteSource,
+};
 use super::StackArgs;
 use crate::graph::{Stack, StepKind};
 
@@ -45,119 +47,12 @@ pub fn run(a: SourcesArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match a.format {
         SourcesFormat::Json => {
-            let images: Vec<_> = images
-                .iter()
-                .map(|e| {
-                    let pin = match lock.get(&e.image) {
-                        Some(Pin::Digest(d)) => json!({ "digest": d }),
-                        Some(Pin::LocalId(id)) => json!({ "local_id": id }),
-                        None => serde_json::Value::Null,
-                    };
-                    json!({
-                        "ref": e.written.familiar(),
-                        "image": e.image.familiar(),
-                        "mirrored": e.written != e.image,
-                        "locked": pin,
-                        "used_by": e.used_by,
-                    })
-                })
-                .collect();
-            let remote: Vec<_> = remote
-                .iter()
-                .map(|r| {
-                    let mut v = serde_json::to_value(r).unwrap_or_default();
-                    if let Some(c) = lock.git.get(&r.lock_key()) {
-                        v["locked_commit"] = json!(c);
-                    }
-                    v
-                })
-                .collect();
-            let doc = json!({
-                "stack": stack.name,
-                "profile": stack.profile,
-                "images": images,
-                "remote": remote,
-                "packages": packages,
-            });
+            let doc = json_doc(&stack, &images, &remote, &packages, &lock);
             writeln!(out, "{doc:#}")?;
         }
         SourcesFormat::Text => {
-            let mut rows: Vec<[String; 4]> = Vec::new();
-            for e in &images {
-                let kind = if e.used_by.iter().all(|u| u.role == "third-party") {
-                    "third-party"
-                } else {
-                    "image"
-                };
-                let mut detail = Vec::new();
-                if e.written != e.image {
-                    detail.push(format!("mirrored to {}", e.image));
-                }
-                match lock.get(&e.image) {
-                    Some(Pin::Digest(d)) => detail.push(format!("locked {d}")),
-                    Some(Pin::LocalId(id)) => detail.push(format!("local image {id}")),
-                    None => {}
-                }
-                let by: Vec<String> = e
-                    .used_by
-                    .iter()
-                    .map(|u| format!("{} ({})", u.by, u.role))
-                    .collect();
-                rows.push([
-                    kind.into(),
-                    e.written.familiar(),
-                    by.join(", "),
-                    detail.join("; "),
-                ]);
-            }
-            for r in &remote {
-                let mut detail = Vec::new();
-                if let Some(sum) = &r.checksum {
-                    detail.push(format!("checksum {sum}"));
-                }
-                if let Some(at) = &r.git_ref {
-                    detail.push(format!("{} {}", at.kind(), at.name()));
-                    if let Some(c) = lock.git.get(&r.lock_key()) {
-                        detail.push(format!("locked commit {c}"));
-                    }
-                }
-                rows.push([
-                    r.kind.into(),
-                    r.location.clone(),
-                    r.used_by.join(", "),
-                    detail.join("; "),
-                ]);
-            }
-            for p in &packages {
-                let mut detail = Vec::new();
-                if let Some(f) = &p.file {
-                    detail.push(format!("in {f}"));
-                }
-                if let Some(o) = &p.offline {
-                    detail.push(format!("offline from {o}"));
-                }
-                if !p.index.is_empty() {
-                    detail.push(format!("from {}", p.index.join(", ")));
-                }
-                rows.push([
-                    p.kind.into(),
-                    p.name.clone(),
-                    p.used_by.join(", "),
-                    detail.join("; "),
-                ]);
-            }
-            let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(4).max(4);
-            let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(4).max(4);
-            let w2 = rows.iter().map(|r| r[2].len()).max().unwrap_or(7).max(7);
-            writeln!(
-                out,
-                "{:w0$}  {:w1$}  {:w2$}  DETAIL",
-                "KIND", "NAME", "USED BY"
-            )?;
-            for r in rows {
-                let line = format!("{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3]);
-                writeln!(out, "{}", line.trim_end())?;
-            }
+            let rows = text_rows(&images, &remote, &packages, &lock);
+            write_table(&mut out, rows)?;
         }
     }
     for r in &refused {
@@ -170,6 +65,141 @@ pub fn run(a: SourcesArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `strata sources --format json`.
+fn json_doc(
+    stack: &Stack,
+    images: &[ExternalImage],
+    remote: &[RemoteSource],
+    packages: &[Package],
+    lock: &Lock,
+) -> serde_json::Value {
+    let images: Vec<_> = images
+        .iter()
+        .map(|e| {
+            let pin = match lock.get(&e.image) {
+                Some(Pin::Digest(d)) => json!({ "digest": d }),
+                Some(Pin::LocalId(id)) => json!({ "local_id": id }),
+                None => serde_json::Value::Null,
+            };
+            json!({
+                "ref": e.written.familiar(),
+                "image": e.image.familiar(),
+                "mirrored": e.written != e.image,
+                "locked": pin,
+                "used_by": e.used_by,
+            })
+        })
+        .collect();
+    let remote: Vec<_> = remote
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            if let Some(c) = lock.git.get(&r.lock_key()) {
+                v["locked_commit"] = json!(c);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "stack": stack.name,
+        "profile": stack.profile,
+        "images": images,
+        "remote": remote,
+        "packages": packages,
+    })
+}
+
+/// `strata sources` as text: one row per image, remote source and package.
+fn text_rows(
+    images: &[ExternalImage],
+    remote: &[RemoteSource],
+    packages: &[Package],
+    lock: &Lock,
+) -> Vec<[String; 4]> {
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for e in images {
+        let kind = if e.used_by.iter().all(|u| u.role == "third-party") {
+            "third-party"
+        } else {
+            "image"
+        };
+        let mut detail = Vec::new();
+        if e.written != e.image {
+            detail.push(format!("mirrored to {}", e.image));
+        }
+        match lock.get(&e.image) {
+            Some(Pin::Digest(d)) => detail.push(format!("locked {d}")),
+            Some(Pin::LocalId(id)) => detail.push(format!("local image {id}")),
+            None => {}
+        }
+        let by: Vec<String> = e
+            .used_by
+            .iter()
+            .map(|u| format!("{} ({})", u.by, u.role))
+            .collect();
+        rows.push([
+            kind.into(),
+            e.written.familiar(),
+            by.join(", "),
+            detail.join("; "),
+        ]);
+    }
+    for r in remote {
+        let mut detail = Vec::new();
+        if let Some(sum) = &r.checksum {
+            detail.push(format!("checksum {sum}"));
+        }
+        if let Some(at) = &r.git_ref {
+            detail.push(format!("{} {}", at.kind(), at.name()));
+            if let Some(c) = lock.git.get(&r.lock_key()) {
+                detail.push(format!("locked commit {c}"));
+            }
+        }
+        rows.push([
+            r.kind.into(),
+            r.location.clone(),
+            r.used_by.join(", "),
+            detail.join("; "),
+        ]);
+    }
+    for p in packages {
+        let mut detail = Vec::new();
+        if let Some(f) = &p.file {
+            detail.push(format!("in {f}"));
+        }
+        if let Some(o) = &p.offline {
+            detail.push(format!("offline from {o}"));
+        }
+        if !p.index.is_empty() {
+            detail.push(format!("from {}", p.index.join(", ")));
+        }
+        rows.push([
+            p.kind.into(),
+            p.name.clone(),
+            p.used_by.join(", "),
+            detail.join("; "),
+        ]);
+    }
+    rows
+}
+
+/// The rows under a header, in columns as wide as their widest cell.
+fn write_table(out: &mut impl Write, rows: Vec<[String; 4]>) -> std::io::Result<()> {
+    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(4).max(4);
+    let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(4).max(4);
+    let w2 = rows.iter().map(|r| r[2].len()).max().unwrap_or(7).max(7);
+    writeln!(
+        out,
+        "{:w0$}  {:w1$}  {:w2$}  DETAIL",
+        "KIND", "NAME", "USED BY"
+    )?;
+    for r in rows {
+        let line = format!("{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3]);
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }
 
 /// One package a build installs from outside the stack.
