@@ -1297,14 +1297,14 @@ run = ["true"]
 "#,
     );
     let ctx = BuildContext {
-        platform: "linux/arm64/v8".parse().expect("a platform"),
+        platform: "linux/arm/v7".parse().expect("a platform"),
         image_resolve_mode: Some(strata_llb::ResolveMode::PreferLocal),
         no_cache: true,
         ..BuildContext::default()
     };
     let out = lower_with(&s, "app", &ctx);
-    assert_eq!(out.image_config["architecture"], "arm64");
-    assert_eq!(out.image_config["variant"], "v8");
+    assert_eq!(out.image_config["architecture"], "arm");
+    assert_eq!(out.image_config["variant"], "v7");
     let l = Llb::of(&out);
     let (op, e) = l.exec("[app] RUN true");
     let img = l.input(op, 0);
@@ -1312,7 +1312,7 @@ run = ["true"]
         img.platform
             .as_ref()
             .map(|p| (p.architecture.as_str(), p.variant.as_str())),
-        Some(("arm64", "v8"))
+        Some(("arm", "v7"))
     );
     assert_eq!(
         source(img)
