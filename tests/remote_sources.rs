@@ -293,8 +293,14 @@ fn git_daemon(base: &Path) -> GitDaemon {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let child = Command::new("git")
-        .arg("daemon")
+    // git-daemon itself, not the `git daemon` wrapper: the wrapper runs it
+    // as a child that killing the wrapper would leave running.
+    let exec_path = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("git --exec-path (the `git` package)");
+    let exec_path = lossy(&exec_path.stdout).trim().to_owned();
+    let child = Command::new(Path::new(&exec_path).join("git-daemon"))
         .arg("--export-all")
         .arg("--reuseaddr")
         .arg("--listen=127.0.0.1")
