@@ -450,7 +450,12 @@ pub(super) fn platforms_of(
 /// The frontend options every component's build shares: the stack file's
 /// name, the build args, `SOURCE_DATE_EPOCH`, `no-cache` and the cache to
 /// import (for the frontend's own solves).
-fn common_opts(plan: &BakePlan<'_>, a: &BuildArgs, filename: String) -> BTreeMap<String, String> {
+fn common_opts(
+    plan: &BakePlan<'_>,
+    a: &BuildArgs,
+    filename: String,
+    imports: &[CacheOptionsEntry],
+) -> BTreeMap<String, String> {
     let mut common = BTreeMap::from([("filename".to_owned(), filename)]);
     for (k, v) in build_args(plan) {
         common.insert(format!("build-arg:{k}"), v);
@@ -462,12 +467,10 @@ fn common_opts(plan: &BakePlan<'_>, a: &BuildArgs, filename: String) -> BTreeMap
     if a.no_cache {
         common.insert("no-cache".into(), String::new());
     }
-    if !a.cache_from.is_empty() {
+    if !imports.is_empty() {
         // The frontend's own solves import the same cache.
-        let list: Vec<serde_json::Value> = plan
-            .targets
+        let list: Vec<serde_json::Value> = imports
             .iter()
-            .flat_map(|t| a.cache_from.iter().map(move |e| per_component(e, t)))
             .map(|e| serde_json::json!({ "Type": e.r#type, "Attrs": e.attrs }))
             .collect();
         common.insert(
@@ -519,13 +522,13 @@ async fn build_all(
         ("dockerfile".to_owned(), dir.clone()),
     ]);
     let session = Session::start(builder, dirs, &shared_key(&dir)).await?;
-    let common = common_opts(plan, a, filename);
     // Every component imports every component's registry cache.
     let imports: Vec<CacheOptionsEntry> = a
         .cache_from
         .iter()
         .flat_map(|e| plan.targets.iter().map(move |t| per_component(e, t)))
         .collect();
+    let common = common_opts(plan, a, filename, &imports);
     if let Some(dir) = &a.oci_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
