@@ -1,6 +1,6 @@
 //! Compiles `proto/` with protox (pure Rust, no system protoc) and generates
 //! the prost messages, the tonic clients (LLBBridge, Control) and the
-//! session services' servers (FileSync, FileSend, Auth).
+//! session services' servers (FileSync, FileSend, Auth, Content).
 
 use std::path::PathBuf;
 
@@ -16,6 +16,7 @@ const FILES: &[&str] = &[
     "wire.proto",
     "filesync.proto",
     "auth.proto",
+    "content.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

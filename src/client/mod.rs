@@ -3,7 +3,9 @@
 //! frontend running in this process.
 
 pub mod connect;
+pub mod content;
 pub mod filesync;
+pub mod layout;
 pub mod progress;
 pub mod session;
 pub mod solve;

@@ -4,7 +4,7 @@
 //! written from BuildKit's published field numbers; `build.rs` compiles them
 //! with `protox` (no system `protoc`) and generates prost messages, tonic clients for
 //! the `LLBBridge` and `Control` services and servers for the session
-//! services a client offers (`FileSync`, `FileSend`, `Auth`). Proto package names are BuildKit's own
+//! services a client offers (`FileSync`, `FileSend`, `Auth`, `Content`). Proto package names are BuildKit's own
 //! (`pb`, `moby.buildkit.v1.frontend`, ...) because they are part of the wire
 //! contract: gRPC method paths and `Any` type URLs are built from them.
 //!
@@ -40,6 +40,9 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/strata_proto.rs"));
 }
 
+/// The content store a client serves for a local cache directory (proto
+/// package `containerd.services.content.v1`).
+pub use generated::containerd::services::content::v1 as content;
 /// BuildKit's typed error details (proto package `errdefs`), sent as JSON in `Any`.
 pub use generated::errdefs;
 /// File metadata for `ReadDir`/`StatFile` and the packets of a file
