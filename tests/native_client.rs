@@ -1,6 +1,7 @@
 //! `strata build` as its own BuildKit client: one session for the whole
 //! stack, progress for CI logs, the failing component named, OCI output,
-//! cache export and import, and another engine endpoint with `--builder`.
+//! cache export and import (registry and local directory), and another
+//! engine endpoint with `--builder`.
 //! Needs the engine (scripts/engine.sh), the multi-platform engine for the
 //! endpoint, OCI and cache tests.
 
@@ -306,6 +307,53 @@ fn another_engine_with_builder_oci_output_and_multi_platform() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `strata build FILE` on the second engine with plain progress and
+/// `extra`; its log (stderr), after checking it succeeded.
+fn mp_build(file: &Path, extra: &[&str]) -> String {
+    let builder = mp_builder();
+    let mut args = vec![
+        "build",
+        path(file),
+        "--builder",
+        &builder,
+        "--progress",
+        "plain",
+    ];
+    args.extend_from_slice(extra);
+    let out = strata(&args);
+    let log = lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    log
+}
+
+/// Every RUN step of a plain-progress log was answered from the cache.
+fn assert_every_run_cached(log: &str) {
+    let runs: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("] RUN ") && l.starts_with('#'))
+        .collect();
+    assert!(!runs.is_empty(), "{log}");
+    for l in &runs {
+        let n = l.split(' ').next().unwrap_or_default();
+        assert!(
+            log.lines().any(|m| m == format!("{n} CACHED")),
+            "step {l} ran again although its cache was imported:\n{log}"
+        );
+    }
+}
+
+/// Empties the second engine's build cache and removes the stack's images.
+fn mp_forget(name: &str) {
+    let images: Vec<String> = ["base", "app"]
+        .iter()
+        .map(|c| format!("{REGISTRY}/strata-test/{name}-{c}:{}", run_id()))
+        .collect();
+    let mut args = vec!["rmi", "-f"];
+    args.extend(images.iter().map(String::as_str));
+    mp_docker(&args);
+    mp_docker(&["builder", "prune", "-af"]);
+}
+
 #[test]
 fn cache_exported_to_a_registry_is_imported_by_a_fresh_engine_cache() {
     require_engine();
@@ -314,24 +362,8 @@ fn cache_exported_to_a_registry_is_imported_by_a_fresh_engine_cache() {
     let dir = project(name, mp_stack(name));
     let file = dir.join("strata.toml");
     let cache = format!("{REGISTRY}/strata-test/{name}-cache:{}", run_id());
-    let builder = mp_builder();
-    let build = |extra: &[&str]| {
-        let mut args = vec![
-            "build",
-            path(&file),
-            "--builder",
-            &builder,
-            "--progress",
-            "plain",
-        ];
-        args.extend_from_slice(extra);
-        let out = strata(&args);
-        let log = lossy(&out.stderr);
-        assert!(out.status.success(), "{log}");
-        log
-    };
     let to = format!("type=registry,ref={cache},mode=max");
-    let first = build(&["--cache-to", &to]);
+    let first = mp_build(&file, &["--cache-to", &to]);
     assert!(
         first.contains("writing cache manifest") || first.contains("exporting cache"),
         "{first}"
@@ -339,24 +371,104 @@ fn cache_exported_to_a_registry_is_imported_by_a_fresh_engine_cache() {
     let tag = format!("{REGISTRY}/strata-test/{name}-app:{}", run_id());
     let id_before = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
     // A fresh engine cache: the images and every cache record gone.
-    let base = format!("{REGISTRY}/strata-test/{name}-base:{}", run_id());
-    mp_docker(&["rmi", "-f", &tag, &base]);
-    mp_docker(&["builder", "prune", "-af"]);
-    let second = build(&["--cache-from", &cache]);
-    let runs: Vec<&str> = second
-        .lines()
-        .filter(|l| l.contains("] RUN ") && l.starts_with('#'))
-        .collect();
-    assert!(!runs.is_empty(), "{second}");
-    for l in &runs {
-        let n = l.split(' ').next().unwrap_or_default();
-        assert!(
-            second.lines().any(|m| m == format!("{n} CACHED")),
-            "step {l} ran again although its cache was imported:\n{second}"
-        );
-    }
+    mp_forget(name);
+    let second = mp_build(&file, &["--cache-from", &cache]);
+    assert_every_run_cached(&second);
     let id_after = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
     assert_eq!(id_before, id_after, "the base step ran again");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `index.json` tags of a local cache directory, each checked to
+/// name a blob that is there and has its digest.
+fn local_cache_tags(cache: &Path) -> Vec<String> {
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(cache.join("index.json")).expect("index.json is written"),
+    )
+    .expect("index.json is JSON");
+    assert_eq!(index["schemaVersion"], 2, "{index}");
+    let layout = std::fs::read_to_string(cache.join("oci-layout")).expect("oci-layout");
+    assert!(
+        layout.contains(r#""imageLayoutVersion":"1.0.0""#),
+        "{layout}"
+    );
+    let mut tags = Vec::new();
+    for m in index["manifests"].as_array().expect("manifests") {
+        let digest = m["digest"].as_str().expect("a digest");
+        let hex = digest.strip_prefix("sha256:").expect("sha256");
+        let blob = std::fs::read(cache.join("blobs/sha256").join(hex)).expect("the manifest blob");
+        assert_eq!(blob.len() as u64, m["size"].as_u64().expect("a size"));
+        use sha2::Digest as _;
+        let sum: String = sha2::Sha256::digest(&blob)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(sum, hex, "the blob has the digest it is named by");
+        let tag = m["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .expect("a tag");
+        tags.push(tag.to_owned());
+    }
+    tags.sort();
+    tags
+}
+
+#[test]
+fn cache_exported_to_a_local_directory_is_imported_by_a_fresh_engine_cache() {
+    require_engine();
+    let _engine = mp_lock();
+    let name = "native-localcache";
+    let dir = project(name, mp_stack(name));
+    let file = dir.join("strata.toml");
+    let cache = common::temp_dir(&format!("{name}-dir")).join("cache");
+    let to = format!("type=local,dest={},mode=max", path(&cache));
+    let first = mp_build(&file, &["--cache-to", &to]);
+    assert!(
+        first.contains("exporting cache to client directory"),
+        "{first}"
+    );
+    // One layout, one tag per component.
+    assert_eq!(local_cache_tags(&cache), ["app", "base"]);
+    let tag = format!("{REGISTRY}/strata-test/{name}-app:{}", run_id());
+    let id_before = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
+    let arch_before = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/arch"]);
+    mp_forget(name);
+    let from = format!("type=local,src={}", path(&cache));
+    let second = mp_build(&file, &["--cache-from", &from]);
+    assert_every_run_cached(&second);
+    let id_after = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
+    let arch_after = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/arch"]);
+    assert_eq!(id_before, id_after, "the base step ran again");
+    assert_eq!(arch_before, arch_after);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(cache.parent().expect("the cache's parent"));
+}
+
+#[test]
+fn a_missing_or_foreign_local_cache_is_an_error_before_the_build() {
+    let name = "native-localcache-bad";
+    let dir = project(name, mp_stack(name));
+    let file = dir.join("strata.toml");
+    let missing = dir.join("no-such-cache");
+    let not_a_cache = dir.join("empty");
+    std::fs::create_dir_all(&not_a_cache).expect("mkdir");
+    for (src, says) in [
+        (&missing, "no such directory"),
+        (
+            &not_a_cache,
+            "not a cache directory written by --cache-to type=local",
+        ),
+    ] {
+        let from = format!("type=local,src={}", path(src));
+        let out = strata(&["build", path(&file), "--cache-from", &from]);
+        let log = lossy(&out.stderr);
+        assert!(!out.status.success(), "{log}");
+        assert!(log.contains(says) && log.contains(path(src)), "{log}");
+        assert!(!log.contains("strata: building"), "no build starts:\n{log}");
+    }
+    let out = strata(&["build", path(&file), "--cache-from", "type=local"]);
+    let log = lossy(&out.stderr);
+    assert!(!out.status.success() && log.contains("src=DIR"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::bake::{build_args, BakePlan};
+use super::cache::{cache_export, cache_import, CachePlan};
 use super::engine::Engine;
 use super::lock::build_mirrors;
 use super::progress::{Mode, ProgressOpt};
@@ -84,47 +85,20 @@ pub struct BuildArgs {
     /// engine with the containerd image store.
     #[arg(long, value_delimiter = ',', value_parser = super::platform_arg, value_name = "PLATFORM")]
     platform: Vec<crate::lower::Platform>,
-    /// Import BuildKit's cache (`type=registry,ref=REF`, or just REF; repeatable).
-    #[arg(long, value_parser = cache_entry, value_name = "CACHE")]
+    /// Import BuildKit's cache (`type=registry,ref=REF`, or just REF, or
+    /// `type=local,src=DIR`; repeatable).
+    #[arg(long, value_parser = cache_import, value_name = "CACHE")]
     cache_from: Vec<CacheOptionsEntry>,
-    /// Export BuildKit's cache (`type=registry,ref=REF[,mode=max]` or
-    /// `type=inline`; repeatable). Needs an engine that can export cache
-    /// (BuildKit, or Docker with the containerd image store).
-    #[arg(long, value_parser = cache_entry, value_name = "CACHE")]
+    /// Export BuildKit's cache (`type=registry,ref=REF[,mode=max]`,
+    /// `type=local,dest=DIR[,mode=max]` or `type=inline`; repeatable).
+    /// Needs an engine that can export cache (BuildKit, or Docker with the
+    /// containerd image store).
+    #[arg(long, value_parser = cache_export, value_name = "CACHE")]
     cache_to: Vec<CacheOptionsEntry>,
     /// Also write each image as an OCI layout tar, DIR/<component>.tar
     /// (instead of loading it into the engine).
     #[arg(long, value_name = "DIR", conflicts_with = "push")]
     oci_dir: Option<PathBuf>,
-}
-
-/// A `--cache-from`/`--cache-to` value, in BuildKit's syntax
-/// (`type=registry,ref=...,mode=max`); a bare reference is a registry cache.
-fn cache_entry(s: &str) -> Result<CacheOptionsEntry, String> {
-    let mut entry = CacheOptionsEntry::default();
-    if !s.contains('=') {
-        entry.r#type = "registry".into();
-        entry.attrs.insert("ref".into(), s.to_owned());
-        return Ok(entry);
-    }
-    for field in s.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-        let Some((k, v)) = field.split_once('=') else {
-            return Err(format!(
-                "`{field}` is not key=value (as in type=registry,ref=host/cache)"
-            ));
-        };
-        if k == "type" {
-            entry.r#type = v.to_owned();
-        } else {
-            entry.attrs.insert(k.to_owned(), v.to_owned());
-        }
-    }
-    match entry.r#type.as_str() {
-        "registry" | "inline" | "gha" | "s3" | "azblob" => Ok(entry),
-        "" => Err("no type= (use type=registry,ref=host/cache or type=inline)".into()),
-        "local" => Err("type=local is not supported by strata build: use a registry (type=registry,ref=host/cache)".into()),
-        t => Err(format!("unknown cache type `{t}`: use registry, inline, gha, s3 or azblob")),
-    }
 }
 
 /// One bake target: a component and its image.
@@ -300,6 +274,7 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
         return Ok(None);
     }
     let targets = target_names(&components);
+    let cache = CachePlan::new(&a.cache_from, &a.cache_to, &targets)?;
     let builder = Builder::resolve(a.builder.as_deref())?;
     let mut engine = Engine::connect_to(&builder)?;
     let mirrors = build_mirrors(&a.stack, &stack, Some(&engine))?;
@@ -325,15 +300,13 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let mut progress = Progress::new(a.progress.mode());
     engine.set_progress(a.progress.mode());
-    let (outcomes, sent) =
-        runtime.block_on(build_all(&builder, &plan, a, &platforms, &mut progress))?;
-    progress.finish();
+    let (outcomes, sent, progress) = solve_all(&builder, &plan, a, &cache, &platforms)?;
+    for (t, o) in targets.iter().zip(&outcomes) {
+        if let Ok(response) = o {
+            cache.record(t, response)?;
+        }
+    }
     eprintln!(
         "strata: the session sent the build context: {} files, {} bytes, in {} requests",
         sent.files, sent.bytes, sent.calls
@@ -501,11 +474,39 @@ fn export_for(t: &Target, oci_dir: Option<&Path>, outputs: &Outputs) -> Export {
     }
 }
 
+/// Every component's solve's outcome, in order, what the session sent and
+/// the progress shown, from a runtime of their own.
+type Solved = (
+    Vec<Result<BTreeMap<String, String>, Failure>>,
+    DirStats,
+    Progress,
+);
+
+/// Runs [`build_all`] to its end on a new runtime.
+fn solve_all(
+    builder: &Builder,
+    plan: &BakePlan<'_>,
+    a: &BuildArgs,
+    cache: &CachePlan,
+    platforms: &BTreeMap<String, Vec<String>>,
+) -> Result<Solved> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut progress = Progress::new(a.progress.mode());
+    let (outcomes, sent) =
+        runtime.block_on(build_all(builder, plan, a, cache, platforms, &mut progress))?;
+    progress.finish();
+    Ok((outcomes, sent, progress))
+}
+
 /// Builds every target over one connection and one session; an outcome per target, in order.
 async fn build_all(
     builder: &Builder,
     plan: &BakePlan<'_>,
     a: &BuildArgs,
+    cache: &CachePlan,
     platforms: &BTreeMap<String, Vec<String>>,
     progress: &mut Progress,
 ) -> Result<(Vec<Result<BTreeMap<String, String>, Failure>>, DirStats)> {
@@ -521,14 +522,8 @@ async fn build_all(
         ("context".to_owned(), dir.clone()),
         ("dockerfile".to_owned(), dir.clone()),
     ]);
-    let session = Session::start(builder, dirs, &shared_key(&dir)).await?;
-    // Every component imports every component's registry cache.
-    let imports: Vec<CacheOptionsEntry> = a
-        .cache_from
-        .iter()
-        .flat_map(|e| plan.targets.iter().map(move |t| per_component(e, t)))
-        .collect();
-    let common = common_opts(plan, a, filename, &imports);
+    let session = Session::start(builder, dirs, cache.stores.clone(), &shared_key(&dir)).await?;
+    let common = common_opts(plan, a, filename, cache.imports());
     if let Some(dir) = &a.oci_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -546,8 +541,8 @@ async fn build_all(
             opts,
             export,
             cache: CacheOptions {
-                exports: a.cache_to.iter().map(|e| per_component(e, t)).collect(),
-                imports: imports.clone(),
+                exports: cache.exports_for(t),
+                imports: cache.imports().to_vec(),
             },
         };
         client.build(&session.id, build, progress_cell)
@@ -567,23 +562,6 @@ async fn build_all(
     drop(all);
     *progress = cell.into_inner();
     Ok((outcomes, session.stats().get("context")))
-}
-
-/// A registry cache entry for one component: its own tag under the
-/// given reference (`REF:<component>`, or `REF:<tag>-<component>` when
-/// REF has a tag), so sibling components do not overwrite each other's cache.
-fn per_component(e: &CacheOptionsEntry, t: &Target) -> CacheOptionsEntry {
-    let mut e = e.clone();
-    if e.r#type == "registry" {
-        if let Some(r) = e.attrs.get_mut("ref") {
-            let tagged = r
-                .rsplit_once(':')
-                .is_some_and(|(_, tag)| !tag.contains('/'));
-            let sep = if tagged { '-' } else { ':' };
-            *r = format!("{r}{sep}{}", t.name);
-        }
-    }
-    e
 }
 
 /// The session's shared key: the same directory gets the same key, so
@@ -809,6 +787,11 @@ fn render_failure(f: &Failure) -> String {
     match f {
         Failure::Frontend(crate::frontend::FrontendError::Stack(d)) => d.to_string(),
         Failure::Frontend(e) => format!("error: {e}"),
+        Failure::Engine(s) if s.message().contains("unknown cache exporter") => format!(
+            "error: BuildKit: {}: this engine cannot export cache; build on BuildKit or on \
+             Docker with the containerd image store (--builder)",
+            s.message()
+        ),
         Failure::Engine(s) => format!("error: BuildKit: {}", s.message()),
     }
 }

@@ -3,6 +3,7 @@
 mod bake;
 mod build;
 mod bundle;
+mod cache;
 mod check;
 mod completions;
 pub(crate) mod engine;

@@ -1,6 +1,7 @@
 //! The client session BuildKit calls back into: the directories it reads
-//! (build context, stack file), the files it exports to us and registry
-//! credentials. One session serves every solve of a `strata build`.
+//! (build context, stack file), the files it exports to us, registry
+//! credentials and local cache directories. One session serves every
+//! solve of a `strata build`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use strata_proto::content::content_server::ContentServer;
 use strata_proto::session::auth_server::{Auth, AuthServer};
 use strata_proto::session::file_send_server::{FileSend, FileSendServer};
 use strata_proto::session::file_sync_server::FileSyncServer;
@@ -21,6 +23,7 @@ use tonic::codegen::http::{Request, Response};
 use tonic::{Status, Streaming};
 
 use super::connect::Builder;
+use super::content::ContentService;
 use super::filesync::{FileSyncService, TransferStats};
 
 /// A running session.
@@ -56,10 +59,13 @@ impl Outputs {
 }
 
 impl Session {
-    /// Opens a session on `builder` offering `dirs` (name -> directory).
+    /// Opens a session on `builder` offering `dirs` (name -> directory)
+    /// and the content stores of local cache directories (store id ->
+    /// directory).
     pub async fn start(
         builder: &Builder,
         dirs: BTreeMap<String, PathBuf>,
+        stores: BTreeMap<String, PathBuf>,
         key: &str,
     ) -> Result<Session> {
         let id = new_id();
@@ -70,6 +76,9 @@ impl Session {
             sync: FileSyncServer::new(sync),
             send: FileSendServer::new(Sender(outputs.clone())),
             auth: AuthServer::new(Credentials),
+            content: ContentServer::new(ContentService::new(stores.clone()))
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
         };
         let mut headers = vec![
             ("X-Docker-Expose-Session-Uuid".to_owned(), id.clone()),
@@ -82,11 +91,15 @@ impl Session {
                 key.to_owned(),
             ),
         ];
-        for method in [
+        let mut methods = vec![
             "/moby.filesync.v1.FileSync/DiffCopy",
             "/moby.filesync.v1.FileSend/DiffCopy",
             "/moby.filesync.v1.Auth/Credentials",
-        ] {
+        ];
+        if !stores.is_empty() {
+            methods.extend(CONTENT_METHODS);
+        }
+        for method in methods {
             headers.push((
                 "X-Docker-Expose-Session-Grpc-Method".to_owned(),
                 method.to_owned(),
@@ -152,6 +165,22 @@ fn new_id() -> String {
         .collect()
 }
 
+/// The content API's methods, offered when there are cache directories.
+const CONTENT_METHODS: [&str; 9] = [
+    "/containerd.services.content.v1.Content/Info",
+    "/containerd.services.content.v1.Content/Update",
+    "/containerd.services.content.v1.Content/List",
+    "/containerd.services.content.v1.Content/Delete",
+    "/containerd.services.content.v1.Content/Read",
+    "/containerd.services.content.v1.Content/Status",
+    "/containerd.services.content.v1.Content/ListStatuses",
+    "/containerd.services.content.v1.Content/Write",
+    "/containerd.services.content.v1.Content/Abort",
+];
+
+/// The largest content message either way: a 1 MiB blob chunk and its framing.
+const MAX_MESSAGE: usize = 8 << 20;
+
 type BoxFuture =
     Pin<Box<dyn Future<Output = Result<Response<tonic::body::Body>, Infallible>> + Send>>;
 
@@ -161,6 +190,7 @@ struct Router {
     sync: FileSyncServer<FileSyncService>,
     send: FileSendServer<Sender>,
     auth: AuthServer<Credentials>,
+    content: ContentServer<ContentService>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Router {
@@ -179,6 +209,9 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             Box::pin(async move { s.call(req).await })
         } else if path.starts_with("/moby.filesync.v1.Auth/") {
             let mut s = self.auth.clone();
+            Box::pin(async move { s.call(req).await })
+        } else if path.starts_with("/containerd.services.content.v1.Content/") {
+            let mut s = self.content.clone();
             Box::pin(async move { s.call(req).await })
         } else {
             let status = Status::unimplemented(format!("the Strata session does not offer {path}"));
