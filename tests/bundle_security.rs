@@ -3,8 +3,14 @@
 //! `strata-bundle.json`) would change it so `docker load` loads something
 //! else. Each variant must fail with exit code 1, naming the member.
 //!
+//! A bundle of two platforms (from the multi-platform dockerd, the
+//! containerd image store) verifies, loads with both platforms, and is
+//! rejected when a platform's manifest is swapped or missing.
+//!
 //! Needs the engine (`scripts/engine.sh`) and its `strata.local/busybox:1.36`
-//! base; the images it builds are removed once the bundle is written.
+//! base, and its multi-platform dockerd with the registry's
+//! `127.0.0.1:5000/strata/busybox:1.36` index; the images built are removed
+//! once the bundles are written.
 
 mod common;
 
@@ -234,7 +240,12 @@ fn replaced_by_link(f: &Fixture, kind: tar::EntryType, name: &str, target: &str)
 
 /// Writes the variant, verifies it: exit code 1 and an error with every one of `needles`.
 fn rejected(name: &str, tar: &[u8], needles: &[&str]) -> String {
-    let path = fixture().dir.join(format!("{name}.tar"));
+    rejected_in(&fixture().dir, name, tar, needles)
+}
+
+/// [`rejected`], the variant written in `dir`.
+fn rejected_in(dir: &Path, name: &str, tar: &[u8], needles: &[&str]) -> String {
+    let path = dir.join(format!("{name}.tar"));
     std::fs::write(&path, tar).expect("write the variant");
     let out = verify(&path, false);
     let err = lossy(&out.stderr);
@@ -534,5 +545,304 @@ fn a_truncated_archive_is_rejected_naming_the_member() {
         "truncated",
         &tar[..start + big.data.len() / 2],
         &[&format!("member `{name}` is corrupt or truncated")],
+    );
+}
+
+/// `docker` on the multi-platform dockerd.
+fn mp_docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .env("DOCKER_HOST", common::mp_host())
+        .args(args)
+        .output()
+        .expect("run docker")
+}
+
+/// A bundle of two platforms: its directory, its file, its tar
+/// (uncompressed) and its tags: a component on amd64 and arm64, one on
+/// amd64 only, and a third-party image with attestation manifests.
+struct MpFixture {
+    dir: PathBuf,
+    file: PathBuf,
+    tar: Vec<u8>,
+    both: String,
+    amd64: String,
+    attested: String,
+}
+
+fn mp_fixture() -> &'static MpFixture {
+    static F: OnceLock<MpFixture> = OnceLock::new();
+    F.get_or_init(|| {
+        require_engine();
+        let _engine = common::mp_lock();
+        let dir = temp_dir("mpbundle");
+        let run = run_id();
+        let attested = format!("strata-test/mpbundle-attested:{run}");
+        // What `docker buildx build` makes by default: an index with a
+        // provenance attestation manifest per platform.
+        std::fs::write(
+            dir.join("Dockerfile"),
+            "FROM 127.0.0.1:5000/strata/busybox:1.36\nRUN uname -m > /arch\n",
+        )
+        .expect("Dockerfile");
+        let out = Command::new("docker")
+            .env("DOCKER_HOST", common::mp_host())
+            .current_dir(&dir)
+            .args(["buildx", "build", "-q", "--provenance=mode=min"])
+            .args(["--platform", "linux/amd64,linux/arm64", "-t", &attested, "."])
+            .output()
+            .expect("docker buildx build");
+        assert!(out.status.success(), "{}", lossy(&out.stderr));
+        let stack = format!(
+            "[stack]\nname = \"mpbundle\"\nimage = \"strata-test/mpbundle-{{component}}:{run}\"\n\n\
+             [component.both]\nfrom = \"127.0.0.1:5000/strata/busybox:1.36\"\nuser = \"root\"\n\
+             run = [{{ cmd = \"uname -m > /built-on\", network = \"none\" }}]\n\n\
+             [component.amd64]\nfrom = \"both\"\nuser = \"root\"\nwhen = \"TARGETARCH == 'amd64'\"\n\n\
+             [third-party]\nattested = \"{attested}\"\n"
+        );
+        let stack_file = dir.join("strata.toml");
+        std::fs::write(&stack_file, stack).expect("stack file");
+        let file = dir.join("mp.tar.gz");
+        let both = format!("strata-test/mpbundle-both:{run}");
+        let amd64 = format!("strata-test/mpbundle-amd64:{run}");
+        let images = [both.clone(), amd64.clone(), attested.clone()];
+        strata_ok(&[
+            "bundle",
+            stack_file.to_str().expect("a UTF-8 path"),
+            "--builder",
+            &common::mp_host(),
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--with-third-party",
+            "--progress",
+            "quiet",
+            "-o",
+            file.to_str().expect("a UTF-8 path"),
+        ]);
+        let mut rm = vec!["rmi"];
+        rm.extend(images.iter().map(String::as_str));
+        let _ = mp_docker(&rm);
+        let mut tar = Vec::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&file).expect("bundle"))
+            .read_to_end(&mut tar)
+            .expect("gunzip");
+        MpFixture {
+            dir,
+            file,
+            tar,
+            both,
+            amd64,
+            attested,
+        }
+    })
+}
+
+/// The `strata-bundle.json` entry of a tag.
+fn bundle_image<'v>(bundle: &'v serde_json::Value, tag: &str) -> &'v serde_json::Value {
+    bundle["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|i| i["image"] == tag)
+        .unwrap_or_else(|| panic!("no {tag} in {bundle}"))
+}
+
+/// The blob member of a digest.
+fn blob(digest: &str) -> String {
+    format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
+}
+
+#[test]
+fn a_bundle_of_two_platforms_verifies_and_loads_each_platform_it_carries() {
+    let f = mp_fixture();
+    let _engine = common::mp_lock();
+    let out = verify(&f.file, true);
+    assert!(out.status.success(), "{}", lossy(&out.stderr));
+    let b = json_of(&entries(&f.tar), "strata-bundle.json");
+    let platforms = |tag: &str| bundle_image(&b, tag)["platforms"].clone();
+    let both = serde_json::json!(["linux/amd64", "linux/arm64"]);
+    assert_eq!(platforms(&f.both), both);
+    assert_eq!(platforms(&f.amd64), serde_json::json!(["linux/amd64"]));
+    // Attestation manifests are carried, and are not platforms.
+    assert_eq!(platforms(&f.attested), both);
+    let id = bundle_image(&b, &f.attested)["id"].as_str().expect("id");
+    let index = json_of(&entries(&f.tar), &blob(id));
+    let unknown = index["manifests"]
+        .as_array()
+        .expect("an index")
+        .iter()
+        .filter(|m| m["platform"]["os"] == "unknown")
+        .count();
+    assert_eq!(unknown, 2, "{index}");
+    // Strata's own build asks BuildKit for no attestation: its index holds the platforms only.
+    let id = bundle_image(&b, &f.both)["id"].as_str().expect("id");
+    let index = json_of(&entries(&f.tar), &blob(id));
+    assert_eq!(
+        index["manifests"].as_array().map(Vec::len),
+        Some(2),
+        "{index}"
+    );
+
+    // Loaded where none of the images is: each platform runs, and the
+    // amd64-only component has no arm64 image.
+    let load = mp_docker(&["load", "-i", f.file.to_str().expect("a UTF-8 path")]);
+    assert!(load.status.success(), "{}", lossy(&load.stderr));
+    let run = |platform: &str, image: &str| {
+        let out = mp_docker(&[
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--platform",
+            platform,
+            image,
+            "uname",
+            "-m",
+        ]);
+        out.status
+            .success()
+            .then(|| lossy(&out.stdout).trim().to_owned())
+    };
+    for (image, platform, machine) in [
+        (&f.both, "linux/arm64", Some("aarch64")),
+        (&f.both, "linux/amd64", Some("x86_64")),
+        (&f.attested, "linux/arm64", Some("aarch64")),
+        (&f.amd64, "linux/amd64", Some("x86_64")),
+        (&f.amd64, "linux/arm64", None),
+    ] {
+        assert_eq!(
+            run(platform, image).as_deref(),
+            machine,
+            "{image} on {platform}"
+        );
+    }
+    for tag in [&f.both, &f.amd64, &f.attested] {
+        let got = mp_docker(&["image", "inspect", "-f", "{{.Id}}", tag]);
+        assert_eq!(
+            lossy(&got.stdout).trim(),
+            bundle_image(&b, tag)["id"],
+            "{tag}"
+        );
+    }
+    let _ = mp_docker(&["rmi", &f.both, &f.amd64, &f.attested]);
+}
+
+/// The digest of the `platform` manifest in the index of `tag`, and that index.
+fn platform_manifest(e: &[Entry], tag: &str, arch: &str) -> (serde_json::Value, String) {
+    let b = json_of(e, "strata-bundle.json");
+    let id = bundle_image(&b, tag)["id"].as_str().expect("id");
+    let index = json_of(e, &blob(id));
+    let digest = index["manifests"]
+        .as_array()
+        .expect("an index")
+        .iter()
+        .find(|m| m["platform"]["architecture"] == arch)
+        .and_then(|m| m["digest"].as_str())
+        .expect("the platform's manifest")
+        .to_owned();
+    (index, digest)
+}
+
+#[test]
+fn an_index_naming_a_missing_platform_manifest_is_rejected() {
+    let f = mp_fixture();
+    let mut e = entries(&f.tar);
+    let (_, arm) = platform_manifest(&e, &f.both, "arm64");
+    e.retain(|x| x.name() != blob(&arm));
+    relist(&mut e);
+    rejected_in(
+        &f.dir,
+        "mp-missing-manifest",
+        &write_tar(&e),
+        &[
+            &f.both,
+            &format!("its manifest `{}` is missing", blob(&arm)),
+        ],
+    );
+}
+
+#[test]
+fn a_replaced_platform_manifest_is_rejected() {
+    let f = mp_fixture();
+    // Its content changed under its name.
+    let mut e = entries(&f.tar);
+    let (mut index, arm) = platform_manifest(&e, &f.both, "arm64");
+    let mut m = json_of(&e, &blob(&arm));
+    m["layers"].as_array_mut().expect("layers").pop();
+    set_json(&mut e, &blob(&arm), &m);
+    relist(&mut e);
+    rejected_in(
+        &f.dir,
+        "mp-manifest-in-place",
+        &write_tar(&e),
+        &[&format!("member `{}` is corrupt", blob(&arm))],
+    );
+
+    // The amd64 manifest named for arm64, in an index rewritten under its
+    // new digest, with index.json and strata-bundle.json to match.
+    let mut e = entries(&f.tar);
+    let (_, amd) = platform_manifest(&e, &f.both, "amd64");
+    let amd_size = e
+        .iter()
+        .find(|x| x.name() == blob(&amd))
+        .expect("the amd64 manifest")
+        .data
+        .len();
+    for d in index["manifests"].as_array_mut().expect("an index") {
+        if d["digest"] == arm.as_str() {
+            d["digest"] = amd.clone().into();
+            d["size"] = amd_size.into();
+        }
+    }
+    let data = serde_json::to_vec(&index).expect("json");
+    let forged = format!("sha256:{}", sha256(&data));
+    e.push(regular(&blob(&forged), &data));
+    let mut top = json_of(&e, "index.json");
+    for d in top["manifests"].as_array_mut().expect("index.json") {
+        if d["annotations"]["io.containerd.image.name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with(f.both.as_str()))
+        {
+            d["digest"] = forged.clone().into();
+            d["size"] = data.len().into();
+        }
+    }
+    set_json(&mut e, "index.json", &top);
+    let mut b = json_of(&e, "strata-bundle.json");
+    for i in b["images"].as_array_mut().expect("images") {
+        if i["image"] == f.both.as_str() {
+            i["id"] = forged.clone().into();
+        }
+    }
+    set_json(&mut e, "strata-bundle.json", &b);
+    relist(&mut e);
+    rejected_in(
+        &f.dir,
+        "mp-manifest-swapped",
+        &write_tar(&e),
+        &["the index names it for linux/arm64", "is for linux/amd64"],
+    );
+}
+
+#[test]
+fn strata_bundle_json_recording_other_platforms_is_rejected() {
+    let f = mp_fixture();
+    let mut e = entries(&f.tar);
+    let mut b = json_of(&e, "strata-bundle.json");
+    for i in b["images"].as_array_mut().expect("images") {
+        if i["image"] == f.both.as_str() {
+            i["platforms"] = serde_json::json!(["linux/amd64"]);
+        }
+    }
+    set_json(&mut e, "strata-bundle.json", &b);
+    rejected_in(
+        &f.dir,
+        "mp-platforms",
+        &write_tar(&e),
+        &[&format!(
+            "records linux/amd64 for {}, but its index holds linux/amd64, linux/arm64",
+            f.both
+        )],
     );
 }

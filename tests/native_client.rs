@@ -9,16 +9,13 @@ mod common;
 
 use std::path::Path;
 
-use common::{docker_ok, lossy, project, remove_images, require_engine, run_id, strata, BUSYBOX};
+// The tests on the second engine take turns (common::mp_lock): the cache
+// test empties that engine's build cache, which fails builds running beside it.
+use common::{
+    docker_ok, lossy, mp_lock, project, remove_images, require_engine, run_id, strata, BUSYBOX,
+};
 
 const REGISTRY: &str = "127.0.0.1:5000";
-
-/// The tests on the second engine run one at a time: the cache test
-/// empties that engine's build cache, which fails builds running beside it.
-fn mp_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The multi-platform engine (containerd image store): a second endpoint.
 fn mp_builder() -> String {

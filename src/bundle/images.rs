@@ -6,13 +6,14 @@
 //! layer against the config's `diff_ids`; so a tag whose config hashes to
 //! the id `strata-bundle.json` records is that image, layer for layer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
 use super::json::{self, field};
 use super::members::{is_hex64, normalise, FileInfo, Kind, Members};
-use super::{tag_key, BundleManifest, BUNDLE_MANIFEST};
+use super::oci::{self, Blobs};
+use super::{tag_key, BundleImage, BundleManifest, BUNDLE_MANIFEST};
 
 /// The keys docker save writes in a `manifest.json` entry.
 const MANIFEST_KEYS: [&str; 5] = ["Config", "RepoTags", "Layers", "LayerSources", "Parent"];
@@ -22,24 +23,32 @@ const IMAGE_NAME: &str = "io.containerd.image.name";
 /// One tag `manifest.json` gives.
 struct Tagged {
     tag: String,
+    /// `sha256:` and the sha256 of its config: the image id on an engine
+    /// without the containerd image store.
     id: String,
     config: String,
+    /// The sha256 of each layer member, in order.
+    layers: Vec<String>,
 }
 
 /// Checks blobs, `manifest.json`, `index.json` and the images of `strata-bundle.json`.
 pub(super) fn check(m: &Members, bundle: &BundleManifest, out: &mut Vec<String>) {
     check_blob_names(m, out);
-    let Some(tags) = manifest_tags(m, out) else {
+    let oci: BTreeSet<String> = bundle
+        .images
+        .iter()
+        .filter(|i| !i.platforms.is_empty())
+        .map(|i| tag_key(&i.image))
+        .collect();
+    let Some(tags) = manifest_tags(m, &oci, out) else {
         return;
     };
+    let index = check_index(m, &tags, &oci, out);
     for i in &bundle.images {
-        match tags.get(&tag_key(&i.image)) {
-            None => out.push(format!("manifest.json does not tag {}", i.image)),
-            Some(t) if t.id != i.id => out.push(format!(
-                "{BUNDLE_MANIFEST} gives {} the id {}, but docker load gives it {} (config `{}` in manifest.json)",
-                i.image, i.id, t.id, t.config
-            )),
-            Some(_) => {}
+        if i.platforms.is_empty() {
+            check_saved(i, &tags, out);
+        } else {
+            check_platforms(m, i, &tags, &index, out);
         }
     }
     for (key, t) in &tags {
@@ -50,7 +59,76 @@ pub(super) fn check(m: &Members, bundle: &BundleManifest, out: &mut Vec<String>)
             ));
         }
     }
-    check_index(m, &tags, out);
+}
+
+/// An image of an engine without the containerd image store: its id is
+/// the config `manifest.json` gives its tag.
+fn check_saved(i: &BundleImage, tags: &BTreeMap<String, Tagged>, out: &mut Vec<String>) {
+    match tags.get(&tag_key(&i.image)) {
+        None => out.push(format!("manifest.json does not tag {}", i.image)),
+        Some(t) if t.id != i.id => out.push(format!(
+            "{BUNDLE_MANIFEST} gives {} the id {}, but docker load gives it {} (config `{}` in manifest.json)",
+            i.image, i.id, t.id, t.config
+        )),
+        Some(_) => {}
+    }
+}
+
+/// An image of an engine with the containerd image store (what a bundle
+/// of several platforms holds): `index.json` names it with its id, an
+/// index (or manifest) whose platforms are the ones `strata-bundle.json`
+/// records; `manifest.json`, what an engine without that store loads,
+/// gives its tag one of those platforms, config and layers alike.
+fn check_platforms(
+    m: &Members,
+    i: &BundleImage,
+    tags: &BTreeMap<String, Tagged>,
+    index: &BTreeMap<String, String>,
+    out: &mut Vec<String>,
+) {
+    let key = tag_key(&i.image);
+    match index.get(&key) {
+        None => return out.push(format!("index.json does not name {}", i.image)),
+        Some(d) if *d != i.id => {
+            return out.push(format!(
+                "{BUNDLE_MANIFEST} gives {} the id {}, but docker load gives it {d} (index.json)",
+                i.image, i.id
+            ))
+        }
+        Some(_) => {}
+    }
+    let walked = match oci::walk(m, &i.id) {
+        Ok(w) => w,
+        Err(e) => return out.push(format!("{} (index.json): {e}", i.image)),
+    };
+    let found: Vec<&str> = walked
+        .platforms
+        .iter()
+        .map(|p| p.platform.as_str())
+        .collect();
+    if found != i.platforms {
+        out.push(format!(
+            "{BUNDLE_MANIFEST} records {} for {}, but its index holds {}",
+            i.platforms.join(", "),
+            i.image,
+            found.join(", ")
+        ));
+    }
+    let Some(t) = tags.get(&key) else {
+        return out.push(format!("manifest.json does not tag {}", i.image));
+    };
+    let config = t.id.trim_start_matches("sha256:");
+    match walked.platforms.iter().find(|p| p.config == config) {
+        None => out.push(format!(
+            "manifest.json gives {} the config `{}`, which none of its platforms in index.json has",
+            i.image, t.config
+        )),
+        Some(p) if p.layers != t.layers => out.push(format!(
+            "manifest.json gives {} other layers than its {} manifest in index.json",
+            i.image, p.platform
+        )),
+        Some(_) => {}
+    }
 }
 
 /// Every `blobs/...` member is `blobs/sha256/<its sha256>`.
@@ -103,8 +181,14 @@ fn json_member(m: &Members, name: &str) -> Result<Value, String> {
 }
 
 /// The tags of `manifest.json`, by their normalised form, each checked
-/// down to its config and layers. None when it cannot be read.
-fn manifest_tags(m: &Members, out: &mut Vec<String>) -> Option<BTreeMap<String, Tagged>> {
+/// down to its config and layers (the layers of an image of `oci`, whose
+/// blobs are compressed, are checked against its index instead of its
+/// config's `diff_ids`). None when it cannot be read.
+fn manifest_tags(
+    m: &Members,
+    oci: &BTreeSet<String>,
+    out: &mut Vec<String>,
+) -> Option<BTreeMap<String, Tagged>> {
     let doc = match json_member(m, "manifest.json") {
         Ok(d) => d,
         Err(e) => {
@@ -119,17 +203,18 @@ fn manifest_tags(m: &Members, out: &mut Vec<String>) -> Option<BTreeMap<String, 
     let mut tags = BTreeMap::new();
     for (n, entry) in entries.iter().enumerate() {
         let at = format!("member `manifest.json`, image {}", n + 1);
-        if let Err(e) = manifest_entry(m, entry, &mut tags) {
+        if let Err(e) = manifest_entry(m, entry, oci, &mut tags) {
             out.push(format!("{at}: {e}"));
         }
     }
     Some(tags)
 }
 
-/// One `manifest.json` entry: its config, its layers, its tags.
+/// One `manifest.json` entry: its tags, its config, its layers.
 fn manifest_entry(
     m: &Members,
     entry: &Value,
+    oci: &BTreeSet<String>,
     tags: &mut BTreeMap<String, Tagged>,
 ) -> Result<(), String> {
     let object = entry.as_object().ok_or("not an object")?;
@@ -142,44 +227,10 @@ fn manifest_entry(
         .ok_or("no `Config`")?;
     let (config, info) = resolve(m, config_path).map_err(|e| format!("config: {e}"))?;
     let id = format!("sha256:{}", info.sha256);
-    let diff_ids = config_diff_ids(m, &config)?;
-    let layers = match object.get("Layers") {
-        Some(Value::Array(l)) => l.as_slice(),
-        _ => return Err("no `Layers` list".into()),
-    };
-    if layers.len() != diff_ids.len() {
-        return Err(format!(
-            "{} layers, but config `{config}` has {}",
-            layers.len(),
-            diff_ids.len()
-        ));
-    }
-    for (i, (layer, diff_id)) in layers.iter().zip(&diff_ids).enumerate() {
-        let path = layer.as_str().ok_or("a layer is not a path")?;
-        let (name, f) = resolve(m, path).map_err(|e| format!("layer {}: {e}", i + 1))?;
-        if diff_id.strip_prefix("sha256:") != Some(f.sha256.as_str()) {
-            return Err(format!(
-                "layer {} (member `{name}`) has sha256 {}, but config `{config}` expects {diff_id}",
-                i + 1,
-                f.sha256
-            ));
-        }
-    }
-    let repo_tags = match object.get("RepoTags") {
-        Some(Value::Array(t)) => t.as_slice(),
-        None | Some(Value::Null) => &[],
-        Some(_) => return Err("`RepoTags` is not a list".into()),
-    };
-    if repo_tags.is_empty() {
-        return Err(format!(
-            "config `{config}` has no tag: docker load would load an image {BUNDLE_MANIFEST} does not list"
-        ));
-    }
-    for t in repo_tags {
-        let tag = t.as_str().ok_or("a tag is not a string")?;
-        if !is_saved_tag(tag) {
-            return Err(format!("tag `{tag}` is not in the form docker save writes"));
-        }
+    let names = entry_tags(object, &config)?;
+    let compressed = names.iter().all(|t| oci.contains(&tag_key(t)));
+    let layers = entry_layers(m, object, &config, compressed)?;
+    for tag in names {
         let key = tag_key(tag);
         if tags.contains_key(&key) {
             return Err(format!(
@@ -192,10 +243,71 @@ fn manifest_entry(
                 tag: tag.to_owned(),
                 id: id.clone(),
                 config: config.clone(),
+                layers: layers.clone(),
             },
         );
     }
     Ok(())
+}
+
+/// The `RepoTags` of a `manifest.json` entry: at least one, each as docker save writes it.
+fn entry_tags<'v>(object: &'v Map<String, Value>, config: &str) -> Result<Vec<&'v str>, String> {
+    let repo_tags = match object.get("RepoTags") {
+        Some(Value::Array(t)) => t.as_slice(),
+        None | Some(Value::Null) => &[],
+        Some(_) => return Err("`RepoTags` is not a list".into()),
+    };
+    if repo_tags.is_empty() {
+        return Err(format!(
+            "config `{config}` has no tag: docker load would load an image {BUNDLE_MANIFEST} does not list"
+        ));
+    }
+    repo_tags
+        .iter()
+        .map(|t| {
+            let tag = t.as_str().ok_or("a tag is not a string")?;
+            if !is_saved_tag(tag) {
+                return Err(format!("tag `{tag}` is not in the form docker save writes"));
+            }
+            Ok(tag)
+        })
+        .collect()
+}
+
+/// The sha256 of each layer of a `manifest.json` entry, one per
+/// `diff_id` of its config; unless `compressed`, each must be its `diff_id`.
+fn entry_layers(
+    m: &Members,
+    object: &Map<String, Value>,
+    config: &str,
+    compressed: bool,
+) -> Result<Vec<String>, String> {
+    let diff_ids = config_diff_ids(m, config)?;
+    let layers = match object.get("Layers") {
+        Some(Value::Array(l)) => l.as_slice(),
+        _ => return Err("no `Layers` list".into()),
+    };
+    if layers.len() != diff_ids.len() {
+        return Err(format!(
+            "{} layers, but config `{config}` has {}",
+            layers.len(),
+            diff_ids.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(layers.len());
+    for (i, (layer, diff_id)) in layers.iter().zip(&diff_ids).enumerate() {
+        let path = layer.as_str().ok_or("a layer is not a path")?;
+        let (name, f) = resolve(m, path).map_err(|e| format!("layer {}: {e}", i + 1))?;
+        if !compressed && diff_id.strip_prefix("sha256:") != Some(f.sha256.as_str()) {
+            return Err(format!(
+                "layer {} (member `{name}`) has sha256 {}, but config `{config}` expects {diff_id}",
+                i + 1,
+                f.sha256
+            ));
+        }
+        out.push(f.sha256.clone());
+    }
+    Ok(out)
 }
 
 /// docker save writes a tag in Docker's short form, with a tag and no digest.
@@ -234,14 +346,24 @@ fn config_diff_ids(m: &Members, config: &str) -> Result<Vec<String>, String> {
 }
 
 /// `index.json` (read by an engine with the containerd image store) names
-/// each image with the config `manifest.json` gives it.
-fn check_index(m: &Members, tags: &BTreeMap<String, Tagged>, out: &mut Vec<String>) {
+/// each image: one of `oci` with the digest returned (checked by the
+/// caller), any other with the config `manifest.json` gives it.
+fn check_index(
+    m: &Members,
+    tags: &BTreeMap<String, Tagged>,
+    oci: &BTreeSet<String>,
+    out: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut named = BTreeMap::new();
     if m.file("index.json").is_none() {
-        return;
+        return named;
     }
     let doc = match json_member(m, "index.json") {
         Ok(d) => d,
-        Err(e) => return out.push(e),
+        Err(e) => {
+            out.push(e);
+            return named;
+        }
     };
     let manifests = doc
         .as_object()
@@ -250,29 +372,46 @@ fn check_index(m: &Members, tags: &BTreeMap<String, Tagged>, out: &mut Vec<Strin
         .map(Option::flatten);
     let manifests = match manifests {
         Ok(Some(Value::Array(a))) => a,
-        Ok(_) => return out.push("member `index.json` has no `manifests` list".into()),
-        Err(e) => return out.push(format!("member `index.json`: {e}")),
+        Ok(_) => {
+            out.push("member `index.json` has no `manifests` list".into());
+            return named;
+        }
+        Err(e) => {
+            out.push(format!("member `index.json`: {e}"));
+            return named;
+        }
     };
     for (n, d) in manifests.iter().enumerate() {
-        if let Err(e) = index_entry(m, d, tags) {
+        if let Err(e) = index_entry(m, d, tags, oci, &mut named) {
             out.push(format!("member `index.json`, image {}: {e}", n + 1));
         }
     }
+    named
 }
 
-/// One `index.json` descriptor: its name and its manifest's config.
-fn index_entry(m: &Members, d: &Value, tags: &BTreeMap<String, Tagged>) -> Result<(), String> {
+/// One `index.json` descriptor: its name, and its digest or its manifest's config.
+fn index_entry(
+    m: &Members,
+    d: &Value,
+    tags: &BTreeMap<String, Tagged>,
+    oci: &BTreeSet<String>,
+    named: &mut BTreeMap<String, String>,
+) -> Result<(), String> {
     let object = d.as_object().ok_or("not an object")?;
     let digest = string_field(object, "digest")?;
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|h| is_hex64(h))
-        .ok_or_else(|| format!("digest `{digest}` is not a sha256"))?;
+    let hex = oci::digest_hex(digest)?;
     let name = field(object, "annotations")?
         .and_then(Value::as_object)
         .and_then(|a| a.get(IMAGE_NAME))
         .and_then(Value::as_str)
         .ok_or("it has no image name")?;
+    let key = tag_key(name);
+    if named.insert(key.clone(), digest.to_owned()).is_some() {
+        return Err(format!("it names {name} a second time"));
+    }
+    if oci.contains(&key) {
+        return Ok(());
+    }
     let blob = format!("blobs/sha256/{hex}");
     let manifest = json_member(m, &blob)?;
     let config = manifest
@@ -284,13 +423,22 @@ fn index_entry(m: &Members, d: &Value, tags: &BTreeMap<String, Tagged>) -> Resul
         .ok_or_else(|| format!("member `{blob}` has no `config`"))?;
     let config_digest =
         string_field(config, "digest").map_err(|e| format!("member `{blob}`: {e}"))?;
-    match tags.get(&tag_key(name)) {
+    match tags.get(&key) {
         None => Err(format!("it names {name}, which manifest.json does not tag")),
         Some(t) if t.id != config_digest => Err(format!(
             "it gives {name} the config {config_digest}, manifest.json gives {}",
             t.id
         )),
         Some(_) => Ok(()),
+    }
+}
+
+impl Blobs for Members {
+    fn json(&self, hex: &str) -> Option<&[u8]> {
+        Members::json(self, &format!("blobs/sha256/{hex}"))
+    }
+    fn size(&self, hex: &str) -> Option<u64> {
+        self.file(&format!("blobs/sha256/{hex}")).map(|f| f.size)
     }
 }
 

@@ -9,11 +9,14 @@
 //!   that differ once cleaned, duplicates, oversized headers);
 //! - `images` follows `manifest.json` and `index.json` to the configs and
 //!   layers `docker load` will use, and checks them against the digests and
-//!   the image ids `strata-bundle.json` records.
+//!   the image ids `strata-bundle.json` records;
+//! - `oci` follows an image of an engine with the containerd image store
+//!   (an index of platforms, or one manifest) through its blobs.
 
 mod images;
 mod json;
 mod members;
+mod oci;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -41,6 +44,12 @@ pub struct BundleImage {
     pub image: String,
     /// The image id.
     pub id: String,
+    /// The platforms it holds (`linux/amd64`, ...), in the order of its
+    /// index, for an image saved by an engine with the containerd image
+    /// store (its id is then the digest `index.json` names it with);
+    /// absent for an image saved by the classic store (its id is its config's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
 }
 
 /// One member of the archive.
@@ -108,6 +117,50 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// The small JSON blobs and the sizes of all the blobs `docker save`
+/// wrote, for the writer to read each image's platforms as verify will.
+#[derive(Default)]
+pub struct SavedBlobs {
+    /// The content of each small JSON blob, by hex digest.
+    pub json: std::collections::BTreeMap<String, Vec<u8>>,
+    /// The size of each blob, by hex digest.
+    pub sizes: std::collections::BTreeMap<String, u64>,
+}
+
+impl oci::Blobs for SavedBlobs {
+    fn json(&self, hex: &str) -> Option<&[u8]> {
+        self.json.get(hex).map(Vec::as_slice)
+    }
+    fn size(&self, hex: &str) -> Option<u64> {
+        self.sizes.get(hex).copied()
+    }
+}
+
+impl SavedBlobs {
+    /// The platforms of the image `digest` names (an index or a
+    /// manifest), attestation manifests left out.
+    pub fn platforms(&self, digest: &str) -> Result<Vec<String>> {
+        let walked = oci::walk(self, digest).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(walked.platforms.into_iter().map(|p| p.platform).collect())
+    }
+}
+
+/// The digest `index.json` (as docker save writes it) names each image
+/// with, by its normalised name.
+pub fn index_names(data: &[u8]) -> Result<std::collections::BTreeMap<String, String>> {
+    let doc = json::parse(data).context("index.json is not JSON")?;
+    let mut names = std::collections::BTreeMap::new();
+    for d in doc["manifests"].as_array().into_iter().flatten() {
+        if let (Some(name), Some(digest)) = (
+            d["annotations"]["io.containerd.image.name"].as_str(),
+            d["digest"].as_str(),
+        ) {
+            names.insert(tag_key(name), digest.to_owned());
+        }
+    }
+    Ok(names)
+}
+
 /// Lowercase hex of a digest.
 pub fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -135,7 +188,7 @@ pub fn same_tag(a: &str, b: &str) -> bool {
 }
 
 /// The fully qualified form of a tag, or the tag itself when it does not parse.
-fn tag_key(tag: &str) -> String {
+pub fn tag_key(tag: &str) -> String {
     crate::graph::ImageRef::parse(tag).map_or_else(|_| tag.to_owned(), |r| r.normalized())
 }
 

@@ -228,8 +228,14 @@ pub fn run(a: BuildArgs) -> Result<ExitCode> {
 
 impl BuildArgs {
     /// The build `strata bundle` runs first: every enabled component of
-    /// the stack, loaded into the local engine, tests included.
-    pub fn for_bundle(stack: StackArgs, progress: ProgressOpt) -> BuildArgs {
+    /// the stack (for each of `platform`, if any), loaded into the engine
+    /// `builder` names (default: the local one), tests included.
+    pub fn for_bundle(
+        stack: StackArgs,
+        progress: ProgressOpt,
+        builder: Option<String>,
+        platform: Vec<crate::lower::Platform>,
+    ) -> BuildArgs {
         BuildArgs {
             stack,
             select: Selection { only: Vec::new() },
@@ -237,9 +243,9 @@ impl BuildArgs {
             lock_file: None,
             no_cache: false,
             skip_tests: false,
-            builder: None,
+            builder,
             progress,
-            platform: Vec::new(),
+            platform,
             cache_from: Vec::new(),
             cache_to: Vec::new(),
             oci_dir: None,
@@ -255,6 +261,9 @@ pub struct Built {
     pub targets: Vec<Target>,
     /// The engine that holds the images.
     pub engine: Engine,
+    /// With `--platform`: the platforms each component was built for
+    /// (empty without).
+    pub platforms: BTreeMap<String, Vec<String>>,
 }
 
 /// Loads the stack, checks its context and builds the selected components
@@ -334,6 +343,7 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
         stack,
         targets,
         engine,
+        platforms,
     }))
 }
 

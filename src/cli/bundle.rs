@@ -10,7 +10,7 @@
 //! the end: `strata-bundle.json`, the images and tags it holds and the
 //! sha256 of every member. `docker load` ignores that member.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,11 +21,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use sha2::Digest;
 
 use crate::bundle::{
-    hex, repo_tags, same_tag, verify_stream, BundleImage, BundleManifest, Hashing, Member,
-    BUNDLE_MANIFEST, FORMAT, MAX_JSON_MEMBER,
+    hex, index_names, repo_tags, same_tag, tag_key, verify_stream, BundleImage, BundleManifest,
+    Hashing, Member, SavedBlobs, BUNDLE_MANIFEST, FORMAT, MAX_JSON_MEMBER, MAX_JSON_TOTAL,
 };
 
-use super::build::{build, BuildArgs, FrontendImage};
+use super::build::{build, BuildArgs, Built, FrontendImage};
 use super::engine::Engine;
 use super::progress::{ProgressOpt, Reporter};
 use super::StackArgs;
@@ -54,6 +54,14 @@ pub struct BundleArgs {
     compression: Option<Compression>,
     #[command(flatten)]
     progress: ProgressOpt,
+    /// The engine to build on and save from, as for `strata build`.
+    #[arg(long, env = "STRATA_BUILDER", value_name = "ADDRESS")]
+    builder: Option<String>,
+    /// Build and bundle these platforms (comma-separated): each component
+    /// carries every one it is enabled for. Needs an engine with the
+    /// containerd image store, to build and to load.
+    #[arg(long, value_delimiter = ',', value_parser = super::platform_arg, value_name = "PLATFORM")]
+    platform: Vec<crate::lower::Platform>,
 }
 
 #[derive(Subcommand)]
@@ -90,73 +98,22 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     // Build first (cheap when nothing changed: BuildKit's cache), so the
     // bundle holds the images of the stack as it is now, never stale ones.
-    let Some(built) = build(&BuildArgs::for_bundle(a.stack.clone(), a.progress))? else {
+    let args = BuildArgs::for_bundle(
+        a.stack.clone(),
+        a.progress,
+        a.builder.clone(),
+        a.platform.clone(),
+    );
+    let Some(built) = build(&args)? else {
         eprintln!("strata: nothing bundled: the stack did not build");
         return Ok(ExitCode::FAILURE);
     };
-    let (stack, engine) = (built.stack, built.engine);
-    let mut images: Vec<BundleImage> = Vec::new();
-    let mut missing = Vec::new();
-    for c in stack.enabled().filter(|c| c.publish) {
-        let tag = c.image.familiar();
-        let Some(id) = engine.image_id(&tag)? else {
-            missing.push(format!("{tag} (component `{}`)", c.name));
-            continue;
-        };
-        // One entry per name of the image: `docker load` restores every tag.
-        for name in c.names().map(|n| n.familiar()) {
-            match engine.image_id(&name)? {
-                Some(other) if other == id => images.push(BundleImage {
-                    kind: "component".into(),
-                    name: c.name.clone(),
-                    image: name,
-                    id: id.clone(),
-                }),
-                Some(_) => missing.push(format!(
-                    "{name} (component `{}`: another image than {tag})",
-                    c.name
-                )),
-                None => missing.push(format!("{name} (component `{}`)", c.name)),
-            }
-        }
-    }
-    if !missing.is_empty() {
-        bail!("not in the engine after the build: {}", missing.join(", "));
-    }
+    let mut images = component_images(&built)?;
     if a.with_third_party {
-        for t in &stack.third_party {
-            let tag = t.image.familiar();
-            let id = match engine.image_id(&tag)? {
-                Some(id) => id,
-                None => {
-                    eprintln!("strata: pulling third-party image {tag}");
-                    engine.pull(&tag)?;
-                    engine
-                        .image_id(&tag)?
-                        .with_context(|| format!("{tag} is not present after pulling it"))?
-                }
-            };
-            images.push(BundleImage {
-                kind: "third-party".into(),
-                name: t.name.clone(),
-                image: tag,
-                id,
-            });
-        }
+        images.extend(third_party_images(&built)?);
     }
     if a.with_frontend {
-        let tag = a.frontend.frontend.clone();
-        let id = engine.image_id(&tag)?.with_context(|| {
-            format!(
-                "the frontend image {tag} is not present (build it, or name it with --frontend)"
-            )
-        })?;
-        images.push(BundleImage {
-            kind: "frontend".into(),
-            name: "frontend".into(),
-            image: tag,
-            id,
-        });
+        images.push(frontend_image(&built.engine, &a.frontend.frontend)?);
     }
     if images.is_empty() {
         bail!("nothing to bundle: no enabled component is published");
@@ -168,14 +125,13 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
         output.display()
     );
     let reporter = Reporter::new(a.progress.mode(), "bundle", "blobs");
-    let manifest = write_bundle(
-        &engine,
-        &stack.name,
-        images,
-        &output,
+    let plan = Plan {
+        stack: &built.stack.name,
+        platforms: &built.platforms,
+        output: &output,
         compression,
-        &reporter,
-    )?;
+    };
+    let manifest = write_bundle(&built.engine, images, &plan, &reporter)?;
     reporter.finish();
     let bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     let mut out = io::stdout().lock();
@@ -191,6 +147,88 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// One entry per name of every published component built (with
+/// `--platform`, those enabled on at least one platform): `docker load`
+/// restores every tag.
+fn component_images(built: &Built) -> Result<Vec<BundleImage>> {
+    let (stack, engine) = (&built.stack, &built.engine);
+    let mut images = Vec::new();
+    let mut missing = Vec::new();
+    let built_names: BTreeSet<&str> = built.targets.iter().map(|t| t.component.as_str()).collect();
+    for c in stack
+        .components
+        .iter()
+        .filter(|c| c.publish && built_names.contains(c.name.as_str()))
+    {
+        let tag = c.image.familiar();
+        let Some(id) = engine.image_id(&tag)? else {
+            missing.push(format!("{tag} (component `{}`)", c.name));
+            continue;
+        };
+        for name in c.names().map(|n| n.familiar()) {
+            match engine.image_id(&name)? {
+                Some(other) if other == id => images.push(BundleImage {
+                    kind: "component".into(),
+                    name: c.name.clone(),
+                    image: name,
+                    id: id.clone(),
+                    platforms: Vec::new(),
+                }),
+                Some(_) => missing.push(format!(
+                    "{name} (component `{}`: another image than {tag})",
+                    c.name
+                )),
+                None => missing.push(format!("{name} (component `{}`)", c.name)),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        bail!("not in the engine after the build: {}", missing.join(", "));
+    }
+    Ok(images)
+}
+
+/// The stack's `[third-party]` images, each pulled if missing.
+fn third_party_images(built: &Built) -> Result<Vec<BundleImage>> {
+    let engine = &built.engine;
+    let mut images = Vec::new();
+    for t in &built.stack.third_party {
+        let tag = t.image.familiar();
+        let id = match engine.image_id(&tag)? {
+            Some(id) => id,
+            None => {
+                eprintln!("strata: pulling third-party image {tag}");
+                engine.pull(&tag)?;
+                engine
+                    .image_id(&tag)?
+                    .with_context(|| format!("{tag} is not present after pulling it"))?
+            }
+        };
+        images.push(BundleImage {
+            kind: "third-party".into(),
+            name: t.name.clone(),
+            image: tag,
+            id,
+            platforms: Vec::new(),
+        });
+    }
+    Ok(images)
+}
+
+/// The frontend image, which must be in the engine.
+fn frontend_image(engine: &Engine, tag: &str) -> Result<BundleImage> {
+    let id = engine.image_id(tag)?.with_context(|| {
+        format!("the frontend image {tag} is not present (build it, or name it with --frontend)")
+    })?;
+    Ok(BundleImage {
+        kind: "frontend".into(),
+        name: "frontend".into(),
+        image: tag.to_owned(),
+        id,
+        platforms: Vec::new(),
+    })
 }
 
 fn compression_for(path: &Path) -> Compression {
@@ -310,125 +348,37 @@ fn blob_hex(path: &str) -> Option<&str> {
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Where and how a bundle is written.
+struct Plan<'a> {
+    /// The stack's name.
+    stack: &'a str,
+    /// The platforms each component was built for (empty without `--platform`).
+    platforms: &'a BTreeMap<String, Vec<String>>,
+    output: &'a Path,
+    compression: Compression,
+}
+
 /// Streams `docker save` of the images into the archive, then appends
 /// `strata-bundle.json`; the file appears under its name only when whole.
 /// Each blob copied counts on `reporter`, with the images whole so far.
 fn write_bundle(
     engine: &Engine,
-    stack: &str,
     images: Vec<BundleImage>,
-    output: &Path,
-    compression: Compression,
+    plan: &Plan<'_>,
     reporter: &Reporter,
 ) -> Result<BundleManifest> {
     let partial = {
-        let mut p = output.as_os_str().to_owned();
+        let mut p = plan.output.as_os_str().to_owned();
         p.push(".partial");
         PathBuf::from(p)
     };
-    let result = (|| -> Result<BundleManifest> {
-        let mut names: Vec<&str> = images.iter().map(|i| i.image.as_str()).collect();
-        names.sort();
-        names.dedup();
-        let mut whole = WholeImages::new(
-            images
-                .iter()
-                .map(|i| blobs_of(engine, i))
-                .collect::<Result<Vec<_>>>()?,
-        );
-        reporter.set_total(whole.known.len());
-        reporter.set_note(&whole.note());
-        reporter.set_current("waiting for docker save");
-        let export = engine.export(&names).on_wait(|| reporter.tick());
-        let mut archive = tar::Archive::new(reporter.reader(export));
-        let mut builder = tar::Builder::new(Sink::create(&partial, compression)?);
-        let mut members = Vec::new();
-        let mut docker_manifest: Option<Vec<u8>> = None;
-        for entry in archive
-            .entries()
-            .context("cannot read docker save's output")?
-        {
-            let mut entry = entry.context("cannot read docker save's output")?;
-            reporter.set_current("");
-            let path = entry.path()?.to_string_lossy().into_owned();
-            if path == BUNDLE_MANIFEST {
-                bail!("docker save produced a member named {BUNDLE_MANIFEST}");
-            }
-            let mut header = entry.header().clone();
-            let kind = header.entry_type();
-            if kind.is_symlink() || kind.is_hard_link() {
-                let link = entry
-                    .link_name()?
-                    .map(|l| l.into_owned())
-                    .with_context(|| format!("link {path} has no target"))?;
-                builder.append_link(&mut header, &path, &link)?;
-                continue;
-            }
-            if !kind.is_file() {
-                builder.append_data(&mut header, &path, io::empty())?;
-                continue;
-            }
-            let mut hashing = Hashing::new(&mut entry);
-            if path == "manifest.json" && header.size()? <= MAX_JSON_MEMBER {
-                let mut data = Vec::new();
-                hashing.read_to_end(&mut data)?;
-                builder.append_data(&mut header, &path, data.as_slice())?;
-                docker_manifest = Some(data);
-            } else {
-                builder
-                    .append_data(&mut header, &path, &mut hashing)
-                    .with_context(|| format!("cannot copy {path} into the bundle"))?;
-            }
-            if let Some(blob) = blob_hex(&path) {
-                let known = whole.copied(blob);
-                reporter.set_note(&whole.note());
-                if known {
-                    reporter.item_done();
-                }
-            }
-            members.push(Member {
-                path,
-                size: hashing.size,
-                sha256: hex(&hashing.hasher.finalize()),
-            });
-        }
-        // Engines before Docker 25 name layers otherwise: every image is whole now.
-        whole.pending.clear();
-        reporter.set_note(&whole.note());
-        let tags = docker_manifest
-            .as_deref()
-            .map(repo_tags)
-            .transpose()?
-            .context("docker save's output has no manifest.json")?;
-        for i in &images {
-            if !tags.iter().any(|t| same_tag(t, &i.image)) {
-                bail!("docker save's manifest.json does not tag {}", i.image);
-            }
-        }
-        let manifest = BundleManifest {
-            format: FORMAT.into(),
-            stack: stack.to_owned(),
-            strata: env!("CARGO_PKG_VERSION").into(),
-            images,
-            members,
-        };
-        let json = serde_json::to_vec_pretty(&manifest)?;
-        let mut header = tar::Header::new_ustar();
-        header.set_size(json.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, BUNDLE_MANIFEST, json.as_slice())?;
-        builder.into_inner()?.finish()?;
-        Ok(manifest)
-    })();
-    match result {
+    match write_to(engine, images, plan, &partial, reporter) {
         Ok(m) => {
-            std::fs::rename(&partial, output).with_context(|| {
+            std::fs::rename(&partial, plan.output).with_context(|| {
                 format!(
                     "cannot rename {} to {}",
                     partial.display(),
-                    output.display()
+                    plan.output.display()
                 )
             })?;
             Ok(m)
@@ -438,6 +388,197 @@ fn write_bundle(
             Err(e)
         }
     }
+}
+
+/// What [`copy_members`] kept of `docker save`'s output.
+#[derive(Default)]
+struct Copied {
+    members: Vec<Member>,
+    docker_manifest: Option<Vec<u8>>,
+    index: Option<Vec<u8>>,
+    blobs: SavedBlobs,
+}
+
+/// Writes the bundle to `partial`.
+fn write_to(
+    engine: &Engine,
+    mut images: Vec<BundleImage>,
+    plan: &Plan<'_>,
+    partial: &Path,
+    reporter: &Reporter,
+) -> Result<BundleManifest> {
+    let mut names: Vec<&str> = images.iter().map(|i| i.image.as_str()).collect();
+    names.sort();
+    names.dedup();
+    let mut whole = WholeImages::new(
+        images
+            .iter()
+            .map(|i| blobs_of(engine, i))
+            .collect::<Result<Vec<_>>>()?,
+    );
+    reporter.set_total(whole.known.len());
+    reporter.set_note(&whole.note());
+    reporter.set_current("waiting for docker save");
+    let export = engine.export(&names).on_wait(|| reporter.tick());
+    let mut archive = tar::Archive::new(reporter.reader(export));
+    let mut builder = tar::Builder::new(Sink::create(partial, plan.compression)?);
+    let copied = copy_members(&mut archive, &mut builder, &mut whole, reporter)?;
+    // Engines before Docker 25, and the containerd image store (compressed
+    // layers), name layers otherwise: every image is whole now.
+    whole.pending.clear();
+    reporter.set_note(&whole.note());
+    let tags = copied
+        .docker_manifest
+        .as_deref()
+        .map(repo_tags)
+        .transpose()?
+        .context("docker save's output has no manifest.json")?;
+    for i in &images {
+        if !tags.iter().any(|t| same_tag(t, &i.image)) {
+            bail!("docker save's manifest.json does not tag {}", i.image);
+        }
+    }
+    record_platforms(&mut images, &copied, plan.platforms)?;
+    let manifest = BundleManifest {
+        format: FORMAT.into(),
+        stack: plan.stack.to_owned(),
+        strata: env!("CARGO_PKG_VERSION").into(),
+        images,
+        members: copied.members,
+    };
+    let json = serde_json::to_vec_pretty(&manifest)?;
+    let mut header = tar::Header::new_ustar();
+    header.set_size(json.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder.append_data(&mut header, BUNDLE_MANIFEST, json.as_slice())?;
+    builder.into_inner()?.finish()?;
+    Ok(manifest)
+}
+
+/// Copies every member of `docker save`'s output into the bundle,
+/// hashing each, keeping `manifest.json`, `index.json` and the small JSON
+/// blobs (manifests, indexes, configs) to read afterwards.
+fn copy_members(
+    archive: &mut tar::Archive<impl Read>,
+    builder: &mut tar::Builder<Sink>,
+    whole: &mut WholeImages,
+    reporter: &Reporter,
+) -> Result<Copied> {
+    let mut copied = Copied::default();
+    let mut kept: u64 = 0;
+    for entry in archive
+        .entries()
+        .context("cannot read docker save's output")?
+    {
+        let mut entry = entry.context("cannot read docker save's output")?;
+        reporter.set_current("");
+        let path = entry.path()?.to_string_lossy().into_owned();
+        if path == BUNDLE_MANIFEST {
+            bail!("docker save produced a member named {BUNDLE_MANIFEST}");
+        }
+        let mut header = entry.header().clone();
+        let kind = header.entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            let link = entry
+                .link_name()?
+                .map(|l| l.into_owned())
+                .with_context(|| format!("link {path} has no target"))?;
+            builder.append_link(&mut header, &path, &link)?;
+            continue;
+        }
+        if !kind.is_file() {
+            builder.append_data(&mut header, &path, io::empty())?;
+            continue;
+        }
+        let mut hashing = Hashing::new(&mut entry);
+        let blob = blob_hex(&path).map(str::to_owned);
+        let keep = header.size()? <= MAX_JSON_MEMBER
+            && (blob.is_some() || path == "manifest.json" || path == "index.json");
+        if keep {
+            let mut data = Vec::new();
+            hashing.read_to_end(&mut data)?;
+            builder.append_data(&mut header, &path, data.as_slice())?;
+            if data.first() == Some(&b'{') || data.first() == Some(&b'[') {
+                kept += data.len() as u64;
+                if kept > MAX_JSON_TOTAL {
+                    bail!(
+                        "docker save's JSON members pass {} MiB in all",
+                        MAX_JSON_TOTAL >> 20
+                    );
+                }
+                match (&blob, path.as_str()) {
+                    (Some(hex), _) => drop(copied.blobs.json.insert(hex.clone(), data)),
+                    (None, "manifest.json") => copied.docker_manifest = Some(data),
+                    _ => copied.index = Some(data),
+                }
+            }
+        } else {
+            builder
+                .append_data(&mut header, &path, &mut hashing)
+                .with_context(|| format!("cannot copy {path} into the bundle"))?;
+        }
+        if let Some(hex) = blob {
+            copied.blobs.sizes.insert(hex.clone(), hashing.size);
+            let known = whole.copied(&hex);
+            reporter.set_note(&whole.note());
+            if known {
+                reporter.item_done();
+            }
+        }
+        copied.members.push(Member {
+            path,
+            size: hashing.size,
+            sha256: hex(&hashing.hasher.finalize()),
+        });
+    }
+    Ok(copied)
+}
+
+/// Records the platforms of each image `index.json` names with the id the
+/// engine gives it (an engine with the containerd image store), and checks
+/// each component carries every platform it was built for.
+fn record_platforms(
+    images: &mut [BundleImage],
+    copied: &Copied,
+    built_for: &BTreeMap<String, Vec<String>>,
+) -> Result<()> {
+    let index = copied
+        .index
+        .as_deref()
+        .map(index_names)
+        .transpose()?
+        .unwrap_or_default();
+    for i in images.iter_mut() {
+        if index.get(&tag_key(&i.image)) == Some(&i.id) {
+            i.platforms = copied
+                .blobs
+                .platforms(&i.id)
+                .with_context(|| format!("docker save's output for {}", i.image))?;
+        }
+        let want = match built_for.get(&i.name) {
+            Some(w) if i.kind == "component" => w,
+            _ => continue,
+        };
+        if i.platforms.is_empty() && want.len() <= 1 {
+            // One platform from the classic store: a plain image.
+            continue;
+        }
+        let lacking: Vec<&str> = want
+            .iter()
+            .filter(|p| !i.platforms.contains(p))
+            .map(String::as_str)
+            .collect();
+        if !lacking.is_empty() {
+            bail!(
+                "docker save wrote {} without {}: bundling several platforms needs an engine with the containerd image store (--builder)",
+                i.image,
+                lacking.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `strata bundle verify`: a live line of the bytes read on a terminal

@@ -24,6 +24,14 @@ pub fn mp_host() -> String {
     format!("unix://{socket}")
 }
 
+/// The multi-platform dockerd's turn: held while a test uses it, so tests
+/// that empty its build cache or remove its images never run beside
+/// another test of the same binary (cargo runs test binaries one at a time).
+pub fn mp_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The base image most test stacks start from (made by scripts/base-images.sh).
 pub const BUSYBOX: &str = "strata.local/busybox:1.36";
 
