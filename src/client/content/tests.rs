@@ -226,3 +226,93 @@ async fn calls_name_a_known_store_and_a_checked_digest() {
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_write_in_progress_has_a_status_and_an_aborted_one_commits_nothing() {
+    let store = Store::new("abort");
+    let mut client = client_for(&store).await;
+    let (tx, rx) = mpsc::channel(4);
+    let mut out = client
+        .write(to(&store, ReceiverStream::new(rx)))
+        .await
+        .expect("write")
+        .into_inner();
+    let data = b"half of it".to_vec();
+    for msg in [
+        WriteContentRequest {
+            action: WriteAction::Stat.into(),
+            r#ref: "layer-3".into(),
+            total: 100,
+            ..Default::default()
+        },
+        WriteContentRequest {
+            action: WriteAction::Write.into(),
+            data: data.clone(),
+            ..Default::default()
+        },
+    ] {
+        tx.send(msg).await.expect("send");
+        out.message().await.expect("an answer").expect("one");
+    }
+    let status = client
+        .status(to(
+            &store,
+            StatusRequest {
+                r#ref: "layer-3".into(),
+            },
+        ))
+        .await
+        .expect("a status")
+        .into_inner()
+        .status
+        .expect("one");
+    assert_eq!((status.offset, status.total), (10, 100));
+    let all = client
+        .list_statuses(to(&store, ListStatusesRequest::default()))
+        .await
+        .expect("statuses")
+        .into_inner()
+        .statuses;
+    assert_eq!(all.len(), 1);
+    // A second writer of the same ref waits its turn.
+    let locked = write(&mut client, &store, "layer-3", &data, &sha256(&data))
+        .await
+        .expect_err("the ref is taken");
+    assert_eq!(locked.code(), tonic::Code::Unavailable);
+
+    client
+        .abort(to(
+            &store,
+            AbortRequest {
+                r#ref: "layer-3".into(),
+            },
+        ))
+        .await
+        .expect("abort");
+    tx.send(WriteContentRequest {
+        action: WriteAction::Commit.into(),
+        offset: 10,
+        ..Default::default()
+    })
+    .await
+    .expect("send");
+    let err = out.message().await.expect_err("the write was aborted");
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err}");
+    let blobs = std::fs::read_dir(store.0.join("blobs/sha256"))
+        .expect("blobs")
+        .count();
+    let ingest = std::fs::read_dir(store.0.join("ingest"))
+        .expect("ingest")
+        .count();
+    assert_eq!((blobs, ingest), (0, 0));
+    let gone = client
+        .status(to(
+            &store,
+            StatusRequest {
+                r#ref: "layer-3".into(),
+            },
+        ))
+        .await
+        .expect_err("no write any more");
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+}
