@@ -470,6 +470,35 @@ fn a_missing_or_foreign_local_cache_is_an_error_before_the_build() {
 }
 
 #[test]
+fn an_engine_that_cannot_export_cache_says_what_can() {
+    require_engine();
+    let name = "native-nocacheexport";
+    let stack = format!(
+        r#"[stack]
+name = "{name}"
+image = "strata-test/{name}-{{component}}:{run}"
+
+[component.base]
+from = "{BUSYBOX}"
+run = ["true"]
+"#,
+        run = run_id()
+    );
+    let dir = project(name, stack);
+    let to = format!("type=local,dest={}", path(&dir.join("cache")));
+    // The default engine keeps images in its graph driver: no cache export.
+    let out = strata(&["build", path(&dir.join("strata.toml")), "--cache-to", &to]);
+    let log = lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("unknown cache exporter")
+            && log.contains("Docker with the containerd image store"),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bundle_builds_first_so_an_edit_is_never_left_out() {
     require_engine();
     let name = "native-bundle";
