@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use strata::graph::Stack;
 use strata::lower::{self, BuildContext, BuildMetadata};
-use strata::spec::{self, Overrides};
+use strata::spec::Overrides;
 
 const RUNS: usize = 5;
 const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
@@ -83,7 +83,7 @@ fn stack_text(n: usize, shape: Shape) -> String {
 }
 
 fn load(text: &str) -> Stack {
-    spec::load("strata.toml", text.as_bytes(), &Overrides::default())
+    strata::load("strata.toml", text.as_bytes(), &Overrides::default())
         .unwrap_or_else(|d| panic!("the synthetic stack does not load:\n{d}"))
 }
 

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use strata::lower::{self, BuildContext, BuildMetadata};
-use strata::spec::{self, Overrides};
+use strata::spec::Overrides;
 
 /// SplitMix64: tiny, fast and the same on every platform.
 struct Rng(u64);
@@ -389,7 +389,7 @@ fn lower_all(
             ..Overrides::default()
         };
         let stack =
-            spec::load("strata.toml", text.as_bytes(), &overrides).map_err(|d| d.render())?;
+            strata::load("strata.toml", text.as_bytes(), &overrides).map_err(|d| d.render())?;
         for c in stack.enabled() {
             let lowered = lower::lower(&stack, &c.name, &ctx).map_err(|e| e.message)?;
             let full = strata_llb::encode_definition(&lowered.definition);

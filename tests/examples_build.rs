@@ -17,7 +17,7 @@ use std::process::Command;
 use common::{docker_ok, frontend, frontend_image, inspect_config, root, run_in, succeeded};
 use serde_json::Value;
 use strata::graph::{MetadataField, RunAs, Stack};
-use strata::spec::{self, Overrides};
+use strata::spec::Overrides;
 
 fn mirrors() -> String {
     let text = std::fs::read_to_string(root().join("examples/offline.mirrors"))
@@ -49,7 +49,7 @@ fn widest(dir: &Path) -> (Option<String>, Stack) {
     let bytes = std::fs::read(dir.join("strata.toml")).expect("stack file");
     let load = |profile: Option<String>| {
         let probe =
-            spec::load("strata.toml", &bytes, &Overrides::default()).expect("example loads");
+            strata::load("strata.toml", &bytes, &Overrides::default()).expect("example loads");
         let o = Overrides {
             args: offline_args(&probe),
             profile: profile.clone(),
@@ -62,7 +62,7 @@ fn widest(dir: &Path) -> (Option<String>, Stack) {
         };
         (
             profile,
-            spec::load("strata.toml", &bytes, &o).expect("example loads"),
+            strata::load("strata.toml", &bytes, &o).expect("example loads"),
         )
     };
     let mut best = load(None);
@@ -282,7 +282,7 @@ fn every_example_component_declares_a_test() {
         let bytes = std::fs::read(root().join("examples").join(example).join("strata.toml"))
             .expect("stack file");
         let stack =
-            spec::load("strata.toml", &bytes, &Overrides::default()).expect("example loads");
+            strata::load("strata.toml", &bytes, &Overrides::default()).expect("example loads");
         let untested: Vec<&str> = stack
             .components
             .iter()

@@ -91,7 +91,7 @@ labels = { "k.{w}" = "{tag}-{v.name}" }
         failures[0]
     );
     // The whole stack loads: four matrix instances and `plain`.
-    let stack = strata::spec::load("t.toml", bytes, &Default::default()).expect("loads");
+    let stack = strata::load("t.toml", bytes, &Default::default()).expect("loads");
     assert_eq!(stack.components.len(), 5);
 }
 
@@ -141,7 +141,7 @@ fn bundle_regressions_and_seeds() {
 /// The option stack itself is valid and lowers, so the target reaches lowering's inputs.
 #[test]
 fn the_frontend_opts_stack_loads() {
-    let stack = strata::spec::load(
+    let stack = strata::load(
         "strata.toml",
         entry::OPTS_STACK.as_bytes(),
         &strata::spec::Overrides::default(),

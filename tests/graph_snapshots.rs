@@ -12,7 +12,7 @@ use std::path::Path;
 use common::examples;
 
 use strata::graph::{render, Stack};
-use strata::spec::{self, Overrides};
+use strata::spec::Overrides;
 
 fn load(name: &str, path: &Path, profile: Option<&str>) -> Stack {
     let bytes = std::fs::read(path).expect("read the example");
@@ -21,7 +21,7 @@ fn load(name: &str, path: &Path, profile: Option<&str>) -> Stack {
         ..Overrides::default()
     };
     let shown = format!("examples/{name}/strata.toml");
-    spec::load(&shown, &bytes, &overrides).unwrap_or_else(|d| {
+    strata::load(&shown, &bytes, &overrides).unwrap_or_else(|d| {
         panic!(
             "{shown} (profile {}) does not load:\n{d}",
             profile.unwrap_or("none")

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use common::{buildx, examples, frontend_image, project, root, stack_files};
 
 use strata::lint::LINTS;
-use strata::spec::{self, Diagnostics, Overrides, Severity};
+use strata::spec::{Diagnostics, Overrides, Severity};
 
 const CASES: &str = "tests/data/lint";
 
@@ -75,7 +75,7 @@ fn found(diags: &Diagnostics) -> BTreeMap<(usize, String, String), usize> {
 }
 
 fn load(name: &str, text: &str) -> Diagnostics {
-    match spec::load(name, text.as_bytes(), &Overrides::default()) {
+    match strata::load(name, text.as_bytes(), &Overrides::default()) {
         Ok(stack) => Diagnostics {
             file: stack.file.clone(),
             items: stack.warnings.clone(),
@@ -157,7 +157,7 @@ fn allow_silences_and_removing_it_brings_every_lint_back() {
         .into_iter()
         .filter(|(s, _)| s.starts_with("allowed"))
     {
-        let stack = spec::load(&stem, text.as_bytes(), &Overrides::default())
+        let stack = strata::load(&stem, text.as_bytes(), &Overrides::default())
             .unwrap_or_else(|d| panic!("{stem} loads:\n{}", d.render()));
         assert!(
             stack.warnings.is_empty(),
@@ -173,7 +173,7 @@ fn allow_silences_and_removing_it_brings_every_lint_back() {
             .filter(|l| !l.starts_with("allow = "))
             .map(|l| format!("{l}\n"))
             .collect();
-        let stack = spec::load("bare.toml", bare.as_bytes(), &Overrides::default())
+        let stack = strata::load("bare.toml", bare.as_bytes(), &Overrides::default())
             .expect("without allow it still loads");
         fired.extend(stack.warnings.iter().map(|w| w.code));
     }
@@ -189,7 +189,7 @@ fn allow_silences_and_removing_it_brings_every_lint_back() {
 #[test]
 fn an_unknown_lint_in_allow_is_an_error_with_a_suggestion() {
     let text = case("unknown-allow");
-    let diags = spec::load("u.toml", text.as_bytes(), &Overrides::default())
+    let diags = strata::load("u.toml", text.as_bytes(), &Overrides::default())
         .expect_err("an unknown lint id is an error");
     let typo = diags
         .items
@@ -238,7 +238,7 @@ fn examples_are_clean() {
     for (name, file) in examples() {
         let rel = format!("examples/{name}/strata.toml");
         let bytes = std::fs::read(file).expect("read");
-        let base = spec::load(&rel, &bytes, &Overrides::default()).expect("loads");
+        let base = strata::load(&rel, &bytes, &Overrides::default()).expect("loads");
         let mut profiles: Vec<Option<String>> = vec![None];
         profiles.extend(base.profiles.iter().map(|p| Some(p.name.clone())));
         for profile in profiles {
@@ -248,7 +248,7 @@ fn examples_are_clean() {
                     mirrors: m,
                     ..Overrides::default()
                 };
-                let stack = spec::load(&rel, &bytes, &o).expect("loads");
+                let stack = strata::load(&rel, &bytes, &o).expect("loads");
                 let d = Diagnostics {
                     file: stack.file.clone(),
                     items: stack.warnings.clone(),
@@ -313,7 +313,7 @@ fn a_stack_wide_allow_silences_every_component() {
             })
             .collect();
         assert!(moved.contains("\nallow = ["), "{stem} has no [stack] line");
-        let stack = spec::load(&stem, moved.as_bytes(), &Overrides::default())
+        let stack = strata::load(&stem, moved.as_bytes(), &Overrides::default())
             .unwrap_or_else(|d| panic!("{stem} with a stack-wide allow loads:\n{}", d.render()));
         assert!(
             stack.warnings.is_empty(),

@@ -22,7 +22,7 @@ use common::{root, strata_command, succeeded};
 use serde_json::{json, Value};
 use strata::graph::{ArgType, Stack};
 use strata::lower::{self, BuildContext, BuildMetadata, Lowered};
-use strata::spec::{self, Overrides};
+use strata::spec::Overrides;
 use strata_llb::{decode_definition, digest_of, encode_definition, pb, validate};
 
 const REVISION: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -64,7 +64,7 @@ fn read(file: &str) -> String {
 }
 
 fn load_text(name: &str, text: &str, overrides: &Overrides) -> Stack {
-    spec::load(name, text.as_bytes(), overrides).unwrap_or_else(|d| {
+    strata::load(name, text.as_bytes(), overrides).unwrap_or_else(|d| {
         panic!(
             "{name} (profile {:?}, args {:?}) does not load:\n{d}",
             overrides.profile, overrides.args

@@ -28,7 +28,7 @@ fn stack_text(tables: &str) -> String {
 
 /// Loads a test stack: `[stack]` named `t`, then `tables`.
 fn stack(tables: &str) -> Stack {
-    spec::load(
+    strata::load(
         "strata.toml",
         stack_text(tables).as_bytes(),
         &Overrides::default(),
@@ -1444,7 +1444,7 @@ run = ["true"]
         )),
         ..Overrides::default()
     };
-    let s = spec::load("strata.toml", text.as_bytes(), &overrides)
+    let s = strata::load("strata.toml", text.as_bytes(), &overrides)
         .unwrap_or_else(|d| panic!("the test stack does not load:\n{d}"));
     assert!(!s.component("builder").expect("builder").publish);
     assert!(s.component("app").expect("app").publish);

@@ -47,7 +47,7 @@ fn the_reference_examples_are_valid() {
         }
         if text.contains("[stack]") && text.contains("[component.") {
             let file = SourceFile::new(format!("{REFERENCE}:{line}"), text.clone());
-            if let Err(d) = spec::resolve(file, &Overrides::default()) {
+            if let Err(d) = strata::resolve(file, &Overrides::default()) {
                 panic!(
                     "{REFERENCE}:{line}: the example does not resolve:\n{}",
                     d.render()
@@ -64,7 +64,7 @@ fn stack_files() -> Vec<std::path::PathBuf> {
 
 fn load(path: &Path, overrides: &Overrides) -> strata::graph::Stack {
     let bytes = std::fs::read(path).expect("read the example");
-    spec::load(&path.display().to_string(), &bytes, overrides).unwrap_or_else(|d| {
+    strata::load(&path.display().to_string(), &bytes, overrides).unwrap_or_else(|d| {
         panic!(
             "{} does not resolve with {overrides:?}:\n{}",
             path.display(),
@@ -156,7 +156,7 @@ fn the_readme_quick_start_resolves() {
         + "```toml\n".len();
     let len = readme[start..].find("```").expect("the block ends");
     let text = &readme[start..start + len];
-    let stack = spec::load("README.md", text.as_bytes(), &Overrides::default())
+    let stack = strata::load("README.md", text.as_bytes(), &Overrides::default())
         .unwrap_or_else(|d| panic!("the quick start does not resolve:\n{}", d.render()));
     assert!(
         stack.warnings.is_empty(),

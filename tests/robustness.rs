@@ -1,4 +1,4 @@
-//! No input panics: `spec::load` returns `Ok` or located diagnostics for
+//! No input panics: `strata::load` returns `Ok` or located diagnostics for
 //! truncated, mutated, huge, deeply nested and binary stack files.
 
 mod common;
@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use strata::graph::render;
-use strata::spec::{self, Overrides};
+use strata::spec::Overrides;
 
 /// Every example: its name and its stack file's bytes.
 fn examples() -> Vec<(String, Vec<u8>)> {
@@ -20,7 +20,7 @@ fn examples() -> Vec<(String, Vec<u8>)> {
 /// Why an input failed the check, or `None` when it passed.
 fn check(bytes: &[u8], overrides: &Overrides) -> Option<String> {
     let result = catch_unwind(AssertUnwindSafe(|| {
-        match spec::load("fuzz.toml", bytes, overrides) {
+        match strata::load("fuzz.toml", bytes, overrides) {
             Ok(stack) => {
                 // What the CLI does with a stack must not panic either.
                 let _ = render::text(&stack);
@@ -286,7 +286,7 @@ fn a_10_mb_file_is_rejected_quickly_with_a_location() {
         bytes.extend_from_slice(filler.as_bytes());
     }
     let start = Instant::now();
-    let err = spec::load("big.toml", &bytes, &Overrides::default())
+    let err = strata::load("big.toml", &bytes, &Overrides::default())
         .expect_err("a 10 MB stack file is refused");
     let took = start.elapsed();
     assert!(took < Duration::from_secs(5), "took {took:?}");
@@ -301,17 +301,17 @@ fn a_10_mb_file_is_rejected_quickly_with_a_location() {
 fn crlf_and_bom_load_like_the_original() {
     for (name, bytes) in examples() {
         let text = String::from_utf8(bytes).expect("examples are UTF-8");
-        let want = match spec::load("lf.toml", text.as_bytes(), &Overrides::default()) {
+        let want = match strata::load("lf.toml", text.as_bytes(), &Overrides::default()) {
             Ok(s) => render::json(&s),
             Err(d) => panic!("{name}: the example does not load:\n{d}"),
         };
         let crlf = text.replace('\n', "\r\n");
-        match spec::load("crlf.toml", crlf.as_bytes(), &Overrides::default()) {
+        match strata::load("crlf.toml", crlf.as_bytes(), &Overrides::default()) {
             Ok(s) => assert_eq!(render::json(&s), want, "{name} with CRLF"),
             Err(d) => panic!("{name} with CRLF line endings:\n{d}"),
         }
         let bom = format!("\u{feff}{text}");
-        match spec::load("bom.toml", bom.as_bytes(), &Overrides::default()) {
+        match strata::load("bom.toml", bom.as_bytes(), &Overrides::default()) {
             Ok(s) => assert_eq!(render::json(&s), want, "{name} with a BOM"),
             Err(d) => panic!("{name} with a byte order mark:\n{d}"),
         }
@@ -323,7 +323,7 @@ fn crlf_keeps_error_locations() {
     let text = "[stack]\nname = \"demo\"\n\n[component.base]\nfrom = \"debian:bookworm\"\nwhen = \"gpu\"\n";
     let locate = |t: &str| {
         let err =
-            spec::load("s.toml", t.as_bytes(), &Overrides::default()).expect_err("unknown arg");
+            strata::load("s.toml", t.as_bytes(), &Overrides::default()).expect_err("unknown arg");
         let d = err.first_error().expect("an error").clone();
         (err.file.line_col(d.span.start), err.render())
     };

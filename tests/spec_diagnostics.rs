@@ -19,7 +19,7 @@ mod common;
 use std::path::Path;
 
 use common::{examples, root, stack_files, strata};
-use strata::spec::{self, ErrorCode, Overrides, SourceFile};
+use strata::spec::{ErrorCode, Overrides, SourceFile};
 
 const BAD: &str = "tests/data/bad";
 
@@ -106,7 +106,7 @@ fn every_malformed_stack_fails_at_the_expected_place() {
     let mut failures = Vec::new();
     for case in cases() {
         let name = display_name(&case);
-        let diags = match spec::load(&name, &case.bytes, &case.overrides) {
+        let diags = match strata::load(&name, &case.bytes, &case.overrides) {
             Ok(_) => {
                 failures.push(format!("{}: loaded without an error", case.stem));
                 continue;
@@ -338,7 +338,7 @@ fn example_section(case: &Case) -> String {
     if let Some(p) = &case.overrides.profile {
         invocation.push_str(&format!(" --profile {p}"));
     }
-    let rendered = match spec::load(&name, &case.bytes, &case.overrides) {
+    let rendered = match strata::load(&name, &case.bytes, &case.overrides) {
         Err(d) => d.render(),
         Ok(_) => panic!("{}: loaded without an error", case.stem),
     };

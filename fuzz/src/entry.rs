@@ -100,10 +100,10 @@ fn check_stack(stack: &Stack, what: &str) {
     let _ = strata::graph::render::json(stack);
 }
 
-/// `stack`: any bytes through `spec::load`; a stack that loads is lowered
+/// `stack`: any bytes through `strata::load`; a stack that loads is lowered
 /// like the `lower` target's.
 pub fn stack(data: &[u8]) {
-    match spec::load(FILE_NAME, data, &Overrides::default()) {
+    match strata::load(FILE_NAME, data, &Overrides::default()) {
         Ok(stack) => {
             check_stack(&stack, "stack");
             lower_enabled(&stack, &build_context(), "stack");
@@ -212,7 +212,7 @@ pub struct LowerOutcome {
 /// lowered twice (the same bytes both times) and its LLB validated.
 pub fn lower_toml(text: &str) -> LowerOutcome {
     let mut outcome = LowerOutcome::default();
-    let stack = match spec::load(FILE_NAME, text.as_bytes(), &Overrides::default()) {
+    let stack = match strata::load(FILE_NAME, text.as_bytes(), &Overrides::default()) {
         Ok(stack) => stack,
         Err(diags) => {
             check_diagnostics(&diags, "lower: resolve");
@@ -255,7 +255,7 @@ pub fn frontend_opts(data: &[u8]) {
     let platform = parsed.platforms.first().cloned().unwrap_or_default();
     let _ = parsed.no_cache.applies_to("base");
     let overrides = parsed.overrides(&platform);
-    let stack = match spec::load("strata.toml", OPTS_STACK.as_bytes(), &overrides) {
+    let stack = match strata::load("strata.toml", OPTS_STACK.as_bytes(), &overrides) {
         Ok(stack) => stack,
         Err(diags) => return check_diagnostics(&diags, "frontend_opts"),
     };
@@ -328,7 +328,7 @@ pub fn build_args(data: &[u8]) {
             .collect(),
         ..Overrides::default()
     };
-    let stack = match spec::load(FILE_NAME, HOSTILE_STACK.as_bytes(), &overrides) {
+    let stack = match strata::load(FILE_NAME, HOSTILE_STACK.as_bytes(), &overrides) {
         Ok(stack) => stack,
         Err(diags) => {
             check_diagnostics(&diags, "build_args");

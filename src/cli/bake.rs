@@ -189,7 +189,7 @@ mod tests {
     const STACK: &str = "[stack]\nname = \"t\"\nimage = \"t/{component}:1\"\n\n[component.base]\nfrom = \"debian:bookworm\"\nrun = [\"true\"]\n\n[component.node-gui]\nfrom = \"base\"\n";
 
     fn stack() -> Stack {
-        crate::spec::load("strata.toml", STACK.as_bytes(), &Default::default()).expect("valid")
+        crate::load("strata.toml", STACK.as_bytes(), &Default::default()).expect("valid")
     }
 
     #[test]

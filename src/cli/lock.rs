@@ -17,7 +17,6 @@ use super::engine::Engine;
 use super::progress::{Mode, ProgressOpt, Reporter};
 use super::StackArgs;
 use crate::graph::{Base, CopySource, GitRef, ImageRef, Stack, StepKind};
-use crate::spec;
 
 /// The lock file's name, next to the stack file.
 pub const LOCK_FILE: &str = "strata.lock";
@@ -74,7 +73,7 @@ pub fn external_images(args: &StackArgs, stack: &Stack, all: bool) -> Result<Vec
         .into_iter()
         .map(|k| (k.clone(), k))
         .collect();
-    let written = spec::load(&stack.file.name, stack.file.text.as_bytes(), &overrides)
+    let written = crate::load(&stack.file.name, stack.file.text.as_bytes(), &overrides)
         .map_err(|d| anyhow::anyhow!("{}", d.render()))?;
     let mut out: Vec<ExternalImage> = Vec::new();
     let mut add = |w: &ImageRef, i: &ImageRef, by: &str, role: &'static str| {

@@ -167,7 +167,7 @@ impl StackArgs {
                 (&build.os, &build.architecture, build.variant.as_deref()),
             ));
         }
-        match spec::load(&name, &bytes, &overrides) {
+        match crate::load(&name, &bytes, &overrides) {
             Ok(stack) => Ok(Some(stack)),
             Err(diags) => {
                 eprint!("{}", diags.render());

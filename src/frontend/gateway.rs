@@ -371,7 +371,7 @@ async fn build_one<B: Bridge>(
             build_platform.variant.as_deref(),
         ),
     ));
-    let stack = match spec::load(&opts.filename, &file.bytes, &overrides) {
+    let stack = match crate::load(&opts.filename, &file.bytes, &overrides) {
         Ok(stack) => stack,
         Err(diags) => {
             send_warnings(bridge, &diags, &file.vertex).await;
@@ -1405,7 +1405,7 @@ when = "gpu"
             &launch(&[("target", "x"), ("image-resolve-mode", "local")]),
         );
         if lower::external_images(
-            &spec::load("s", STACK.as_bytes(), &Default::default()).expect("loads"),
+            &crate::load("s", STACK.as_bytes(), &Default::default()).expect("loads"),
             "x",
         )
         .is_empty()

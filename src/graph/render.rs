@@ -217,7 +217,8 @@ pub fn json(stack: &Stack) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
-    use crate::spec::resolve::{load, Overrides};
+    use crate::load;
+    use crate::spec::resolve::Overrides;
 
     #[test]
     fn every_name_of_an_image_is_shown() {

@@ -108,9 +108,10 @@ pub const LINTS: &[Lint] = &[
 const SECRET_HELP: &str = "build args and env are written into the LLB, the image config and its history; give the secret to the run step that needs it with `secrets = [\"id\"]` (`docker buildx build --secret id=id,src=FILE`): it is mounted at /run/secrets/id for that command only and stays out of every layer";
 const APT_HELP: &str = "use the `apt` step (`apt = [\"pkg\"]`: update and install in one layer, cache mounts, lists removed), or write `apt-get update && apt-get install -y ... && rm -rf /var/lib/apt/lists/*` in one run";
 
-/// Adds the lints to what the resolver found (`items`, warnings only) and
-/// returns the stack, or every diagnostic when an `allow` names no lint.
-pub fn finish(mut stack: Stack, mut items: Vec<Diagnostic>) -> Result<Stack, Diagnostics> {
+/// Adds the lints to the warnings the resolver left in `stack.warnings`
+/// and returns the stack, or every diagnostic when an `allow` names no lint.
+pub fn finish(mut stack: Stack) -> Result<Stack, Diagnostics> {
+    let mut items = std::mem::take(&mut stack.warnings);
     items.extend(check(&stack));
     items.sort_by_key(|d| (d.span.start, d.span.end));
     items.dedup();

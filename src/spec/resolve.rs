@@ -7,7 +7,7 @@ use std::ops::Range;
 use serde_spanned::Spanned;
 
 use super::codes::ErrorCode;
-use super::diag::{closest, Diagnostic, Diagnostics, SourceFile, Suggestions};
+use super::diag::{closest, Diagnostic, Diagnostics, Severity, SourceFile, Suggestions};
 use super::expr::{self, Expr, Literal};
 use super::image_ref::ImageRef;
 use super::raw::{self, Command, RawArg, RawComponent, RawStackFile, RawStep, SpannedString};
@@ -111,8 +111,19 @@ impl Default for PlatformVars {
 pub const MAX_FILE_SIZE: usize = 4 << 20;
 const MAX_NESTING: usize = 128;
 
-/// Loads a stack file from bytes: decoding, parsing and resolving.
-pub fn load(name: &str, bytes: &[u8], overrides: &Overrides) -> Result<Stack, Diagnostics> {
+/// A stack the resolver accepted, before lint: the resolver's warnings
+/// are in `stack.warnings`; `expansion` tells which templates and
+/// matrices made each component, to annotate later diagnostics with.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The resolved stack.
+    pub stack: Stack,
+    /// What templates and matrices expanded into.
+    pub expansion: super::expand::Expansion,
+}
+
+/// Decodes a stack file's bytes and resolves it (see [`resolve`]).
+pub fn load(name: &str, bytes: &[u8], overrides: &Overrides) -> Result<Resolved, Diagnostics> {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.to_owned(),
         Err(e) => {
@@ -133,8 +144,9 @@ pub fn load(name: &str, bytes: &[u8], overrides: &Overrides) -> Result<Stack, Di
     resolve(SourceFile::new(name, text), overrides)
 }
 
-/// Parses and resolves a stack file.
-pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnostics> {
+/// Parses a stack file, expands its templates and matrices and resolves
+/// it: the spec stage, before lint.
+pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Resolved, Diagnostics> {
     let fail = |file: SourceFile, d: Diagnostic| {
         Err(Diagnostics {
             file,
@@ -194,34 +206,21 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Stack, Diagnos
         owners: Vec::new(),
     };
     let spans = spans::Spans::of_raw(&raw);
-    let stack = r.stack(raw, overrides).map(|mut s| {
-        s.spans = spans;
-        s
-    });
+    let stack = r.stack(raw, overrides);
     let mut items = r.diags;
     expansion.attribute(&mut items, &r.owners);
     super::expand::merge_notes(&mut items);
-    let done = match stack {
-        Some(stack)
-            if !items
-                .iter()
-                .any(|d| d.severity == super::diag::Severity::Error) =>
-        {
-            crate::lint::finish(stack, items)
-        }
-        _ => Err(Diagnostics { file, items }),
-    };
-    match done {
-        Ok(mut stack) => {
+    match stack {
+        Some(mut stack) if !items.iter().any(|d| d.severity == Severity::Error) => {
+            stack.spans = spans;
+            stack.warnings = items;
             expansion.mark(&mut stack.components);
-            expansion.annotate(&mut stack.warnings);
-            super::expand::merge_notes(&mut stack.warnings);
-            Ok(stack)
+            Ok(Resolved { stack, expansion })
         }
-        Err(mut d) => {
-            expansion.annotate(&mut d.items);
-            super::expand::merge_notes(&mut d.items);
-            Err(d)
+        _ => {
+            expansion.annotate(&mut items);
+            super::expand::merge_notes(&mut items);
+            Err(Diagnostics { file, items })
         }
     }
 }
@@ -349,6 +348,7 @@ struct Ctx<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load;
 
     #[test]
     fn bools_are_never_silently_false() {
