@@ -345,6 +345,24 @@ struct Ctx<'a> {
     rules: &'a [SpannedString],
 }
 
+impl Ctx<'_> {
+    /// The same context inside component `name` (`{component}` reads it).
+    fn of<'b>(&'b self, name: &'b str) -> Ctx<'b> {
+        Ctx {
+            names: self.names,
+            vars: Vars {
+                args: self.vars.args,
+                stack: self.vars.stack,
+                component: Some(name),
+            },
+            args: self.args,
+            mirrors: self.mirrors,
+            user: self.user,
+            rules: self.rules,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,34 +18,9 @@ impl Resolver<'_> {
 
         let (enabled, condition) = self.when(raw, ctx);
         let (base, gpu) = self.base(raw, name, ctx, ref_spans)?;
-        let rules = match &raw.image {
-            Some(image) => self.naming_rules(image),
-            None => ctx.rules.to_vec(),
-        };
-        let mut names = if rules.is_empty() {
-            Vec::new()
-        } else {
-            self.image_names(&rules, vars).unwrap_or_default()
-        }
-        .into_iter();
-        let image = names.next().unwrap_or_else(|| ImageRef {
-            registry: "docker.io".into(),
-            repository: cname.clone(),
-            tag: None,
-            digest: None,
-        });
-        let extra_tags: Vec<ImageRef> = names.collect();
+        let (image, extra_tags) = self.component_images(raw, &cname, ctx);
         let run_as = self.run_as(raw, ctx);
-        let context = match &raw.context {
-            Some(p) => self
-                .context_input(p, vars, InputKind::ContextDir)
-                .unwrap_or_else(|| ".".into()),
-            None => ".".into(),
-        };
-        let ignore = raw
-            .ignore
-            .as_ref()
-            .and_then(|p| self.context_input(p, vars, InputKind::IgnoreFile));
+        let (context, ignore) = self.context_dir(raw, vars);
         let steps = self.steps(raw, &cname, ctx, ref_spans);
         self.package_inputs(&steps, gpu.as_ref());
         let inputs = std::mem::take(&mut self.inputs);
@@ -84,6 +59,48 @@ impl Resolver<'_> {
             origin: None,
             inputs,
         })
+    }
+
+    /// The image the component is tagged as, and its extra tags: its
+    /// `image` naming rules, else the stack's, else its name.
+    fn component_images(
+        &mut self,
+        raw: &RawComponent,
+        cname: &str,
+        ctx: &Ctx,
+    ) -> (ImageRef, Vec<ImageRef>) {
+        let rules = match &raw.image {
+            Some(image) => self.naming_rules(image),
+            None => ctx.rules.to_vec(),
+        };
+        let mut names = if rules.is_empty() {
+            Vec::new()
+        } else {
+            self.image_names(&rules, &ctx.vars).unwrap_or_default()
+        }
+        .into_iter();
+        let image = names.next().unwrap_or_else(|| ImageRef {
+            registry: "docker.io".into(),
+            repository: cname.to_owned(),
+            tag: None,
+            digest: None,
+        });
+        (image, names.collect())
+    }
+
+    /// `context` (the stack file's directory when not written) and `ignore`.
+    fn context_dir(&mut self, raw: &RawComponent, vars: &Vars) -> (String, Option<String>) {
+        let context = match &raw.context {
+            Some(p) => self
+                .context_input(p, vars, InputKind::ContextDir)
+                .unwrap_or_else(|| ".".into()),
+            None => ".".into(),
+        };
+        let ignore = raw
+            .ignore
+            .as_ref()
+            .and_then(|p| self.context_input(p, vars, InputKind::IgnoreFile));
+        (context, ignore)
     }
 
     /// `when`: whether the component is enabled, and the condition's text.
@@ -339,23 +356,7 @@ impl Resolver<'_> {
                 cfg.labels.insert(k.get_ref().clone(), v);
             }
         }
-        for p in &raw.expose {
-            let text = match p.get_ref() {
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            let (port, proto) = text.split_once('/').unwrap_or((&text, "tcp"));
-            match (port.parse::<u16>(), proto) {
-                (Ok(n), "tcp" | "udp" | "sctp") if n > 0 => cfg.expose.push(format!("{n}/{proto}")),
-                _ => self.error(
-                    ErrorCode::InvalidSetting,
-                    p.span(),
-                    format!("`{text}` is not a port"),
-                    "write a port number 1-65535, optionally with /tcp, /udp or /sctp",
-                ),
-            }
-        }
+        cfg.expose = raw.expose.iter().filter_map(|p| self.port(p)).collect();
         for v in &raw.volumes {
             if !v.get_ref().starts_with('/') {
                 self.error(
@@ -371,55 +372,82 @@ impl Resolver<'_> {
         let exec = Command::argv;
         cfg.entrypoint = raw.entrypoint.as_ref().map(|c| exec(c.get_ref()));
         cfg.cmd = raw.cmd.as_ref().map(|c| exec(c.get_ref()));
-        if let Some(h) = &raw.healthcheck {
-            let h = h.get_ref();
-            let test = match h.cmd.get_ref() {
-                Command::Exec(a) if a.first().is_some_and(|x| x == "NONE") => {
-                    vec!["NONE".to_owned()]
-                }
-                Command::Exec(a) => std::iter::once("CMD".to_owned())
-                    .chain(a.iter().cloned())
-                    .collect(),
-                Command::Shell(s) => vec!["CMD-SHELL".to_owned(), s.clone()],
-            };
-            let mut dur = |d: &Option<SpannedString>| {
-                d.as_ref().and_then(|d| match parse_duration(d.get_ref()) {
-                    Some(ns) => Some(ns),
-                    None => {
-                        self.error(
-                            ErrorCode::InvalidSetting,
-                            d.span(),
-                            format!("`{}` is not a duration", d.get_ref()),
-                            "write e.g. \"30s\", \"1m30s\" or \"500ms\"",
-                        );
-                        None
-                    }
-                })
-            };
-            let interval_ns = dur(&h.interval);
-            let timeout_ns = dur(&h.timeout);
-            let start_period_ns = dur(&h.start_period);
-            cfg.healthcheck = Some(Healthcheck {
-                test,
-                interval_ns,
-                timeout_ns,
-                start_period_ns,
-                retries: h.retries.as_ref().and_then(|r| {
-                    let n = u32::try_from(*r.get_ref()).ok();
-                    if n.is_none() {
-                        self.error(
-                            ErrorCode::InvalidSetting,
-                            r.span(),
-                            format!("retries {} is out of range", r.get_ref()),
-                            "give a count between 0 and 4294967295",
-                        );
-                    }
-                    n
-                }),
-            });
-        }
+        cfg.healthcheck = raw
+            .healthcheck
+            .as_ref()
+            .map(|h| self.healthcheck(h.get_ref()));
         cfg.stop_signal = raw.stop_signal.as_ref().map(|s| s.get_ref().clone());
         cfg
+    }
+
+    /// One `expose` entry: `port[/tcp|udp|sctp]`, as a number or a string.
+    fn port(&mut self, p: &Spanned<toml::Value>) -> Option<String> {
+        let text = match p.get_ref() {
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let (port, proto) = text.split_once('/').unwrap_or((&text, "tcp"));
+        match (port.parse::<u16>(), proto) {
+            (Ok(n), "tcp" | "udp" | "sctp") if n > 0 => Some(format!("{n}/{proto}")),
+            _ => {
+                self.error(
+                    ErrorCode::InvalidSetting,
+                    p.span(),
+                    format!("`{text}` is not a port"),
+                    "write a port number 1-65535, optionally with /tcp, /udp or /sctp",
+                );
+                None
+            }
+        }
+    }
+
+    /// `healthcheck`: its test as the image config writes it, and its timings.
+    fn healthcheck(&mut self, h: &raw::RawHealthcheck) -> Healthcheck {
+        let test = match h.cmd.get_ref() {
+            Command::Exec(a) if a.first().is_some_and(|x| x == "NONE") => {
+                vec!["NONE".to_owned()]
+            }
+            Command::Exec(a) => std::iter::once("CMD".to_owned())
+                .chain(a.iter().cloned())
+                .collect(),
+            Command::Shell(s) => vec!["CMD-SHELL".to_owned(), s.clone()],
+        };
+        let mut dur = |d: &Option<SpannedString>| {
+            d.as_ref().and_then(|d| match parse_duration(d.get_ref()) {
+                Some(ns) => Some(ns),
+                None => {
+                    self.error(
+                        ErrorCode::InvalidSetting,
+                        d.span(),
+                        format!("`{}` is not a duration", d.get_ref()),
+                        "write e.g. \"30s\", \"1m30s\" or \"500ms\"",
+                    );
+                    None
+                }
+            })
+        };
+        let interval_ns = dur(&h.interval);
+        let timeout_ns = dur(&h.timeout);
+        let start_period_ns = dur(&h.start_period);
+        Healthcheck {
+            test,
+            interval_ns,
+            timeout_ns,
+            start_period_ns,
+            retries: h.retries.as_ref().and_then(|r| {
+                let n = u32::try_from(*r.get_ref()).ok();
+                if n.is_none() {
+                    self.error(
+                        ErrorCode::InvalidSetting,
+                        r.span(),
+                        format!("retries {} is out of range", r.get_ref()),
+                        "give a count between 0 and 4294967295",
+                    );
+                }
+                n
+            }),
+        }
     }
 
     pub(super) fn env_name(&mut self, k: &SpannedString) {

@@ -20,6 +20,38 @@ impl Resolver<'_> {
         ref_spans: &mut BTreeMap<(String, String), Range<usize>>,
     ) -> (Base, Option<Gpu>) {
         let gr = g.get_ref();
+        let of = self.gpu_of(gr, cname, ctx);
+        ref_spans.insert((cname.to_owned(), of.clone()), gr.of.span());
+        let base = self.gpu_base(gr, ctx);
+        let (mode, copy) = self.gpu_mode(g, &of);
+        let steps = gr
+            .steps
+            .iter()
+            .filter_map(|s| self.step(s, cname, ctx, ref_spans))
+            .collect();
+        let apt_repo = gr
+            .apt_repo
+            .as_ref()
+            .and_then(|r| self.context_input(r, &ctx.vars, crate::graph::InputKind::AptRepo))
+            .filter(|r| !r.is_empty());
+        let gpu = Gpu {
+            of,
+            mode,
+            steps,
+            apt_repo,
+            copy,
+            capabilities: gr
+                .capabilities
+                .as_ref()
+                .map_or_else(|| "compute,utility".to_owned(), |c| c.get_ref().clone()),
+            span: g.span(),
+        };
+        (base, Some(gpu))
+    }
+
+    /// `gpu.of`: the CPU component this is the flavour of (errors when it
+    /// is not a component, or is this one).
+    fn gpu_of(&mut self, gr: &RawGpu, cname: &str, ctx: &Ctx) -> String {
         let of = gr.of.get_ref().clone();
         if !ctx.names.contains(&of) {
             let help = self
@@ -40,8 +72,12 @@ impl Resolver<'_> {
                 "name the CPU component",
             );
         }
-        ref_spans.insert((cname.to_owned(), of.clone()), gr.of.span());
-        let base = match self.interpolate(&gr.base, &ctx.vars) {
+        of
+    }
+
+    /// `gpu.base`: an external image (scratch after an error).
+    fn gpu_base(&mut self, gr: &RawGpu, ctx: &Ctx) -> Base {
+        match self.interpolate(&gr.base, &ctx.vars) {
             Some(text) if ctx.names.contains(&text) => {
                 self.error(
                     ErrorCode::InvalidImage,
@@ -56,7 +92,13 @@ impl Resolver<'_> {
                 .image_ref(&gr.base, &ctx.vars, ctx.mirrors)
                 .map_or(Base::Scratch, Base::Image),
             None => Base::Scratch,
-        };
+        }
+    }
+
+    /// `gpu.mode` and the absolute `gpu.copy` paths it copies from `of`:
+    /// copy when paths are listed, else replay.
+    fn gpu_mode(&mut self, g: &Spanned<RawGpu>, of: &str) -> (GpuMode, Vec<String>) {
+        let gr = g.get_ref();
         let mut copy = Vec::new();
         for p in &gr.copy {
             if !p.get_ref().starts_with('/') {
@@ -102,28 +144,6 @@ impl Resolver<'_> {
                 "list the CPU component's paths in `copy = [\"/opt/venv\", ...]`, or use `mode = \"replay\"`",
             );
         }
-        let steps = gr
-            .steps
-            .iter()
-            .filter_map(|s| self.step(s, cname, ctx, ref_spans))
-            .collect();
-        let apt_repo = gr
-            .apt_repo
-            .as_ref()
-            .and_then(|r| self.context_input(r, &ctx.vars, crate::graph::InputKind::AptRepo))
-            .filter(|r| !r.is_empty());
-        let gpu = Gpu {
-            of,
-            mode,
-            steps,
-            apt_repo,
-            copy,
-            capabilities: gr
-                .capabilities
-                .as_ref()
-                .map_or_else(|| "compute,utility".to_owned(), |c| c.get_ref().clone()),
-            span: g.span(),
-        };
-        (base, Some(gpu))
+        (mode, copy)
     }
 }

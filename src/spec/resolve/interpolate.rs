@@ -109,39 +109,7 @@ impl Resolver<'_> {
                 }
                 None => {
                     let span = self.inner(s, offset + i, end + 1);
-                    let mut names: Vec<&str> = vars.args.keys().map(String::as_str).collect();
-                    names.push("stack");
-                    if vars.component.is_some() {
-                        names.push("component");
-                    }
-                    let help = match self.closest(name, names.iter().copied()) {
-                        Some(c) => format!("did you mean `{{{c}}}`?"),
-                        None => {
-                            // The platform names are documented once, not
-                            // listed in every hint.
-                            let names: Vec<&str> = names
-                                .iter()
-                                .copied()
-                                .filter(|n| !PLATFORM_VARS.contains(n))
-                                .collect();
-                            let mut listed = names
-                                .iter()
-                                .take(20)
-                                .copied()
-                                .collect::<Vec<_>>()
-                                .join(", ");
-                            if names.len() > 20 {
-                                listed.push_str(", ...");
-                            }
-                            format!("declare `{name}` in [args], or use one of: {listed}")
-                        }
-                    };
-                    self.error(
-                        ErrorCode::UnknownReference,
-                        span,
-                        format!("`{{{}}}` is not an arg of this stack", values::shown(name)),
-                        help,
-                    );
+                    self.unknown_interpolated_arg(span, name, vars);
                     ok = false;
                 }
             }
@@ -149,24 +117,69 @@ impl Resolver<'_> {
             offset += i + end + 1;
         }
         out.push_str(rest);
-        if !inserted.is_empty() {
-            self.interpolated += out.len();
-            if self.interpolated > values::MAX_INTERPOLATED {
-                self.error(
-                    ErrorCode::ValueTooLarge,
-                    s.span(),
-                    format!(
-                        "interpolating args produces more than {} MiB in this stack file",
-                        values::MAX_INTERPOLATED >> 20
-                    ),
-                    "an arg is inserted too many times or is too long; keep large data in the build context",
-                );
-                // Report once: later values are not expanded at all.
-                self.interpolated = usize::MAX / 2;
-                return None;
-            }
+        if !inserted.is_empty() && !self.count_interpolated(s, out.len()) {
+            return None;
         }
         ok.then_some((out, inserted))
+    }
+
+    /// The error for `{name}` where `name` is no arg, with a did-you-mean
+    /// or the names it may be.
+    fn unknown_interpolated_arg(&mut self, span: Range<usize>, name: &str, vars: &Vars) {
+        let mut names: Vec<&str> = vars.args.keys().map(String::as_str).collect();
+        names.push("stack");
+        if vars.component.is_some() {
+            names.push("component");
+        }
+        let help = match self.closest(name, names.iter().copied()) {
+            Some(c) => format!("did you mean `{{{c}}}`?"),
+            None => {
+                // The platform names are documented once, not
+                // listed in every hint.
+                let names: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|n| !PLATFORM_VARS.contains(n))
+                    .collect();
+                let mut listed = names
+                    .iter()
+                    .take(20)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if names.len() > 20 {
+                    listed.push_str(", ...");
+                }
+                format!("declare `{name}` in [args], or use one of: {listed}")
+            }
+        };
+        self.error(
+            ErrorCode::UnknownReference,
+            span,
+            format!("`{{{}}}` is not an arg of this stack", values::shown(name)),
+            help,
+        );
+    }
+
+    /// Adds `len` interpolated bytes to the file's total; false (with an
+    /// error, once) when the total passes `values::MAX_INTERPOLATED`.
+    fn count_interpolated(&mut self, s: &Spanned<String>, len: usize) -> bool {
+        self.interpolated += len;
+        if self.interpolated <= values::MAX_INTERPOLATED {
+            return true;
+        }
+        self.error(
+            ErrorCode::ValueTooLarge,
+            s.span(),
+            format!(
+                "interpolating args produces more than {} MiB in this stack file",
+                values::MAX_INTERPOLATED >> 20
+            ),
+            "an arg is inserted too many times or is too long; keep large data in the build context",
+        );
+        // Report once: later values are not expanded at all.
+        self.interpolated = usize::MAX / 2;
+        false
     }
 
     /// The error for an interpolation longer than `values::MAX_VALUE`.

@@ -9,24 +9,11 @@ impl Resolver<'_> {
         let at_meta = meta_span.start..meta_span.start;
         self.profile_selection(&raw.profiles, overrides, &at_meta);
         let args = self.args(&raw.args, &raw.profiles, overrides, at_meta.clone());
-        // The platform names read like string args in `{...}` and `when`,
-        // but are not args: the graph lists only the stack's own.
-        let platform = overrides.platform.clone().unwrap_or_default();
-        let platform_args: Vec<Arg> = platform
-            .vars()
+        let condition_args: Vec<Arg> = args
             .iter()
-            .map(|(n, v)| Arg {
-                name: (*n).to_owned(),
-                kind: ArgType::String,
-                default: ArgValue::String(v.clone()),
-                value: ArgValue::String(v.clone()),
-                origin: ArgOrigin::Override,
-                description: None,
-                span: at_meta.clone(),
-                by_value: true,
-            })
+            .cloned()
+            .chain(platform_args(overrides, &at_meta))
             .collect();
-        let condition_args: Vec<Arg> = args.iter().chain(&platform_args).cloned().collect();
         let values: BTreeMap<String, ArgValue> = condition_args
             .iter()
             .map(|a| (a.name.clone(), a.value.clone()))
@@ -39,67 +26,22 @@ impl Resolver<'_> {
         let profiles = profiles(&raw.profiles, &args);
         let user = raw.user.as_ref().and_then(|u| self.user(u, &vars));
         let mirrors = self.mirrors(&raw.mirrors, overrides, &vars);
-        let third_party = raw
-            .third_party
-            .iter()
-            .filter_map(|(tname, r)| {
-                let image = self.image_ref(r, &vars, &mirrors)?;
-                Some(ThirdParty {
-                    name: tname.get_ref().clone(),
-                    image,
-                })
-            })
-            .collect();
+        let third_party = self.third_party(&raw.third_party, &vars, &mirrors);
         let metadata = self.metadata(raw.metadata.as_ref(), raw.packages.as_ref(), &vars);
         let naming_rules = match &meta.image {
             Some(image) => self.naming_rules(image),
             None => default_naming_rule(&meta, &values).into_iter().collect(),
         };
-
         let names: BTreeSet<String> = raw.component.keys().map(|k| k.get_ref().clone()).collect();
-        if raw.component.is_empty() {
-            self.error(
-                ErrorCode::NoComponents,
-                at_meta,
-                "the stack has no components",
-                "add a `[component.<name>]` table with a `from` key",
-            );
-        }
-        let mut components = Vec::new();
-        let mut ref_spans: BTreeMap<(String, String), Range<usize>> = BTreeMap::new();
-        for (cname, c) in &raw.component {
-            let cname_s = cname.get_ref();
-            if !valid_name(cname_s) {
-                self.error(ErrorCode::InvalidName, cname.span(), format!("`{cname_s}` is not a valid component name"), "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit");
-                continue;
-            }
-            let ctx = Ctx {
-                names: &names,
-                vars: Vars {
-                    args: &values,
-                    stack: &name,
-                    component: Some(cname_s),
-                },
-                args: &condition_args,
-                mirrors: &mirrors,
-                user: user.as_ref(),
-                rules: &naming_rules,
-            };
-            let before = self.diags.len();
-            if let Some(comp) = self.component(cname, c, &ctx, &mut ref_spans) {
-                components.push(comp);
-            }
-            let found = before..self.diags.len();
-            self.owners.extend(found.map(|i| (i, cname_s.clone())));
-        }
-        let when_spans: BTreeMap<String, Range<usize>> = raw
-            .component
-            .iter()
-            .filter_map(|(n, c)| Some((n.get_ref().clone(), c.get_ref().when.as_ref()?.span())))
-            .collect();
-        self.closure(&components, &ref_spans, &when_spans);
-        self.platform_edges(&components, &raw.component);
-        let components = self.order(components, &ref_spans)?;
+        let ctx = Ctx {
+            names: &names,
+            vars,
+            args: &condition_args,
+            mirrors: &mirrors,
+            user: user.as_ref(),
+            rules: &naming_rules,
+        };
+        let components = self.components(&raw.component, &ctx, &at_meta)?;
         let default_target = self.default_target(&meta, &names);
 
         let components_index = components
@@ -128,6 +70,64 @@ impl Resolver<'_> {
             spans: Default::default(),
             index: components_index,
         })
+    }
+
+    /// `[third-party]`: each image reference, mirrored.
+    fn third_party(
+        &mut self,
+        raw: &BTreeMap<SpannedString, SpannedString>,
+        vars: &Vars,
+        mirrors: &[(ImageRef, ImageRef)],
+    ) -> Vec<ThirdParty> {
+        raw.iter()
+            .filter_map(|(tname, r)| {
+                let image = self.image_ref(r, vars, mirrors)?;
+                Some(ThirdParty {
+                    name: tname.get_ref().clone(),
+                    image,
+                })
+            })
+            .collect()
+    }
+
+    /// Every component, dependencies first; `None` when their references
+    /// form a cycle. `ctx` is the stack's (no component's name in `vars`).
+    fn components(
+        &mut self,
+        raw: &BTreeMap<SpannedString, Spanned<RawComponent>>,
+        ctx: &Ctx,
+        at_meta: &Range<usize>,
+    ) -> Option<Vec<Component>> {
+        if raw.is_empty() {
+            self.error(
+                ErrorCode::NoComponents,
+                at_meta.clone(),
+                "the stack has no components",
+                "add a `[component.<name>]` table with a `from` key",
+            );
+        }
+        let mut components = Vec::new();
+        let mut ref_spans: BTreeMap<(String, String), Range<usize>> = BTreeMap::new();
+        for (cname, c) in raw {
+            let cname_s = cname.get_ref();
+            if !valid_name(cname_s) {
+                self.error(ErrorCode::InvalidName, cname.span(), format!("`{cname_s}` is not a valid component name"), "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit");
+                continue;
+            }
+            let before = self.diags.len();
+            if let Some(comp) = self.component(cname, c, &ctx.of(cname_s), &mut ref_spans) {
+                components.push(comp);
+            }
+            let found = before..self.diags.len();
+            self.owners.extend(found.map(|i| (i, cname_s.clone())));
+        }
+        let when_spans: BTreeMap<String, Range<usize>> = raw
+            .iter()
+            .filter_map(|(n, c)| Some((n.get_ref().clone(), c.get_ref().when.as_ref()?.span())))
+            .collect();
+        self.closure(&components, &ref_spans, &when_spans);
+        self.platform_edges(&components, raw);
+        self.order(components, &ref_spans)
     }
 
     /// `[stack]`, with its span; an error when it is missing, and for an
@@ -351,4 +351,24 @@ fn default_naming_rule(
         meta.name.span(),
         format!("{{stack}}/{{component}}:{tag}"),
     ))
+}
+
+/// The platform names (`TARGETARCH`, ...) as string args: they read like
+/// args in `{...}` and `when`, but the graph lists only the stack's own.
+fn platform_args(overrides: &Overrides, at_meta: &Range<usize>) -> Vec<Arg> {
+    let platform = overrides.platform.clone().unwrap_or_default();
+    platform
+        .vars()
+        .iter()
+        .map(|(n, v)| Arg {
+            name: (*n).to_owned(),
+            kind: ArgType::String,
+            default: ArgValue::String(v.clone()),
+            value: ArgValue::String(v.clone()),
+            origin: ArgOrigin::Override,
+            description: None,
+            span: at_meta.clone(),
+            by_value: true,
+        })
+        .collect()
 }

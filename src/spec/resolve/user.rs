@@ -5,6 +5,36 @@ use super::*;
 impl Resolver<'_> {
     pub(super) fn user(&mut self, u: &Spanned<raw::RawUser>, vars: &Vars) -> Option<UserPolicy> {
         let raw = u.get_ref();
+        let (name, group, mut valid) = self.user_names(raw, vars)?;
+        let uid = self.id(&raw.uid, "uid", vars);
+        let gid = match &raw.gid {
+            Some(g) => self.id(g, "gid", vars),
+            None => uid,
+        };
+        let home = match &raw.home {
+            Some(h) => self.passwd_path(h, "home", vars, &mut valid)?,
+            None => format!("/home/{name}"),
+        };
+        let shell = match &raw.shell {
+            Some(s) => self.passwd_path(s, "shell", vars, &mut valid)?,
+            None => "/bin/sh".to_owned(),
+        };
+        let on_conflict = self.on_conflict(raw);
+        Some(UserPolicy {
+            name,
+            group,
+            uid: uid?,
+            gid: gid?,
+            home,
+            shell,
+            on_conflict,
+        })
+        .filter(|_| valid)
+    }
+
+    /// The user and group names (the group defaults to the user's), and
+    /// whether both are valid.
+    fn user_names(&mut self, raw: &raw::RawUser, vars: &Vars) -> Option<(String, String, bool)> {
         let name = self.interpolate(&raw.name, vars)?;
         let ok = |s: &str| {
             !s.is_empty()
@@ -40,36 +70,36 @@ impl Resolver<'_> {
             );
             valid = false;
         }
-        let uid = self.id(&raw.uid, "uid", vars);
-        let gid = match &raw.gid {
-            Some(g) => self.id(g, "gid", vars),
-            None => uid,
-        };
-        let mut passwd_path = |r: &mut Self, s: &Spanned<String>, what: &str| {
-            // Refused values still let the rest of the policy be checked.
-            let (v, inserted) = r.expand(s, vars)?;
-            if let Err(why) = values::passwd_path(&v) {
-                r.refuse(
-                    s,
-                    &v,
-                    &inserted,
-                    what,
-                    &why,
-                    "write an absolute path without `:` or line breaks, e.g. `/home/app`",
-                );
-                valid = false;
-            }
-            Some(v)
-        };
-        let home = match &raw.home {
-            Some(h) => passwd_path(self, h, "home")?,
-            None => format!("/home/{name}"),
-        };
-        let shell = match &raw.shell {
-            Some(s) => passwd_path(self, s, "shell")?,
-            None => "/bin/sh".to_owned(),
-        };
-        let on_conflict = match raw.on_conflict.as_ref().map(|s| s.get_ref().as_str()) {
+        Some((name, group, valid))
+    }
+
+    /// `home` or `shell`: a path `/etc/passwd` can hold. A refused value
+    /// clears `valid` but is returned, so the rest of the policy is checked.
+    fn passwd_path(
+        &mut self,
+        s: &Spanned<String>,
+        what: &str,
+        vars: &Vars,
+        valid: &mut bool,
+    ) -> Option<String> {
+        let (v, inserted) = self.expand(s, vars)?;
+        if let Err(why) = values::passwd_path(&v) {
+            self.refuse(
+                s,
+                &v,
+                &inserted,
+                what,
+                &why,
+                "write an absolute path without `:` or line breaks, e.g. `/home/app`",
+            );
+            *valid = false;
+        }
+        Some(v)
+    }
+
+    /// `on-conflict`: what to do with a base's user of the same id.
+    fn on_conflict(&mut self, raw: &raw::RawUser) -> OnConflict {
+        match raw.on_conflict.as_ref().map(|s| s.get_ref().as_str()) {
             None | Some("rename") => OnConflict::Rename,
             Some("error") => OnConflict::Error,
             Some(other) => {
@@ -82,17 +112,7 @@ impl Resolver<'_> {
                 );
                 OnConflict::Rename
             }
-        };
-        Some(UserPolicy {
-            name,
-            group,
-            uid: uid?,
-            gid: gid?,
-            home,
-            shell,
-            on_conflict,
-        })
-        .filter(|_| valid)
+        }
     }
 
     pub(super) fn id(&mut self, v: &Spanned<toml::Value>, what: &str, vars: &Vars) -> Option<u32> {
