@@ -10,7 +10,6 @@
 //! directory's listing): the tree is never walked.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::graph::{Component, ContextInput, InputKind};
@@ -69,6 +68,62 @@ pub async fn check<'s, R: ContextReader>(
     components: impl IntoIterator<Item = &'s Component>,
     reader: &mut R,
 ) -> Result<Vec<Diagnostic>, String> {
+    let needs = needs(components);
+    let mut out = Vec::new();
+    if needs.is_empty() {
+        return Ok(out);
+    }
+    // Ignore files: a path they exclude never reaches the build.
+    let ignore_paths: BTreeSet<String> = needs
+        .iter()
+        .map(|n| crate::lower::ignore_path(n.component))
+        .collect();
+    let ignore_paths: Vec<String> = ignore_paths.into_iter().collect();
+    let ignores = reader.read(&ignore_paths).await?;
+
+    let paths: Vec<String> = needs
+        .iter()
+        .map(|n| n.path.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let kinds: BTreeMap<String, Option<Kind>> = paths
+        .iter()
+        .cloned()
+        .zip(reader.stat(&paths).await?)
+        .collect();
+
+    let mut near = NearMisses::default();
+    for n in &needs {
+        let found = kinds.get(&n.path).copied().flatten();
+        let d = match found {
+            None => {
+                let miss = near.find(reader, &n.path).await?;
+                Some(missing(n, miss))
+            }
+            Some(found) => match wrong_kind(n, found) {
+                Some(d) => Some(d),
+                None => empty_repository(reader, n).await?,
+            },
+        };
+        out.extend(d);
+    }
+    // An excluded path that exists is still an error: the build would not see it.
+    for n in &needs {
+        if out.iter().any(|d| d.span == n.input.span) {
+            continue;
+        }
+        out.extend(excluded(n, &ignores));
+    }
+    out.sort_by_key(|d| (d.span.start, d.span.end));
+    out.dedup();
+    Ok(out)
+}
+
+/// The context paths `components` read, relative to the context root;
+/// whole-context copies and copy patterns are left out (what
+/// `ContextDir` checks covers them).
+fn needs<'s>(components: impl IntoIterator<Item = &'s Component>) -> Vec<Need<'s>> {
     let mut needs = Vec::new();
     for c in components {
         let prefix = context_prefix(c);
@@ -96,126 +151,106 @@ pub async fn check<'s, R: ContextReader>(
             });
         }
     }
-    let mut out = Vec::new();
-    if needs.is_empty() {
-        return Ok(out);
-    }
+    needs
+}
 
-    // Ignore files: a path they exclude never reaches the build.
-    let ignore_paths: BTreeSet<String> = needs
-        .iter()
-        .map(|n| crate::lower::ignore_path(n.component))
-        .collect();
-    let ignore_paths: Vec<String> = ignore_paths.into_iter().collect();
-    let ignores = reader.read(&ignore_paths).await?;
-
-    let paths: Vec<String> = needs
-        .iter()
-        .map(|n| n.path.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let kinds: BTreeMap<String, Option<Kind>> = paths
-        .iter()
-        .cloned()
-        .zip(reader.stat(&paths).await?)
-        .collect();
-
-    let mut suggestions = Suggestions::default();
-    let mut listings: BTreeMap<String, Option<Vec<Entry>>> = BTreeMap::new();
-    for n in &needs {
-        let found = kinds.get(&n.path).copied().flatten();
-        let span = n.input.span.clone();
-        let shown = crate::spec::values::shown(&n.path);
-        let d = match (found, n.input.kind) {
-            (None, _) => {
-                let near = near_miss(reader, &mut listings, &mut suggestions, &n.path).await?;
-                missing(n, &shown, span, near)
-            }
-            (
-                Some(Kind::Dir),
-                InputKind::IgnoreFile | InputKind::Requirements | InputKind::CondaFile,
-            ) => Diagnostic::error(ErrorCode::WrongInputKind, span, format!("`{shown}` is a directory, not a file"))
-                .with_help(format!("name the {} inside it", file_word(n.input.kind))),
-            (
-                Some(Kind::File),
-                InputKind::ContextDir
-                | InputKind::AptRepo
-                | InputKind::WheelDir
-                | InputKind::CondaChannel,
-            ) => Diagnostic::error(ErrorCode::WrongInputKind, span, format!("`{shown}` is a file, not a directory"))
-                .with_help(match n.input.kind {
-                    InputKind::ContextDir => {
-                        "name the directory that holds the component's files".to_owned()
-                    }
-                    InputKind::AptRepo => {
-                        "name the directory that holds the `.deb` files and their `Packages` index"
-                            .to_owned()
-                    }
-                    InputKind::CondaChannel => {
-                        "name the channel directory (the one with `noarch/` and the platform directories)".to_owned()
-                    }
-                    _ => "name the directory that holds the wheels".to_owned(),
-                }),
-            (Some(_), InputKind::AptRepo) => {
-                let index = reader.list(&n.path, APT_INDEXES).await?.unwrap_or_default();
-                if !index.is_empty() {
-                    continue;
+/// The error for a path that exists but is a directory where the key
+/// names a file, or the other way round.
+fn wrong_kind(n: &Need, found: Kind) -> Option<Diagnostic> {
+    let span = n.input.span.clone();
+    let shown = crate::spec::values::shown(&n.path);
+    let (message, help) = match (found, n.input.kind) {
+        (Kind::Dir, InputKind::IgnoreFile | InputKind::Requirements | InputKind::CondaFile) => (
+            format!("`{shown}` is a directory, not a file"),
+            format!("name the {} inside it", file_word(n.input.kind)),
+        ),
+        (
+            Kind::File,
+            InputKind::ContextDir
+            | InputKind::AptRepo
+            | InputKind::WheelDir
+            | InputKind::CondaChannel,
+        ) => (
+            format!("`{shown}` is a file, not a directory"),
+            match n.input.kind {
+                InputKind::ContextDir => {
+                    "name the directory that holds the component's files".to_owned()
                 }
-                Diagnostic::error(ErrorCode::WrongInputKind, span, format!("`{shown}` has no `Packages` index: apt cannot read it as a repository"))
-                    .with_help(format!("write the index next to the packages: `cd {shown} && dpkg-scanpackages . > Packages`"))
-            }
-            (Some(_), InputKind::WheelDir) => {
-                let wheels = reader
-                    .list(&n.path, WHEEL_PATTERNS)
-                    .await?
-                    .unwrap_or_default();
-                if wheels.iter().any(|e| e.kind == Kind::File) {
-                    continue;
+                InputKind::AptRepo => {
+                    "name the directory that holds the `.deb` files and their `Packages` index"
+                        .to_owned()
                 }
-                Diagnostic::error(
-                    ErrorCode::WrongInputKind,
-                    span,
-                    format!("`{shown}` holds no wheels (`*.whl`) or source archives"),
-                )
-                .with_help(format!(
-                    "download them into it: `pip download -d {shown} -r requirements.txt`"
-                ))
+                InputKind::CondaChannel => {
+                    "name the channel directory (the one with `noarch/` and the platform directories)".to_owned()
+                }
+                _ => "name the directory that holds the wheels".to_owned(),
+            },
+        ),
+        _ => return None,
+    };
+    Some(Diagnostic::error(ErrorCode::WrongInputKind, span, message).with_help(help))
+}
+
+/// The error for an offline apt repository without an index or a wheel
+/// directory without archives.
+async fn empty_repository<R: ContextReader>(
+    reader: &mut R,
+    n: &Need<'_>,
+) -> Result<Option<Diagnostic>, String> {
+    let span = n.input.span.clone();
+    let shown = crate::spec::values::shown(&n.path);
+    let d = match n.input.kind {
+        InputKind::AptRepo => {
+            let index = reader.list(&n.path, APT_INDEXES).await?.unwrap_or_default();
+            if !index.is_empty() {
+                return Ok(None);
             }
-            _ => continue,
-        };
-        out.push(d);
+            Diagnostic::error(ErrorCode::WrongInputKind, span, format!("`{shown}` has no `Packages` index: apt cannot read it as a repository"))
+                .with_help(format!("write the index next to the packages: `cd {shown} && dpkg-scanpackages . > Packages`"))
+        }
+        InputKind::WheelDir => {
+            let wheels = reader
+                .list(&n.path, WHEEL_PATTERNS)
+                .await?
+                .unwrap_or_default();
+            if wheels.iter().any(|e| e.kind == Kind::File) {
+                return Ok(None);
+            }
+            Diagnostic::error(
+                ErrorCode::WrongInputKind,
+                span,
+                format!("`{shown}` holds no wheels (`*.whl`) or source archives"),
+            )
+            .with_help(format!(
+                "download them into it: `pip download -d {shown} -r requirements.txt`"
+            ))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(d))
+}
+
+/// The error for a path the component's ignore file excludes.
+fn excluded(n: &Need, ignores: &BTreeMap<String, String>) -> Option<Diagnostic> {
+    if matches!(n.input.kind, InputKind::ContextDir | InputKind::IgnoreFile) {
+        return None;
     }
-    // An excluded path that exists is still an error: the build would not see it.
-    for n in &needs {
-        if out.iter().any(|d| d.span == n.input.span) {
-            continue;
-        }
-        if matches!(n.input.kind, InputKind::ContextDir | InputKind::IgnoreFile) {
-            continue;
-        }
-        let ignore_file = crate::lower::ignore_path(n.component);
-        let Some(text) = ignores.get(&ignore_file) else {
-            continue;
-        };
-        if let Some(pattern) = excluded_by(text, &context_prefix(n.component), &n.path) {
-            let shown = crate::spec::values::shown(&n.path);
-            out.push(
-                Diagnostic::error(
-                    ErrorCode::IgnoredInput,
-                    n.input.span.clone(),
-                    format!("`{shown}` is excluded by `{ignore_file}` (pattern `{pattern}`)"),
-                )
-                .with_help(format!(
-                    "the build never sees an excluded path: remove the pattern, or add `!{}` after it",
-                    n.path.strip_prefix(&context_prefix(n.component)).unwrap_or(&n.path)
-                )),
-            );
-        }
-    }
-    out.sort_by_key(|d| (d.span.start, d.span.end));
-    out.dedup();
-    Ok(out)
+    let ignore_file = crate::lower::ignore_path(n.component);
+    let text = ignores.get(&ignore_file)?;
+    let prefix = context_prefix(n.component);
+    let pattern = excluded_by(text, &prefix, &n.path)?;
+    let shown = crate::spec::values::shown(&n.path);
+    Some(
+        Diagnostic::error(
+            ErrorCode::IgnoredInput,
+            n.input.span.clone(),
+            format!("`{shown}` is excluded by `{ignore_file}` (pattern `{pattern}`)"),
+        )
+        .with_help(format!(
+            "the build never sees an excluded path: remove the pattern, or add `!{}` after it",
+            n.path.strip_prefix(&prefix).unwrap_or(&n.path)
+        )),
+    )
 }
 
 /// The word for what a file key names.
@@ -229,7 +264,9 @@ fn file_word(kind: InputKind) -> &'static str {
 }
 
 /// The error for a path that is not in the context.
-fn missing(n: &Need, shown: &str, span: Range<usize>, near: NearMiss) -> Diagnostic {
+fn missing(n: &Need, near: NearMiss) -> Diagnostic {
+    let shown = crate::spec::values::shown(&n.path);
+    let span = n.input.span.clone();
     let what = match n.input.kind {
         InputKind::ContextDir => "context directory",
         InputKind::IgnoreFile => "ignore file",
@@ -264,39 +301,48 @@ enum NearMiss {
     Nothing,
 }
 
-/// Lists the deepest existing directory on the way to `path` and suggests
-/// the nearest name there.
-async fn near_miss<R: ContextReader>(
-    reader: &mut R,
-    listings: &mut BTreeMap<String, Option<Vec<Entry>>>,
-    suggestions: &mut Suggestions,
-    path: &str,
-) -> Result<NearMiss, String> {
-    let parts: Vec<&str> = path.split('/').collect();
-    // From the parent up to the root: the first directory that exists.
-    for depth in (0..parts.len()).rev() {
-        let dir = parts[..depth].join("/");
-        if !listings.contains_key(&dir) {
-            let l = reader.list(&dir, &["*"]).await?;
-            listings.insert(dir.clone(), l);
-        }
-        let Some(entries) = listings.get(&dir).and_then(Option::as_ref) else {
-            continue;
-        };
-        let missing = parts[depth];
-        let names = entries.iter().map(|e| e.name.as_str());
-        let near = suggestions.closest(missing, names);
-        return Ok(match near {
-            Some(name) => {
-                let mut fixed: Vec<&str> = parts.clone();
-                fixed[depth] = name;
-                NearMiss::Suggest(fixed.join("/"))
+/// Directory listings read so far, for did-you-mean hints on missing
+/// paths, and the edit-distance work left for them.
+#[derive(Default)]
+struct NearMisses {
+    listings: BTreeMap<String, Option<Vec<Entry>>>,
+    suggestions: Suggestions,
+}
+
+impl NearMisses {
+    /// Lists the deepest existing directory on the way to `path` and
+    /// suggests the nearest name there.
+    async fn find<R: ContextReader>(
+        &mut self,
+        reader: &mut R,
+        path: &str,
+    ) -> Result<NearMiss, String> {
+        let parts: Vec<&str> = path.split('/').collect();
+        // From the parent up to the root: the first directory that exists.
+        for depth in (0..parts.len()).rev() {
+            let dir = parts[..depth].join("/");
+            if !self.listings.contains_key(&dir) {
+                let l = reader.list(&dir, &["*"]).await?;
+                self.listings.insert(dir.clone(), l);
             }
-            None if depth + 1 < parts.len() => NearMiss::NoDir(parts[..=depth].join("/")),
-            None => NearMiss::Nothing,
-        });
+            let Some(entries) = self.listings.get(&dir).and_then(Option::as_ref) else {
+                continue;
+            };
+            let missing = parts[depth];
+            let names = entries.iter().map(|e| e.name.as_str());
+            let near = self.suggestions.closest(missing, names);
+            return Ok(match near {
+                Some(name) => {
+                    let mut fixed: Vec<&str> = parts.clone();
+                    fixed[depth] = name;
+                    NearMiss::Suggest(fixed.join("/"))
+                }
+                None if depth + 1 < parts.len() => NearMiss::NoDir(parts[..=depth].join("/")),
+                None => NearMiss::Nothing,
+            });
+        }
+        Ok(NearMiss::Nothing)
     }
-    Ok(NearMiss::Nothing)
 }
 
 /// Whether `path` has wildcards (copied as a pattern, not checked).

@@ -384,86 +384,26 @@ pub fn run(a: LockArgs) -> Result<ExitCode> {
         .filter(|i| i.digest.is_none() && seen.insert(i.familiar()))
         .collect();
     let remote = remote_sources(&stack, false);
-    let mut lock = Lock::default();
-    let mut failed = false;
     // One line per source as it is resolved (not with --progress quiet),
     // and a live line on a terminal; errors always print.
-    let reporter = Reporter::new(a.progress.mode(), "lock", "sources");
-    reporter.set_total(images.len() + remote.len());
-    let say = |line: String| {
-        reporter.item_done_silently();
-        if reporter.mode() != Mode::Quiet {
-            reporter.println(&line);
-        }
+    let mut locking = Locking {
+        reporter: Reporter::new(a.progress.mode(), "lock", "sources"),
+        lock: Lock::default(),
+        failed: false,
     };
-    let fail = |line: String| {
-        reporter.item_done_silently();
-        reporter.println(&line);
-    };
+    locking.reporter.set_total(images.len() + remote.len());
     for image in images {
-        let name = image.familiar();
-        reporter.set_current(&name);
-        match resolve(&engine, &image)? {
-            Resolved::Registry(d) => {
-                say(format!("{name}: {d}"));
-                lock.digests.insert(name, d);
-            }
-            Resolved::LocalRepoDigest(d, why) => {
-                say(format!(
-                    "{name}: {d} (from the local image's repo digest: {why})"
-                ));
-                lock.digests.insert(name, d);
-            }
-            Resolved::LocalId(id, why) => {
-                say(format!(
-                    "{name}: local image {id} ({why}: the id is recorded, and builds check it)"
-                ));
-                lock.local.insert(name, id);
-            }
-            Resolved::Missing(why) => {
-                fail(format!(
-                    "{name}: error: not in a registry ({why}) and not a local image"
-                ));
-                failed = true;
-            }
-        }
+        locking.image(&engine, image)?;
     }
     for r in remote {
-        let key = r.lock_key();
-        reporter.set_current(&key);
-        match (&r.checksum, &r.git_ref) {
-            (Some(sum), _) => {
-                say(format!(
-                    "{key}: {sum} (the stack's checksum; BuildKit checks it)"
-                ));
-                lock.downloads.insert(key, sum.clone());
-            }
-            (None, Some(GitRef::Commit(id))) => {
-                say(format!("{key}: commit {id}"));
-                lock.git.insert(key, id.clone());
-            }
-            (None, Some(at)) => match ls_remote(&r.location, at) {
-                Ok(id) => {
-                    say(format!(
-                        "{key}: {} {} is at commit {id}",
-                        at.kind(),
-                        at.name()
-                    ));
-                    lock.git.insert(key, id);
-                }
-                Err(why) => {
-                    fail(format!("{key}: error: {why}"));
-                    failed = true;
-                }
-            },
-            (None, None) => reporter.item_done_silently(),
-        }
+        locking.remote(&r);
     }
-    reporter.finish();
-    if failed {
+    locking.reporter.finish();
+    if locking.failed {
         eprintln!("strata: nothing written: some sources could not be resolved");
         return Ok(ExitCode::FAILURE);
     }
+    let lock = locking.lock;
     let path = a.output.unwrap_or_else(|| lock_path(&a.stack.file));
     std::fs::write(&path, lock.render())
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -476,6 +416,89 @@ pub fn run(a: LockArgs) -> Result<ExitCode> {
         lock.git.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lock being written, one source at a time, with its progress.
+struct Locking {
+    reporter: Reporter,
+    lock: Lock,
+    /// Whether a source could not be resolved.
+    failed: bool,
+}
+
+impl Locking {
+    /// A source resolved: its line, unless progress is quiet.
+    fn say(&self, line: String) {
+        self.reporter.item_done_silently();
+        if self.reporter.mode() != Mode::Quiet {
+            self.reporter.println(&line);
+        }
+    }
+
+    /// A source that could not be resolved: its line always prints.
+    fn fail(&mut self, line: String) {
+        self.reporter.item_done_silently();
+        self.reporter.println(&line);
+        self.failed = true;
+    }
+
+    /// Pins an external image: its registry digest, else the local image's.
+    fn image(&mut self, engine: &Engine, image: ImageRef) -> Result<()> {
+        let name = image.familiar();
+        self.reporter.set_current(&name);
+        match resolve(engine, &image)? {
+            Resolved::Registry(d) => {
+                self.say(format!("{name}: {d}"));
+                self.lock.digests.insert(name, d);
+            }
+            Resolved::LocalRepoDigest(d, why) => {
+                self.say(format!(
+                    "{name}: {d} (from the local image's repo digest: {why})"
+                ));
+                self.lock.digests.insert(name, d);
+            }
+            Resolved::LocalId(id, why) => {
+                self.say(format!(
+                    "{name}: local image {id} ({why}: the id is recorded, and builds check it)"
+                ));
+                self.lock.local.insert(name, id);
+            }
+            Resolved::Missing(why) => self.fail(format!(
+                "{name}: error: not in a registry ({why}) and not a local image"
+            )),
+        }
+        Ok(())
+    }
+
+    /// Pins a download (its checksum) or a git checkout (its commit).
+    fn remote(&mut self, r: &RemoteSource) {
+        let key = r.lock_key();
+        self.reporter.set_current(&key);
+        match (&r.checksum, &r.git_ref) {
+            (Some(sum), _) => {
+                self.say(format!(
+                    "{key}: {sum} (the stack's checksum; BuildKit checks it)"
+                ));
+                self.lock.downloads.insert(key, sum.clone());
+            }
+            (None, Some(GitRef::Commit(id))) => {
+                self.say(format!("{key}: commit {id}"));
+                self.lock.git.insert(key, id.clone());
+            }
+            (None, Some(at)) => match ls_remote(&r.location, at) {
+                Ok(id) => {
+                    self.say(format!(
+                        "{key}: {} {} is at commit {id}",
+                        at.kind(),
+                        at.name()
+                    ));
+                    self.lock.git.insert(key, id);
+                }
+                Err(why) => self.fail(format!("{key}: error: {why}")),
+            },
+            (None, None) => self.reporter.item_done_silently(),
+        }
+    }
 }
 
 /// The commit a tag or branch of a repository is at, from `git ls-remote`

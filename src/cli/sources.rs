@@ -15,7 +15,7 @@ use super::lock::{
     external_images, lock_path, remote_sources, ExternalImage, Lock, Pin, RemoteSource,
 };
 use super::StackArgs;
-use crate::graph::{Stack, StepKind};
+use crate::graph::{Apt, Component, Conda, OsPackages, Pip, Stack, StepKind};
 
 /// `strata sources`.
 #[derive(Args)]
@@ -227,148 +227,165 @@ struct Package {
 /// requirement files read from the context, and why requirement paths
 /// were refused.
 fn packages(stack: &Stack, root: &Path) -> (Vec<Package>, Vec<String>) {
-    let mut out: Vec<Package> = Vec::new();
-    let mut add = |p: Package| match out.iter_mut().find(|q| {
-        q.kind == p.kind
-            && q.name == p.name
-            && q.file == p.file
-            && q.offline == p.offline
-            && q.index == p.index
-    }) {
-        Some(q) => {
-            for c in p.used_by {
-                if !q.used_by.contains(&c) {
-                    q.used_by.push(c);
-                }
-            }
-        }
-        None => out.push(p),
+    let mut list = Packages {
+        stack,
+        root,
+        out: Vec::new(),
+        refused: Vec::new(),
     };
-    let mut refused = Vec::new();
     for c in stack.enabled() {
         for s in &c.steps {
             match &s.kind {
-                StepKind::Apt(a) => {
-                    let (repo, mirror) = match (&a.repo, &a.mirror) {
-                        (None, None) => (
-                            stack.metadata.apt_repo.clone(),
-                            stack.metadata.apt_mirror.as_ref(),
-                        ),
-                        (repo, mirror) => (repo.clone(), mirror.as_ref()),
-                    };
-                    let index: Vec<String> = mirror
-                        .map(|m| format!("{} {} {}", m.url, m.suite, m.components.join(" ")))
-                        .into_iter()
-                        .collect();
-                    for name in &a.packages {
-                        add(Package {
-                            kind: "apt",
-                            name: name.clone(),
-                            file: None,
-                            offline: match mirror {
-                                Some(_) => None,
-                                None => repo.as_deref().map(|r| in_context(&c.context, r)),
-                            },
-                            channels: Vec::new(),
-                            index: index.clone(),
-                            used_by: vec![c.name.clone()],
-                        });
-                    }
-                }
-                StepKind::Dnf(o) | StepKind::Apk(o) => {
-                    let kind = if matches!(s.kind, StepKind::Dnf(_)) {
-                        "dnf"
-                    } else {
-                        "apk"
-                    };
-                    for name in &o.packages {
-                        add(Package {
-                            kind,
-                            name: name.clone(),
-                            file: None,
-                            offline: None,
-                            channels: Vec::new(),
-                            index: Vec::new(),
-                            used_by: vec![c.name.clone()],
-                        });
-                    }
-                }
-                StepKind::Pip(p) => {
-                    let links = p
-                        .find_links
-                        .clone()
-                        .or_else(|| stack.metadata.find_links.clone())
-                        .map(|l| in_context(&c.context, &l));
-                    let pip_index = p.index.over(&stack.metadata.pip_index);
-                    let index: Vec<String> = pip_index
-                        .index_url
-                        .iter()
-                        .chain(&pip_index.extra_index_urls)
-                        .cloned()
-                        .collect();
-                    for name in &p.packages {
-                        add(Package {
-                            kind: "pip",
-                            name: name.clone(),
-                            file: None,
-                            offline: links.clone(),
-                            channels: Vec::new(),
-                            index: index.clone(),
-                            used_by: vec![c.name.clone()],
-                        });
-                    }
-                    for r in &p.requirements {
-                        let file = in_context(&c.context, r);
-                        let read = read_requirements(root, &c.context, &c.name, r);
-                        refused.extend(read.refused);
-                        for name in read.specs {
-                            add(Package {
-                                kind: "pip",
-                                name,
-                                file: Some(file.clone()),
-                                offline: links.clone(),
-                                channels: Vec::new(),
-                                index: index.clone(),
-                                used_by: vec![c.name.clone()],
-                            });
-                        }
-                    }
-                }
-                StepKind::Conda(k) => {
-                    let file = k.file.as_ref().map(|f| in_context(&c.context, f));
-                    let channel = k
-                        .channel_dir
-                        .clone()
-                        .or_else(|| stack.metadata.conda_channel.clone())
-                        .map(|d| in_context(&c.context, &d));
-                    for name in &k.packages {
-                        add(Package {
-                            kind: "conda",
-                            name: name.clone(),
-                            file: None,
-                            offline: channel.clone(),
-                            channels: k.channels.clone(),
-                            index: Vec::new(),
-                            used_by: vec![c.name.clone()],
-                        });
-                    }
-                    if let Some(f) = file {
-                        add(Package {
-                            kind: "conda",
-                            name: format!("(environment file, env {})", k.env),
-                            file: Some(f),
-                            offline: channel.clone(),
-                            channels: k.channels.clone(),
-                            index: Vec::new(),
-                            used_by: vec![c.name.clone()],
-                        });
-                    }
-                }
+                StepKind::Apt(a) => list.apt(c, a),
+                StepKind::Dnf(o) => list.os("dnf", c, o),
+                StepKind::Apk(o) => list.os("apk", c, o),
+                StepKind::Pip(p) => list.pip(c, p),
+                StepKind::Conda(k) => list.conda(c, k),
                 _ => {}
             }
         }
     }
-    (out, refused)
+    (list.out, list.refused)
+}
+
+/// The packages found so far, one row per package and source.
+struct Packages<'a> {
+    stack: &'a Stack,
+    /// The build context's root, where requirement files are read.
+    root: &'a Path,
+    out: Vec<Package>,
+    /// Why requirement paths were refused.
+    refused: Vec<String>,
+}
+
+impl Packages<'_> {
+    /// Adds `p`, or its user to the same package from the same source.
+    fn add(&mut self, p: Package) {
+        let same = |q: &&mut Package| {
+            q.kind == p.kind
+                && q.name == p.name
+                && q.file == p.file
+                && q.offline == p.offline
+                && q.index == p.index
+        };
+        match self.out.iter_mut().find(same) {
+            Some(q) => {
+                for c in p.used_by {
+                    if !q.used_by.contains(&c) {
+                        q.used_by.push(c);
+                    }
+                }
+            }
+            None => self.out.push(p),
+        }
+    }
+
+    /// An apt step's packages, with the mirror or offline repository
+    /// (the step's own, else `[packages]`).
+    fn apt(&mut self, c: &Component, a: &Apt) {
+        let (repo, mirror) = match (&a.repo, &a.mirror) {
+            (None, None) => (
+                self.stack.metadata.apt_repo.clone(),
+                self.stack.metadata.apt_mirror.as_ref(),
+            ),
+            (repo, mirror) => (repo.clone(), mirror.as_ref()),
+        };
+        let index: Vec<String> = mirror
+            .map(|m| format!("{} {} {}", m.url, m.suite, m.components.join(" ")))
+            .into_iter()
+            .collect();
+        let offline = match mirror {
+            Some(_) => None,
+            None => repo.as_deref().map(|r| in_context(&c.context, r)),
+        };
+        for name in &a.packages {
+            self.add(Package {
+                offline: offline.clone(),
+                index: index.clone(),
+                ..Package::new("apt", name.clone(), c)
+            });
+        }
+    }
+
+    /// A dnf or apk step's packages.
+    fn os(&mut self, kind: &'static str, c: &Component, o: &OsPackages) {
+        for name in &o.packages {
+            self.add(Package::new(kind, name.clone(), c));
+        }
+    }
+
+    /// A pip step's packages and the specifiers of its requirement files,
+    /// with its wheel directory and indexes (the step's own, else `[packages]`).
+    fn pip(&mut self, c: &Component, p: &Pip) {
+        let metadata = &self.stack.metadata;
+        let links = p
+            .find_links
+            .clone()
+            .or_else(|| metadata.find_links.clone())
+            .map(|l| in_context(&c.context, &l));
+        let pip_index = p.index.over(&metadata.pip_index);
+        let index: Vec<String> = pip_index
+            .index_url
+            .iter()
+            .chain(&pip_index.extra_index_urls)
+            .cloned()
+            .collect();
+        let from = |name: String, file: Option<String>| Package {
+            file,
+            offline: links.clone(),
+            index: index.clone(),
+            ..Package::new("pip", name, c)
+        };
+        for name in &p.packages {
+            self.add(from(name.clone(), None));
+        }
+        for r in &p.requirements {
+            let file = in_context(&c.context, r);
+            let read = read_requirements(self.root, &c.context, &c.name, r);
+            self.refused.extend(read.refused);
+            for name in read.specs {
+                self.add(from(name, Some(file.clone())));
+            }
+        }
+    }
+
+    /// A conda step's packages and environment file, with its channels
+    /// and offline channel directory (the step's own, else `[packages]`).
+    fn conda(&mut self, c: &Component, k: &Conda) {
+        let file = k.file.as_ref().map(|f| in_context(&c.context, f));
+        let channel = k
+            .channel_dir
+            .clone()
+            .or_else(|| self.stack.metadata.conda_channel.clone())
+            .map(|d| in_context(&c.context, &d));
+        let from = |name: String, file: Option<String>| Package {
+            file,
+            offline: channel.clone(),
+            channels: k.channels.clone(),
+            ..Package::new("conda", name, c)
+        };
+        for name in &k.packages {
+            self.add(from(name.clone(), None));
+        }
+        if let Some(f) = file {
+            self.add(from(format!("(environment file, env {})", k.env), Some(f)));
+        }
+    }
+}
+
+impl Package {
+    /// Package `name` of `kind`, installed by `c` from the default source.
+    fn new(kind: &'static str, name: String, c: &Component) -> Package {
+        Package {
+            kind,
+            name,
+            file: None,
+            offline: None,
+            channels: Vec::new(),
+            index: Vec::new(),
+            used_by: vec![c.name.clone()],
+        }
+    }
 }
 
 /// Most bytes `strata sources` reads from one requirements file.
