@@ -358,26 +358,7 @@ async fn build_one<B: Bridge>(
     first: bool,
     name_prefix: Option<&str>,
 ) -> Result<Built, FrontendError> {
-    let mut overrides = opts.overrides(platform);
-    overrides.platform = Some(spec::PlatformVars::new(
-        (
-            &platform.os,
-            &platform.architecture,
-            platform.variant.as_deref(),
-        ),
-        (
-            &build_platform.os,
-            &build_platform.architecture,
-            build_platform.variant.as_deref(),
-        ),
-    ));
-    let stack = match crate::load(&opts.filename, &file.bytes, &overrides) {
-        Ok(stack) => stack,
-        Err(diags) => {
-            send_warnings(bridge, &diags, &file.vertex).await;
-            return Err(diags.into());
-        }
-    };
+    let stack = load_stack(bridge, opts, file, platform, build_platform).await?;
     if let Some(request) = &opts.request_id {
         return subrequests::answer(request, &stack, opts).map(Built::Answer);
     }
@@ -396,13 +377,83 @@ async fn build_one<B: Bridge>(
         // A client-side build's client checked the context on its own disk.
         check_context(bridge, &stack, &target, opts, &launch.session_id).await?;
     }
-    let images = lower::external_images(&stack, &target);
-    let bases = resolve_bases(bridge, &stack, images, platform, opts).await?;
-    let images = lower::build_platform_images(&stack, &target);
-    let build_bases = resolve_bases(bridge, &stack, images, build_platform, opts).await?;
+    let platforms = (platform, build_platform);
+    let ctx = build_context(bridge, launch, opts, &stack, &target, platforms).await?;
+    let unknown = Diagnostics {
+        file: stack.file.clone(),
+        items: lower::unknown_metadata(&stack, &ctx.metadata),
+    };
+    send_warnings(bridge, &unknown, &file.vertex).await;
+    let mut lowered = lower::lower(&stack, &target, &ctx)
+        .map_err(|e| FrontendError::at(&stack.file, e.code, e.span, e.message))?;
+    check_caps(&lowered.definition, pong)?;
+    if let Some(prefix) = name_prefix {
+        let names = StepPrefixes::new(&stack, prefix, platform, build_platform);
+        names.apply(&mut lowered.definition);
+        for t in &mut lowered.tests {
+            names.apply(&mut t.definition);
+        }
+    }
+    let cache_imports = cache_imports(opts);
+    let id = solve_target(bridge, &stack, &target, lowered.definition, &cache_imports).await?;
+    if !opts.skip_tests {
+        run_tests(bridge, &stack, &target, lowered.tests, &cache_imports).await?;
+    }
+    Ok(Built::Image(BuiltImage {
+        id,
+        config: lowered.image_config,
+    }))
+}
+
+/// Resolves the stack file for one target and build platform; its
+/// diagnostics go to the client as warnings too, on the file's vertex.
+async fn load_stack<B: Bridge>(
+    bridge: &mut B,
+    opts: &FrontendOpts,
+    file: &StackFile,
+    platform: &Platform,
+    build_platform: &Platform,
+) -> Result<Stack, FrontendError> {
+    let mut overrides = opts.overrides(platform);
+    overrides.platform = Some(spec::PlatformVars::new(
+        (
+            &platform.os,
+            &platform.architecture,
+            platform.variant.as_deref(),
+        ),
+        (
+            &build_platform.os,
+            &build_platform.architecture,
+            build_platform.variant.as_deref(),
+        ),
+    ));
+    match crate::load(&opts.filename, &file.bytes, &overrides) {
+        Ok(stack) => Ok(stack),
+        Err(diags) => {
+            send_warnings(bridge, &diags, &file.vertex).await;
+            Err(diags.into())
+        }
+    }
+}
+
+/// What lowering `target` needs beyond the stack: the base images'
+/// digests and configs (for the target and the build platform), the
+/// ignore files, the options' metadata, labels and cache settings.
+async fn build_context<B: Bridge>(
+    bridge: &mut B,
+    launch: &Launch,
+    opts: &FrontendOpts,
+    stack: &Stack,
+    target: &str,
+    (platform, build_platform): (&Platform, &Platform),
+) -> Result<BuildContext, FrontendError> {
+    let images = lower::external_images(stack, target);
+    let bases = resolve_bases(bridge, stack, images, platform, opts).await?;
+    let images = lower::build_platform_images(stack, target);
+    let build_bases = resolve_bases(bridge, stack, images, build_platform, opts).await?;
     let ignore_files = read_ignore_files(
         bridge,
-        &lower::ignore_files(&stack, &target),
+        &lower::ignore_files(stack, target),
         opts,
         &launch.session_id,
     )
@@ -420,68 +471,60 @@ async fn build_one<B: Bridge>(
             source: opts.vcs_source.clone(),
             source_date_epoch: opts.source_date_epoch,
         },
-        no_cache: opts.no_cache.applies_to(&target),
+        no_cache: opts.no_cache.applies_to(target),
         labels: opts.labels.clone(),
         ignore_files,
         shared_context: None,
     };
     if launch.client_side {
-        ctx.shared_context = Some(lower::shared_context(&stack, &ctx));
+        ctx.shared_context = Some(lower::shared_context(stack, &ctx));
     }
-    let unknown = Diagnostics {
-        file: stack.file.clone(),
-        items: lower::unknown_metadata(&stack, &ctx.metadata),
-    };
-    send_warnings(bridge, &unknown, &file.vertex).await;
-    let mut lowered = lower::lower(&stack, &target, &ctx)
-        .map_err(|e| FrontendError::at(&stack.file, e.code, e.span, e.message))?;
-    check_caps(&lowered.definition, pong)?;
-    if let Some(prefix) = name_prefix {
-        let names = StepPrefixes::new(&stack, prefix, platform, build_platform);
-        names.apply(&mut lowered.definition);
-        for t in &mut lowered.tests {
-            names.apply(&mut t.definition);
-        }
-    }
+    Ok(ctx)
+}
 
-    let cache_imports: Vec<gw::CacheOptionsEntry> = opts
-        .cache_imports
+/// The `cache-from` imports of the options, for every solve.
+fn cache_imports(opts: &FrontendOpts) -> Vec<gw::CacheOptionsEntry> {
+    opts.cache_imports
         .iter()
         .map(|c| gw::CacheOptionsEntry {
             r#type: c.kind.clone(),
             attrs: c.attrs.clone(),
         })
-        .collect();
-    let steps = step_names(&lowered.definition);
+        .collect()
+}
+
+/// Solves the target's LLB and returns its ref; a failing step is named
+/// as the stack names it.
+async fn solve_target<B: Bridge>(
+    bridge: &mut B,
+    stack: &Stack,
+    target: &str,
+    definition: pb::Definition,
+    cache_imports: &[gw::CacheOptionsEntry],
+) -> Result<String, FrontendError> {
+    let steps = step_names(&definition);
     // Evaluated here, not after Return: a failing step then reaches the
     // user through this frontend, named as the stack names it.
     let solved = bridge
         .solve(gw::SolveRequest {
-            definition: Some(lowered.definition),
+            definition: Some(definition),
             allow_result_return: true,
             allow_result_array_ref: true,
             evaluate: true,
-            cache_imports: cache_imports.clone(),
+            cache_imports: cache_imports.to_vec(),
             ..Default::default()
         })
         .await
         .map_err(|status| {
             FrontendError::Step(Box::new(errors::StepFailure {
                 file: stack.file.name.clone(),
-                component: target.clone(),
+                component: target.to_owned(),
                 steps,
                 status,
             }))
         })?;
-    let id = result_ref(&solved)
-        .ok_or_else(|| FrontendError::Other("BuildKit's Solve answered without a result".into()))?;
-    if !opts.skip_tests {
-        run_tests(bridge, &stack, &target, lowered.tests, &cache_imports).await?;
-    }
-    Ok(Built::Image(BuiltImage {
-        id,
-        config: lowered.image_config,
-    }))
+    result_ref(&solved)
+        .ok_or_else(|| FrontendError::Other("BuildKit's Solve answered without a result".into()))
 }
 
 /// `[component] ...` progress names become `[PREFIX component] ...`, as

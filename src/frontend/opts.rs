@@ -256,34 +256,8 @@ impl FrontendOpts {
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<FrontendOpts, OptsError> {
         let mut o = FrontendOpts::default();
         let mut problems = Vec::new();
-        let non_empty = |v: &String| (!v.is_empty()).then(|| v.clone());
-
-        if let Some(f) = raw.get("filename").and_then(non_empty) {
-            o.filename = f;
-        }
-        if let Some(k) = raw.get("dockerfilekey").and_then(non_empty) {
-            o.dockerfile_key = k;
-        }
-        o.target = raw.get("target").and_then(non_empty);
-        o.request_id = raw.get("requestid").and_then(non_empty);
-        o.vcs_revision = raw.get("vcs:revision").and_then(non_empty);
-        o.vcs_source = raw.get("vcs:source").and_then(non_empty);
-        o.context_subdir = raw.get("contextsubdir").and_then(non_empty);
-        let context_key = raw
-            .get("contextkey")
-            .and_then(non_empty)
-            .unwrap_or_else(|| "context".to_owned());
-        o.remote_context = raw.get(&context_key).and_then(non_empty);
-
-        if let Some(p) = raw.get("platform").filter(|p| !p.trim().is_empty()) {
-            for one in p.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                match parse_platform(one) {
-                    Ok(platform) => o.platforms.push(platform),
-                    Err(e) => problems.push(format!("platform `{one}`: {e}")),
-                }
-            }
-        }
-
+        o.names(raw);
+        o.platforms(raw, &mut problems);
         if let Some(v) = raw.get("no-cache") {
             let names: Vec<String> = v
                 .split(',')
@@ -297,24 +271,7 @@ impl FrontendOpts {
                 NoCache::Components(names)
             };
         }
-
-        if let Some(v) = raw.get("cache-imports").filter(|v| !v.trim().is_empty()) {
-            match serde_json::from_str::<Vec<CacheImport>>(v) {
-                Ok(list) => o.cache_imports.extend(list),
-                Err(e) => problems.push(format!(
-                    "cache-imports: not a JSON list of {{\"Type\", \"Attrs\"}} entries: {e}"
-                )),
-            }
-        }
-        if let Some(v) = raw.get("cache-from") {
-            for r in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                o.cache_imports.push(CacheImport {
-                    kind: "registry".to_owned(),
-                    attrs: BTreeMap::from([("ref".to_owned(), r.to_owned())]),
-                });
-            }
-        }
-
+        o.caches(raw, &mut problems);
         if let Some(v) = raw.get("image-resolve-mode").filter(|v| !v.is_empty()) {
             o.image_resolve_mode = ResolveMode::parse(v);
             if o.image_resolve_mode.is_none() {
@@ -323,32 +280,103 @@ impl FrontendOpts {
                 ));
             }
         }
-
         for (key, value) in raw {
-            if let Some(name) = key.strip_prefix("build-arg:") {
-                o.build_arg(name, value, &mut problems);
-            } else if let Some(name) = key.strip_prefix("label:") {
-                o.labels.insert(name.to_owned(), value.clone());
-            } else if let Some(name) = key.strip_prefix("context:") {
-                let (name, platform) = match name.split_once("::") {
-                    Some((n, p)) => (n, Some(p.to_owned())),
-                    None => (name, None),
-                };
-                match NamedContext::parse(value) {
-                    Some(value) => o
-                        .contexts
-                        .entry(name.to_owned())
-                        .or_default()
-                        .push(ContextOverride { platform, value }),
-                    None => problems.push(format!(
-                        "context:{name}=`{value}`: use docker-image://<ref> (other kinds: git/https URL, oci-layout://, local:, input:)"
-                    )),
-                }
-            } else if let Some(name) = key.strip_prefix("local-sessionid:") {
-                o.local_sessions.insert(name.to_owned(), value.clone());
+            o.prefixed(key, value, &mut problems);
+        }
+        o.check_image_contexts(&mut problems);
+        if problems.is_empty() {
+            Ok(o)
+        } else {
+            Err(OptsError { problems })
+        }
+    }
+
+    /// The options that name things: the stack file, the target, the
+    /// request, version control, the context.
+    fn names(&mut self, raw: &BTreeMap<String, String>) {
+        let non_empty = |v: &String| (!v.is_empty()).then(|| v.clone());
+        if let Some(f) = raw.get("filename").and_then(non_empty) {
+            self.filename = f;
+        }
+        if let Some(k) = raw.get("dockerfilekey").and_then(non_empty) {
+            self.dockerfile_key = k;
+        }
+        self.target = raw.get("target").and_then(non_empty);
+        self.request_id = raw.get("requestid").and_then(non_empty);
+        self.vcs_revision = raw.get("vcs:revision").and_then(non_empty);
+        self.vcs_source = raw.get("vcs:source").and_then(non_empty);
+        self.context_subdir = raw.get("contextsubdir").and_then(non_empty);
+        let context_key = raw
+            .get("contextkey")
+            .and_then(non_empty)
+            .unwrap_or_else(|| "context".to_owned());
+        self.remote_context = raw.get(&context_key).and_then(non_empty);
+    }
+
+    /// `platform`: a comma-separated list.
+    fn platforms(&mut self, raw: &BTreeMap<String, String>, problems: &mut Vec<String>) {
+        let Some(p) = raw.get("platform").filter(|p| !p.trim().is_empty()) else {
+            return;
+        };
+        for one in p.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match parse_platform(one) {
+                Ok(platform) => self.platforms.push(platform),
+                Err(e) => problems.push(format!("platform `{one}`: {e}")),
             }
         }
-        for (name, overrides) in &o.contexts {
+    }
+
+    /// `cache-imports` (JSON, as buildx sends it), then `cache-from` refs.
+    fn caches(&mut self, raw: &BTreeMap<String, String>, problems: &mut Vec<String>) {
+        if let Some(v) = raw.get("cache-imports").filter(|v| !v.trim().is_empty()) {
+            match serde_json::from_str::<Vec<CacheImport>>(v) {
+                Ok(list) => self.cache_imports.extend(list),
+                Err(e) => problems.push(format!(
+                    "cache-imports: not a JSON list of {{\"Type\", \"Attrs\"}} entries: {e}"
+                )),
+            }
+        }
+        if let Some(v) = raw.get("cache-from") {
+            for r in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                self.cache_imports.push(CacheImport {
+                    kind: "registry".to_owned(),
+                    attrs: BTreeMap::from([("ref".to_owned(), r.to_owned())]),
+                });
+            }
+        }
+    }
+
+    /// An option whose key has a prefix: `build-arg:`, `label:`,
+    /// `context:` (`name` or `name::platform`), `local-sessionid:`.
+    fn prefixed(&mut self, key: &str, value: &String, problems: &mut Vec<String>) {
+        if let Some(name) = key.strip_prefix("build-arg:") {
+            self.build_arg(name, value, problems);
+        } else if let Some(name) = key.strip_prefix("label:") {
+            self.labels.insert(name.to_owned(), value.clone());
+        } else if let Some(name) = key.strip_prefix("context:") {
+            let (name, platform) = match name.split_once("::") {
+                Some((n, p)) => (n, Some(p.to_owned())),
+                None => (name, None),
+            };
+            match NamedContext::parse(value) {
+                Some(value) => self
+                    .contexts
+                    .entry(name.to_owned())
+                    .or_default()
+                    .push(ContextOverride { platform, value }),
+                None => problems.push(format!(
+                    "context:{name}=`{value}`: use docker-image://<ref> (other kinds: git/https URL, oci-layout://, local:, input:)"
+                )),
+            }
+        } else if let Some(name) = key.strip_prefix("local-sessionid:") {
+            self.local_sessions.insert(name.to_owned(), value.clone());
+        }
+    }
+
+    /// A `docker-image://` context replaces an external image, so its
+    /// name must be an image reference.
+    fn check_image_contexts(&self, problems: &mut Vec<String>) {
+        for (name, overrides) in &self.contexts {
             let replaces_image = overrides
                 .iter()
                 .any(|c| matches!(c.value, NamedContext::Image(_)));
@@ -357,12 +385,6 @@ impl FrontendOpts {
                     "context:{name}: a docker-image:// context replaces an external image, and `{name}` is not an image reference"
                 ));
             }
-        }
-
-        if problems.is_empty() {
-            Ok(o)
-        } else {
-            Err(OptsError { problems })
         }
     }
 
