@@ -151,31 +151,7 @@ impl FrontendError {
                 1 => format!("frontend option {e}"),
                 n => format!("{n} frontend options cannot be used:\n{e}"),
             },
-            FrontendError::Stack(diags) => {
-                let errors: Vec<&Diagnostic> = diags
-                    .items
-                    .iter()
-                    .filter(|d| d.severity == Severity::Error)
-                    .collect();
-                for d in &errors {
-                    if let Some(detail) = source_detail(&diags.file, &d.span) {
-                        details.push(detail);
-                    }
-                }
-                let lines: Vec<String> = errors
-                    .iter()
-                    .map(|d| describe(&diags.file, d))
-                    .collect();
-                match lines.len() {
-                    0 => format!("{}: the stack file has problems", diags.file.name),
-                    1 => lines.concat(),
-                    n => format!(
-                        "{n} errors in {}:\n{}",
-                        diags.file.name,
-                        lines.join("\n")
-                    ),
-                }
-            }
+            FrontendError::Stack(diags) => stack_message(diags, &mut details),
             FrontendError::Engine { doing, status } => {
                 format!("{doing}: {}", status.message())
             }
@@ -189,27 +165,7 @@ impl FrontendError {
                 );
                 s.describe(&details)
             }
-            FrontendError::Test(t) => {
-                // BuildKit's own details (the failing vertex, its exit code,
-                // its location) go through as they came.
-                details.extend(
-                    rpc::Status::decode(t.status.details())
-                        .map(|s| s.details)
-                        .unwrap_or_default(),
-                );
-                if !details.iter().any(|d| d.type_url == SOURCE_TYPE_URL) {
-                    details.extend(source_detail(&t.file, &t.span));
-                }
-                let at = t.file.line_col(t.span.start);
-                format!(
-                    "{}:{}: test `{}` of component `{}` failed: {}",
-                    t.file.name,
-                    at.line,
-                    t.name,
-                    t.component,
-                    t.status.message()
-                )
-            }
+            FrontendError::Test(t) => t.describe(&mut details),
             FrontendError::UnsupportedSubrequest(name) => {
                 details.push(Any {
                     type_url: SUBREQUEST_TYPE_URL.to_owned(),
@@ -227,6 +183,52 @@ impl FrontendError {
             message,
             details,
         }
+    }
+}
+
+/// The message of a stack with errors (one line each, located), and a
+/// source detail per error for buildx to show the lines.
+fn stack_message(diags: &Diagnostics, details: &mut Vec<Any>) -> String {
+    let errors: Vec<&Diagnostic> = diags
+        .items
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    for d in &errors {
+        if let Some(detail) = source_detail(&diags.file, &d.span) {
+            details.push(detail);
+        }
+    }
+    let lines: Vec<String> = errors.iter().map(|d| describe(&diags.file, d)).collect();
+    match lines.len() {
+        0 => format!("{}: the stack file has problems", diags.file.name),
+        1 => lines.concat(),
+        n => format!("{n} errors in {}:\n{}", diags.file.name, lines.join("\n")),
+    }
+}
+
+impl TestFailure {
+    /// The message of a failed component test; BuildKit's own details
+    /// (the failing vertex, its exit code, its location) go through as
+    /// they came, with the test's location when they have none.
+    fn describe(&self, details: &mut Vec<Any>) -> String {
+        details.extend(
+            rpc::Status::decode(self.status.details())
+                .map(|s| s.details)
+                .unwrap_or_default(),
+        );
+        if !details.iter().any(|d| d.type_url == SOURCE_TYPE_URL) {
+            details.extend(source_detail(&self.file, &self.span));
+        }
+        let at = self.file.line_col(self.span.start);
+        format!(
+            "{}:{}: test `{}` of component `{}` failed: {}",
+            self.file.name,
+            at.line,
+            self.name,
+            self.component,
+            self.status.message()
+        )
     }
 }
 

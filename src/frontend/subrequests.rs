@@ -122,23 +122,7 @@ fn outline(stack: &Stack, opts: &FrontendOpts) -> Result<gw::Result, FrontendErr
             o
         })
         .collect();
-    let mut secrets: Vec<Value> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for name in needed_components(stack, target.as_deref()) {
-        let Some(c) = stack.component(&name) else {
-            continue;
-        };
-        for step in &c.steps {
-            let StepKind::Run(run) = &step.kind else {
-                continue;
-            };
-            for id in &run.secrets {
-                if seen.insert(id.clone()) {
-                    secrets.push(json!({"name": id, "required": true, "location": location(stack, &step.span)}));
-                }
-            }
-        }
-    }
+    let (secrets, seen) = outline_secrets(stack, target.as_deref());
     let mut o = serde_json::Map::new();
     if let Some(t) = &target {
         o.insert("name".into(), t.clone().into());
@@ -157,10 +141,46 @@ fn outline(stack: &Stack, opts: &FrontendOpts) -> Result<gw::Result, FrontendErr
         json!([base64(stack.file.text.as_bytes())]),
     );
 
+    let description = component.and_then(|c| c.description.clone());
+    let text = outline_text(stack, target.as_deref(), description, &seen);
+    Ok(metadata_result(&Value::Object(o), text))
+}
+
+/// The secrets the target's run steps (and those of the components it
+/// needs) mount, each once, where first used; and their names, sorted.
+fn outline_secrets(stack: &Stack, target: Option<&str>) -> (Vec<Value>, BTreeSet<String>) {
+    let mut secrets: Vec<Value> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for name in needed_components(stack, target) {
+        let Some(c) = stack.component(&name) else {
+            continue;
+        };
+        for step in &c.steps {
+            let StepKind::Run(run) = &step.kind else {
+                continue;
+            };
+            for id in &run.secrets {
+                if seen.insert(id.clone()) {
+                    secrets.push(json!({"name": id, "required": true, "location": location(stack, &step.span)}));
+                }
+            }
+        }
+    }
+    (secrets, seen)
+}
+
+/// The outline as text, as `docker buildx build --call outline` prints it:
+/// the target, the build args, the secrets.
+fn outline_text(
+    stack: &Stack,
+    target: Option<&str>,
+    description: Option<String>,
+    secrets: &BTreeSet<String>,
+) -> String {
     let mut text = String::new();
-    if let Some(t) = &target {
-        let mut head = vec![vec!["TARGET:".to_owned(), t.clone()]];
-        if let Some(d) = component.and_then(|c| c.description.clone()) {
+    if let Some(t) = target {
+        let mut head = vec![vec!["TARGET:".to_owned(), t.to_owned()]];
+        if let Some(d) = description {
             head.push(vec!["DESCRIPTION:".to_owned(), d]);
         }
         text.push_str(&table(head, 1));
@@ -184,11 +204,11 @@ fn outline(stack: &Stack, opts: &FrontendOpts) -> Result<gw::Result, FrontendErr
     }
     if !secrets.is_empty() {
         let mut rows = vec![vec!["SECRET".into(), "REQUIRED".into()]];
-        rows.extend(seen.iter().map(|s| vec![s.clone(), "true".to_owned()]));
+        rows.extend(secrets.iter().map(|s| vec![s.clone(), "true".to_owned()]));
         text.push_str(&table(rows, 3));
         text.push('\n');
     }
-    Ok(metadata_result(&Value::Object(o), text))
+    text
 }
 
 /// The target and every component it needs, transitively.

@@ -162,56 +162,7 @@ impl ImageConfig {
         ] {
             doc.remove(key);
         }
-        cfg.insert("Env".into(), json!(self.env_list()));
-        set_opt(&mut cfg, "User", self.user.as_ref().map(|u| json!(u)));
-        set_opt(
-            &mut cfg,
-            "WorkingDir",
-            self.workdir.as_ref().map(|w| json!(w)),
-        );
-        set_opt(
-            &mut cfg,
-            "Entrypoint",
-            self.entrypoint.as_ref().map(|e| json!(e)),
-        );
-        set_opt(&mut cfg, "Cmd", self.cmd.as_ref().map(|c| json!(c)));
-        let set = |items: &[String]| -> Option<Value> {
-            (!items.is_empty())
-                .then(|| Value::Object(items.iter().map(|p| (p.clone(), json!({}))).collect()))
-        };
-        set_opt(&mut cfg, "ExposedPorts", set(&self.expose));
-        set_opt(&mut cfg, "Volumes", set(&self.volumes));
-        set_opt(
-            &mut cfg,
-            "Labels",
-            (!self.labels.is_empty()).then(|| json!(self.labels)),
-        );
-        set_opt(
-            &mut cfg,
-            "StopSignal",
-            self.stop_signal.as_ref().map(|s| json!(s)),
-        );
-        set_opt(
-            &mut cfg,
-            "Healthcheck",
-            self.healthcheck.as_ref().map(|h| {
-                let mut m = Map::new();
-                m.insert("Test".into(), json!(h.test));
-                for (k, v) in [
-                    ("Interval", h.interval_ns),
-                    ("Timeout", h.timeout_ns),
-                    ("StartPeriod", h.start_period_ns),
-                ] {
-                    if let Some(v) = v {
-                        m.insert(k.into(), json!(v));
-                    }
-                }
-                if let Some(r) = h.retries {
-                    m.insert("Retries".into(), json!(r));
-                }
-                Value::Object(m)
-            }),
-        );
+        self.fill_config(&mut cfg);
         doc.insert("config".into(), Value::Object(cfg));
         doc.insert("os".into(), json!(os));
         doc.insert("architecture".into(), json!(architecture));
@@ -227,6 +178,59 @@ impl ImageConfig {
         doc.remove("rootfs");
         Value::Object(doc)
     }
+
+    /// Our fields of the document's `config`, over the base's.
+    fn fill_config(&self, cfg: &mut Map<String, Value>) {
+        cfg.insert("Env".into(), json!(self.env_list()));
+        set_opt(cfg, "User", self.user.as_ref().map(|u| json!(u)));
+        set_opt(cfg, "WorkingDir", self.workdir.as_ref().map(|w| json!(w)));
+        set_opt(
+            cfg,
+            "Entrypoint",
+            self.entrypoint.as_ref().map(|e| json!(e)),
+        );
+        set_opt(cfg, "Cmd", self.cmd.as_ref().map(|c| json!(c)));
+        let set = |items: &[String]| -> Option<Value> {
+            (!items.is_empty())
+                .then(|| Value::Object(items.iter().map(|p| (p.clone(), json!({}))).collect()))
+        };
+        set_opt(cfg, "ExposedPorts", set(&self.expose));
+        set_opt(cfg, "Volumes", set(&self.volumes));
+        set_opt(
+            cfg,
+            "Labels",
+            (!self.labels.is_empty()).then(|| json!(self.labels)),
+        );
+        set_opt(
+            cfg,
+            "StopSignal",
+            self.stop_signal.as_ref().map(|s| json!(s)),
+        );
+        set_opt(
+            cfg,
+            "Healthcheck",
+            self.healthcheck.as_ref().map(healthcheck_json),
+        );
+    }
+}
+
+/// A healthcheck as the image config writes it.
+fn healthcheck_json(h: &Healthcheck) -> Value {
+    let mut m = Map::new();
+    m.insert("Test".into(), json!(h.test));
+    for (k, v) in [
+        ("Interval", h.interval_ns),
+        ("Timeout", h.timeout_ns),
+        ("StartPeriod", h.start_period_ns),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(r) = h.retries {
+        m.insert("Retries".into(), json!(r));
+    }
+    Value::Object(m)
 }
 
 fn set_opt(m: &mut Map<String, Value>, key: &str, v: Option<Value>) {

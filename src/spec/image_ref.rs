@@ -60,6 +60,53 @@ fn is_registry(s: &str) -> bool {
         || s.chars().any(|c| c.is_ascii_uppercase())
 }
 
+/// A digest: `sha256:` and 64 lowercase hex digits.
+fn check_digest(d: &str) -> Result<String, RefError> {
+    let hex = d
+        .strip_prefix("sha256:")
+        .ok_or_else(|| RefError(format!("digest `{d}` must start with `sha256:`")))?;
+    if hex.len() != 64 || !hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(RefError(format!(
+            "digest `{d}` must be `sha256:` and 64 lowercase hex digits"
+        )));
+    }
+    Ok(d.to_owned())
+}
+
+/// A tag: letters, digits, `_`, `.` and `-`, not starting with `.` or `-`.
+fn check_tag(tag: &str) -> Result<(), RefError> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && (tag.as_bytes()[0].is_ascii_alphanumeric() || tag.starts_with('_'))
+        && tag
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if !ok {
+        return Err(RefError(format!(
+            "tag `{tag}` is not valid: use letters, digits, `_`, `.` and `-` (at most 128)"
+        )));
+    }
+    Ok(())
+}
+
+/// A registry host: dot-separated labels, optionally `:port`.
+fn check_registry(registry: &str) -> Result<(), RefError> {
+    let host = registry.split(':').next().unwrap_or("");
+    let port_ok = registry
+        .split_once(':')
+        .is_none_or(|(_, p)| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+    let host_ok = !host.is_empty()
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'));
+    if !port_ok || !host_ok {
+        return Err(RefError(format!(
+            "`{registry}` is not a valid registry host"
+        )));
+    }
+    Ok(())
+}
+
 impl ImageRef {
     /// Parses a reference as written in a stack file or on a command line.
     pub fn parse(input: &str) -> Result<ImageRef, RefError> {
@@ -75,17 +122,7 @@ impl ImageRef {
             return Err(RefError(format!("an image reference cannot contain {c:?}")));
         }
         let (rest, digest) = match input.split_once('@') {
-            Some((r, d)) => {
-                let hex = d
-                    .strip_prefix("sha256:")
-                    .ok_or_else(|| RefError(format!("digest `{d}` must start with `sha256:`")))?;
-                if hex.len() != 64 || !hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
-                    return Err(RefError(format!(
-                        "digest `{d}` must be `sha256:` and 64 lowercase hex digits"
-                    )));
-                }
-                (r, Some(d.to_owned()))
-            }
+            Some((r, d)) => (r, Some(check_digest(d)?)),
             None => (input, None),
         };
         let (name, tag) = match rest.rfind(':') {
@@ -93,36 +130,14 @@ impl ImageRef {
             _ => (rest, None),
         };
         if let Some(tag) = tag {
-            let ok = !tag.is_empty()
-                && tag.len() <= 128
-                && (tag.as_bytes()[0].is_ascii_alphanumeric() || tag.starts_with('_'))
-                && tag
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
-            if !ok {
-                return Err(RefError(format!(
-                    "tag `{tag}` is not valid: use letters, digits, `_`, `.` and `-` (at most 128)"
-                )));
-            }
+            check_tag(tag)?;
         }
         let (registry, path) = match name.split_once('/') {
             Some((first, path)) if is_registry(first) => (first.to_owned(), path.to_owned()),
             _ => ("docker.io".to_owned(), name.to_owned()),
         };
         if registry != "docker.io" {
-            let host = registry.split(':').next().unwrap_or("");
-            let port_ok = registry
-                .split_once(':')
-                .is_none_or(|(_, p)| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
-            let host_ok = !host.is_empty()
-                && host.split('.').all(|l| {
-                    !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-                });
-            if !port_ok || !host_ok {
-                return Err(RefError(format!(
-                    "`{registry}` is not a valid registry host"
-                )));
-            }
+            check_registry(&registry)?;
         }
         if path.is_empty() {
             return Err(RefError("the repository name is missing".into()));

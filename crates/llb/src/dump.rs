@@ -190,42 +190,7 @@ fn file_json(file: &pb::FileOp) -> Value {
             }
             object.insert("output".into(), action.output.into());
             match &action.action {
-                Some(Action::Copy(copy)) => {
-                    object.insert("src".into(), copy.src.clone().into());
-                    object.insert("dest".into(), copy.dest.clone().into());
-                    put(&mut object, "owner", owner_json(copy.owner.as_ref()));
-                    if copy.mode >= 0 {
-                        object.insert("mode".into(), octal(copy.mode as u32).into());
-                    }
-                    put(&mut object, "follow_symlinks", copy.follow_symlink.into());
-                    put(
-                        &mut object,
-                        "copy_dir_contents",
-                        copy.dir_copy_contents.into(),
-                    );
-                    put(
-                        &mut object,
-                        "create_dest_path",
-                        copy.create_dest_path.into(),
-                    );
-                    put(&mut object, "allow_wildcard", copy.allow_wildcard.into());
-                    put(
-                        &mut object,
-                        "allow_empty_wildcard",
-                        copy.allow_empty_wildcard.into(),
-                    );
-                    put(
-                        &mut object,
-                        "include_patterns",
-                        json!(copy.include_patterns),
-                    );
-                    put(
-                        &mut object,
-                        "exclude_patterns",
-                        json!(copy.exclude_patterns),
-                    );
-                    timestamp(&mut object, copy.timestamp);
-                }
+                Some(Action::Copy(copy)) => copy_json(&mut object, copy),
                 Some(Action::Mkfile(mkfile)) => {
                     object.insert("path".into(), mkfile.path.clone().into());
                     object.insert("mode".into(), octal(mkfile.mode as u32).into());
@@ -255,6 +220,28 @@ fn file_json(file: &pb::FileOp) -> Value {
         })
         .collect();
     json!({ "actions": actions })
+}
+
+/// A copy action's fields.
+fn copy_json(object: &mut Map<String, Value>, copy: &pb::FileActionCopy) {
+    object.insert("src".into(), copy.src.clone().into());
+    object.insert("dest".into(), copy.dest.clone().into());
+    put(object, "owner", owner_json(copy.owner.as_ref()));
+    if copy.mode >= 0 {
+        object.insert("mode".into(), octal(copy.mode as u32).into());
+    }
+    put(object, "follow_symlinks", copy.follow_symlink.into());
+    put(object, "copy_dir_contents", copy.dir_copy_contents.into());
+    put(object, "create_dest_path", copy.create_dest_path.into());
+    put(object, "allow_wildcard", copy.allow_wildcard.into());
+    put(
+        object,
+        "allow_empty_wildcard",
+        copy.allow_empty_wildcard.into(),
+    );
+    put(object, "include_patterns", json!(copy.include_patterns));
+    put(object, "exclude_patterns", json!(copy.exclude_patterns));
+    timestamp(object, copy.timestamp);
 }
 
 fn octal(mode: u32) -> String {

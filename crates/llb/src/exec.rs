@@ -283,42 +283,7 @@ impl ExecNode {
                     pb_mount.readonly = *readonly;
                     pb_mount.mount_type = pb::MountType::Bind as i32;
                 }
-                MountKind::Cache { id, sharing } => {
-                    pb_mount.mount_type = pb::MountType::Cache as i32;
-                    let sharing = match sharing {
-                        CacheSharing::Shared => pb::CacheSharingOpt::Shared,
-                        CacheSharing::Private => pb::CacheSharingOpt::Private,
-                        CacheSharing::Locked => pb::CacheSharingOpt::Locked,
-                    };
-                    pb_mount.cache_opt = Some(pb::CacheOpt {
-                        id: id.clone(),
-                        sharing: sharing as i32,
-                    });
-                }
-                MountKind::Tmpfs { size } => {
-                    pb_mount.mount_type = pb::MountType::Tmpfs as i32;
-                    pb_mount.tmpfs_opt = Some(pb::TmpfsOpt { size: *size });
-                }
-                MountKind::Secret(secret) => {
-                    pb_mount.mount_type = pb::MountType::Secret as i32;
-                    pb_mount.secret_opt = Some(pb::SecretOpt {
-                        id: secret.id.clone(),
-                        uid: secret.uid,
-                        gid: secret.gid,
-                        mode: secret.mode,
-                        optional: secret.optional,
-                    });
-                }
-                MountKind::Ssh(ssh) => {
-                    pb_mount.mount_type = pb::MountType::Ssh as i32;
-                    pb_mount.ssh_opt = Some(pb::SshOpt {
-                        id: ssh.id.clone(),
-                        uid: ssh.uid,
-                        gid: ssh.gid,
-                        mode: ssh.mode,
-                        optional: ssh.optional,
-                    });
-                }
+                other => scratch_mount(other, &mut pb_mount),
             }
             mounts.push(pb_mount);
         }
@@ -338,6 +303,50 @@ impl ExecNode {
             platform: Some(self.platform.as_ref().unwrap_or(default_platform).to_pb()),
             constraints: Some(pb::WorkerConstraints::default()),
         })
+    }
+}
+
+/// The type and options of a mount that reads no input (cache, tmpfs,
+/// secret, SSH agent).
+fn scratch_mount(kind: &MountKind, pb_mount: &mut pb::Mount) {
+    match kind {
+        MountKind::Bind { .. } => {}
+        MountKind::Cache { id, sharing } => {
+            pb_mount.mount_type = pb::MountType::Cache as i32;
+            let sharing = match sharing {
+                CacheSharing::Shared => pb::CacheSharingOpt::Shared,
+                CacheSharing::Private => pb::CacheSharingOpt::Private,
+                CacheSharing::Locked => pb::CacheSharingOpt::Locked,
+            };
+            pb_mount.cache_opt = Some(pb::CacheOpt {
+                id: id.clone(),
+                sharing: sharing as i32,
+            });
+        }
+        MountKind::Tmpfs { size } => {
+            pb_mount.mount_type = pb::MountType::Tmpfs as i32;
+            pb_mount.tmpfs_opt = Some(pb::TmpfsOpt { size: *size });
+        }
+        MountKind::Secret(secret) => {
+            pb_mount.mount_type = pb::MountType::Secret as i32;
+            pb_mount.secret_opt = Some(pb::SecretOpt {
+                id: secret.id.clone(),
+                uid: secret.uid,
+                gid: secret.gid,
+                mode: secret.mode,
+                optional: secret.optional,
+            });
+        }
+        MountKind::Ssh(ssh) => {
+            pb_mount.mount_type = pb::MountType::Ssh as i32;
+            pb_mount.ssh_opt = Some(pb::SshOpt {
+                id: ssh.id.clone(),
+                uid: ssh.uid,
+                gid: ssh.gid,
+                mode: ssh.mode,
+                optional: ssh.optional,
+            });
+        }
     }
 }
 
