@@ -13,6 +13,10 @@ STRATA_MP_SOCKET=${STRATA_MP_SOCKET:-/run/strata-mp/docker.sock}
 STRATA_MP_LOG=${STRATA_MP_LOG:-/var/log/strata-dockerd-mp.log}
 STRATA_MP_BRIDGE=${STRATA_MP_BRIDGE:-strata-mp0}
 STRATA_MP_BRIDGE_CIDR=${STRATA_MP_BRIDGE_CIDR:-10.254.213.1/24}
+# The second dockerd also listens on TCP with TLS (client certificates
+# verified): the Docker Engine API over TLS, as a remote builder is reached.
+STRATA_MP_TLS_ADDR=${STRATA_MP_TLS_ADDR:-127.0.0.1:2376}
+STRATA_TLS_DIR=${STRATA_TLS_DIR:-$STRATA_STATE_DIR/tls}
 STRATA_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 # sbin dirs even from a minimal (CI) environment: dockerd, sysctl, iptables,
@@ -70,6 +74,10 @@ pkg_installed() {  # pkg_installed NAME -> 0 if dpkg has it fully installed
 }
 
 docker_up() { timeout 10 docker info >/dev/null 2>&1; }
+mp_tls_up() {
+  DOCKER_HOST=tcp://$STRATA_MP_TLS_ADDR DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$STRATA_TLS_DIR/client \
+    timeout 10 docker info >/dev/null 2>&1
+}
 mp_docker_up() { DOCKER_HOST=unix://$STRATA_MP_SOCKET timeout 10 docker info >/dev/null 2>&1; }
 registry_up() { curl -sf -m 5 "http://$STRATA_REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
 

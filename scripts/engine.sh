@@ -219,12 +219,45 @@ fi
 #     $STRATA_MP_BRIDGE, made here: a dockerd started with --bridge=none
 #     deletes the interface docker0, the main dockerd's bridge.
 # --------------------------------------------------------------------------
+# make_tls: a CA, a server certificate for 127.0.0.1 and a client
+# certificate (as the docker CLI reads them: DOCKER_CERT_PATH=$STRATA_TLS_DIR/client)
+make_tls() {
+  local d=$STRATA_TLS_DIR
+  [ -s "$d/client/key.pem" ] && return 0
+  log "making TLS certificates in $d"
+  rm -rf "$d" && mkdir -p "$d/client" && chmod 0700 "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=strata test CA" \
+    -keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$d/server-key.pem" -out "$d/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$d/server.ext"
+  openssl x509 -req -days 3650 -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+    -CAcreateserial -extfile "$d/server.ext" -out "$d/server-cert.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=strata-client" \
+    -keyout "$d/client/key.pem.new" -out "$d/client.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >"$d/client.ext"
+  openssl x509 -req -days 3650 -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+    -CAcreateserial -extfile "$d/client.ext" -out "$d/client/cert.pem" 2>/dev/null
+  cp "$d/ca.pem" "$d/client/ca.pem"
+  mv "$d/client/key.pem.new" "$d/client/key.pem"
+}
+
 if [ -z "${STRATA_SKIP_MULTIPLATFORM:-}" ]; then
   if ! ip link show "$STRATA_MP_BRIDGE" >/dev/null 2>&1; then
     log "creating bridge $STRATA_MP_BRIDGE ($STRATA_MP_BRIDGE_CIDR)"
     ip link add "$STRATA_MP_BRIDGE" type bridge
     ip addr add "$STRATA_MP_BRIDGE_CIDR" dev "$STRATA_MP_BRIDGE"
     ip link set "$STRATA_MP_BRIDGE" up
+  fi
+  make_tls
+  if mp_docker_up && ! mp_tls_up; then
+    # Started before it listened on TCP with TLS: restart it with the listener.
+    pid=$(cat "$STRATA_MP_EXEC/docker.pid" 2>/dev/null || true)
+    log "restarting the multi-platform dockerd (pid $pid) to add its TLS listener on $STRATA_MP_TLS_ADDR"
+    if pid_matches "$pid" dockerd; then
+      kill "$pid"
+      for _ in $(seq 1 30); do pid_matches "$pid" dockerd || break; sleep 0.5; done
+    fi
   fi
   if mp_docker_up; then
     log "multi-platform dockerd already answering on $STRATA_MP_SOCKET"
@@ -240,6 +273,8 @@ if [ -z "${STRATA_SKIP_MULTIPLATFORM:-}" ]; then
       setsid nohup /usr/sbin/dockerd --config-file "$MP_CFG" \
         --data-root "$STRATA_STATE_DIR/docker-mp" --exec-root "$STRATA_MP_EXEC" \
         --pidfile "$STRATA_MP_EXEC/docker.pid" -H "unix://$STRATA_MP_SOCKET" \
+        -H "tcp://$STRATA_MP_TLS_ADDR" --tlsverify --tlscacert "$STRATA_TLS_DIR/ca.pem" \
+        --tlscert "$STRATA_TLS_DIR/server-cert.pem" --tlskey "$STRATA_TLS_DIR/server-key.pem" \
         --bridge "$STRATA_MP_BRIDGE" --iptables=false --ip-forward=false --ip-masq=false \
         </dev/null >>"$STRATA_MP_LOG" 2>&1 3>&- 9>&- &
     fi

@@ -22,7 +22,7 @@ use super::engine::Engine;
 use super::lock::build_mirrors;
 use super::progress::{Mode, ProgressOpt};
 use super::StackArgs;
-use crate::client::connect::Builder;
+use crate::client::connect::{Api, Builder, Tls};
 use crate::client::filesync::DirStats;
 use crate::client::progress::Progress;
 use crate::client::session::{Outputs, Session};
@@ -56,7 +56,8 @@ pub struct FrontendImage {
   strata build                          every enabled component, loaded into the engine
   strata build --only app --progress plain
   strata build --push --lock-file strata.lock
-  strata build --builder unix:///run/other/docker.sock")]
+  strata build --builder unix:///run/other/docker.sock
+  strata build --builder buildkit+tcp://build1:1234 --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem --push")]
 pub struct BuildArgs {
     #[command(flatten)]
     stack: StackArgs,
@@ -74,10 +75,14 @@ pub struct BuildArgs {
     /// Return the images without running their `test` entries.
     #[arg(long)]
     skip_tests: bool,
-    /// The engine to build on: a Docker Engine API address (unix:///path or
-    /// tcp://host:port); default: DOCKER_HOST, else /var/run/docker.sock.
+    /// The builder: a Docker Engine API (unix:///path or tcp://host:port)
+    /// or a BuildKit daemon (buildkit+unix:///path or buildkit+tcp://host:port);
+    /// default: DOCKER_HOST, else /var/run/docker.sock. Images built on a
+    /// BuildKit daemon are loaded into the local Docker Engine (DOCKER_HOST).
     #[arg(long, env = "STRATA_BUILDER", value_name = "ADDRESS")]
     builder: Option<String>,
+    #[command(flatten)]
+    tls: TlsOpt,
     #[command(flatten)]
     progress: ProgressOpt,
     /// Build for these platforms (comma-separated, e.g. linux/amd64,linux/arm64):
@@ -99,6 +104,35 @@ pub struct BuildArgs {
     /// (instead of loading it into the engine).
     #[arg(long, value_name = "DIR", conflicts_with = "push")]
     oci_dir: Option<PathBuf>,
+}
+
+/// TLS to a builder at a TCP address (as the docker CLI and buildctl name
+/// the files).
+#[derive(Args, Clone, Default)]
+pub struct TlsOpt {
+    /// TLS: the CA certificate that signed the builder's (PEM).
+    #[arg(long, value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
+    /// TLS: the client certificate (PEM), for builders that verify clients.
+    #[arg(long, value_name = "FILE", requires = "tlskey")]
+    tlscert: Option<PathBuf>,
+    /// TLS: the client certificate's key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tlscert")]
+    tlskey: Option<PathBuf>,
+    /// TLS: the name the builder's certificate carries (default: the address's host).
+    #[arg(long, value_name = "NAME")]
+    tlsservername: Option<String>,
+}
+
+impl TlsOpt {
+    fn files(&self) -> Tls {
+        Tls {
+            ca: self.tlscacert.clone(),
+            cert: self.tlscert.clone(),
+            key: self.tlskey.clone(),
+            server_name: self.tlsservername.clone(),
+        }
+    }
 }
 
 /// One bake target: a component and its image.
@@ -217,10 +251,16 @@ pub fn run(a: BuildArgs) -> Result<ExitCode> {
     }
     drop(out);
     let components = select(&built.stack, &a.select.only)?;
-    push_all(
-        &built.engine,
+    let pushed = match (built.pushed, &built.engine) {
+        // A BuildKit daemon pushed them itself, once all had built.
+        (Some(pushed), _) => pushed,
+        (None, Some(engine)) => push_all(engine, &components)?,
+        (None, None) => bail!("no engine holds the images to push"),
+    };
+    record_push(
         &built.stack,
         &components,
+        &pushed,
         a.lock_file.as_deref(),
         started,
     )
@@ -244,6 +284,7 @@ impl BuildArgs {
             no_cache: false,
             skip_tests: false,
             builder,
+            tls: TlsOpt::default(),
             progress,
             platform,
             cache_from: Vec::new(),
@@ -259,11 +300,87 @@ pub struct Built {
     pub stack: Stack,
     /// The components built, in build order.
     pub targets: Vec<Target>,
-    /// The engine that holds the images.
-    pub engine: Engine,
+    /// The Docker Engine that holds the images (none when a BuildKit
+    /// daemon pushed them or wrote them as OCI archives).
+    pub engine: Option<Engine>,
     /// With `--platform`: the platforms each component was built for
     /// (empty without).
     pub platforms: BTreeMap<String, Vec<String>>,
+    /// What a BuildKit daemon pushed (with `--push`).
+    pushed: Option<Vec<Pushed>>,
+}
+
+impl Built {
+    /// The Docker Engine that holds the images.
+    pub fn engine(&self) -> Result<&Engine> {
+        self.engine
+            .as_ref()
+            .context("no Docker Engine holds the images of this build")
+    }
+}
+
+/// Where the images of a build go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Output {
+    /// Into the Docker Engine that builds them (its `moby` exporter).
+    Engine,
+    /// As docker archives the session receives into this directory, then
+    /// loaded into the local Docker Engine (a BuildKit daemon has no
+    /// image store of the engine's).
+    Load(PathBuf),
+    /// As OCI archives, `DIR/<target>.tar`.
+    Oci(PathBuf),
+    /// Nowhere: the build fills BuildKit's cache (a BuildKit daemon's first
+    /// pass before it pushes).
+    Cache,
+    /// Pushed by BuildKit to the images' registries.
+    Push,
+}
+
+impl Output {
+    /// The output of `strata build` with these arguments on `builder`.
+    fn of(a: &BuildArgs, builder: &Builder) -> Output {
+        match (&a.oci_dir, builder.api, a.push) {
+            (Some(dir), _, _) => Output::Oci(dir.clone()),
+            (None, Api::Docker, _) => Output::Engine,
+            (None, Api::BuildKit, true) => Output::Cache,
+            (None, Api::BuildKit, false) => Output::Load(std::env::temp_dir().join(format!(
+                "strata-load-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ))),
+        }
+    }
+}
+
+/// The Docker Engine of a build: the builder itself when it is one; the
+/// local engine when a BuildKit daemon's images are loaded into it.
+fn engine_for(builder: &Builder, output: &Output, progress: Mode) -> Result<Option<Engine>> {
+    let mut engine = match (output, builder.api) {
+        (_, Api::Docker) => Some(Engine::connect_to(builder)?),
+        (Output::Load(_), Api::BuildKit) => Some(Engine::connect().context(
+            "the images a BuildKit daemon builds are loaded into the local Docker Engine: \
+             start one, or use --push or --oci-dir",
+        )?),
+        _ => None,
+    };
+    if let Some(engine) = engine.as_mut() {
+        engine.set_progress(progress);
+    }
+    Ok(engine)
+}
+
+/// Says what is built where.
+fn announce(stack: &Stack, targets: &[Target], builder: &Builder) {
+    let names: Vec<&str> = targets.iter().map(|t| t.component.as_str()).collect();
+    eprintln!(
+        "strata: building {} components of `{}` in one BuildKit session on {builder}: {}",
+        targets.len(),
+        stack.name,
+        names.join(", ")
+    );
 }
 
 /// Loads the stack, checks its context and builds the selected components
@@ -284,9 +401,10 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
     }
     let targets = target_names(&components);
     let cache = CachePlan::new(&a.cache_from, &a.cache_to, &targets)?;
-    let builder = Builder::resolve(a.builder.as_deref())?;
-    let mut engine = Engine::connect_to(&builder)?;
-    let mirrors = build_mirrors(&a.stack, &stack, Some(&engine))?;
+    let builder = Builder::resolve(a.builder.as_deref(), a.tls.files())?;
+    let output = Output::of(a, &builder);
+    let engine = engine_for(&builder, &output, a.progress.mode())?;
+    let mirrors = build_mirrors(&a.stack, &stack, engine.as_ref())?;
     let branch = git_branch(stack_dir(&a.stack.file));
     let plan = BakePlan {
         file: &a.stack.file,
@@ -299,18 +417,8 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
         git_branch: branch.as_deref(),
         platforms: None,
     };
-    eprintln!(
-        "strata: building {} components of `{}` in one BuildKit session on {builder}: {}",
-        targets.len(),
-        stack.name,
-        targets
-            .iter()
-            .map(|t| t.component.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    engine.set_progress(a.progress.mode());
-    let (outcomes, sent, progress) = solve_all(&builder, &plan, a, &cache, &platforms)?;
+    announce(&stack, &targets, &builder);
+    let (outcomes, sent, progress) = solve_all(&builder, &plan, a, &cache, &platforms, &output)?;
     for (t, o) in targets.iter().zip(&outcomes) {
         if let Ok(response) = o {
             cache.record(t, response)?;
@@ -339,12 +447,140 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
         started.elapsed().as_secs_f64()
     );
     drop(components);
+    let pushed = match deliver(
+        &output,
+        engine.as_ref(),
+        &stack,
+        &targets,
+        &builder,
+        &plan,
+        a,
+        &cache,
+        &platforms,
+    )? {
+        Delivered::Done(pushed) => pushed,
+        Delivered::PushFailed => return Ok(None),
+    };
     Ok(Some(Built {
         stack,
         targets,
         engine,
         platforms,
+        pushed,
     }))
+}
+
+/// What became of the images once every component built.
+enum Delivered {
+    /// In place (loaded, written, or pushed by BuildKit: what it pushed).
+    Done(Option<Vec<Pushed>>),
+    /// BuildKit failed to push one (reported on stderr).
+    PushFailed,
+}
+
+/// Once every component built: a BuildKit daemon's docker archives loaded
+/// into the local engine, or its images pushed.
+#[allow(clippy::too_many_arguments)]
+fn deliver(
+    output: &Output,
+    engine: Option<&Engine>,
+    stack: &Stack,
+    targets: &[Target],
+    builder: &Builder,
+    plan: &BakePlan<'_>,
+    a: &BuildArgs,
+    cache: &CachePlan,
+    platforms: &BTreeMap<String, Vec<String>>,
+) -> Result<Delivered> {
+    match output {
+        Output::Load(dir) => {
+            let loaded = load_all(engine, targets, dir);
+            let _ = std::fs::remove_dir_all(dir);
+            loaded?;
+            Ok(Delivered::Done(None))
+        }
+        Output::Cache => {
+            let publishing: Vec<Target> = targets
+                .iter()
+                .filter(|t| stack.component(&t.component).is_some_and(|c| c.publish))
+                .cloned()
+                .collect();
+            let plan = BakePlan {
+                targets: &publishing,
+                ..*plan
+            };
+            Ok(match push_pass(builder, &plan, a, cache, platforms)? {
+                Some(pushed) => Delivered::Done(Some(pushed)),
+                None => Delivered::PushFailed,
+            })
+        }
+        _ => Ok(Delivered::Done(None)),
+    }
+}
+
+/// Loads the docker archives a BuildKit daemon sent into the local engine.
+fn load_all(engine: Option<&Engine>, targets: &[Target], dir: &Path) -> Result<()> {
+    let Some(engine) = engine else {
+        bail!("no Docker Engine to load the images into");
+    };
+    for t in targets {
+        let path = dir.join(format!("{}.tar", t.name));
+        let loaded = engine.load(&path)?;
+        eprintln!("strata: loaded {}", loaded.join(", "));
+    }
+    Ok(())
+}
+
+/// With a BuildKit daemon, once every component built: each published
+/// image built again (all cached) and pushed by BuildKit, every name in
+/// one export. None when a push failed (reported on stderr).
+fn push_pass(
+    builder: &Builder,
+    plan: &BakePlan<'_>,
+    a: &BuildArgs,
+    cache: &CachePlan,
+    platforms: &BTreeMap<String, Vec<String>>,
+) -> Result<Option<Vec<Pushed>>> {
+    eprintln!(
+        "strata: every component built; {builder} pushes {} images",
+        plan.targets.len()
+    );
+    let (outcomes, _, _) = solve_all(builder, plan, a, cache, platforms, &Output::Push)?;
+    let mut pushed = Vec::new();
+    for (t, outcome) in plan.targets.iter().zip(outcomes) {
+        let response =
+            match outcome {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{}", render_failure(&e));
+                    let done: Vec<&str> = pushed.iter().map(|p: &Pushed| p.name.as_str()).collect();
+                    eprintln!(
+                    "strata: error: pushing the image of component `{}` failed; already pushed: {}",
+                    t.component,
+                    if done.is_empty() { "none".to_owned() } else { done.join(", ") }
+                );
+                    return Ok(None);
+                }
+            };
+        let Some(digest) = response.get("containerimage.digest") else {
+            bail!(
+                "the builder pushed {} without reporting its digest",
+                t.image
+            );
+        };
+        for name in &t.names {
+            pushed.push(Pushed {
+                name: name.clone(),
+                component: t.component.clone(),
+                digest: digest.clone(),
+            });
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for p in &pushed {
+        writeln!(out, "{}@{}", p.name, p.digest)?;
+    }
+    Ok(Some(pushed))
 }
 
 /// The components `strata build` builds as targets: the selected ones
@@ -464,23 +700,30 @@ fn common_opts(
     common
 }
 
-/// Where a component's image goes: loaded into the engine, or an OCI tar
-/// in `oci_dir` that the session receives.
-fn export_for(t: &Target, oci_dir: Option<&Path>, outputs: &Outputs) -> Export {
+/// Where a component's image goes: BuildKit's exporter and its attributes
+/// (archives the session receives are expected in `outputs`).
+fn export_for(t: &Target, output: &Output, outputs: &Outputs) -> Export {
     // The exporter takes every name of the image, comma-separated.
-    let attrs = BTreeMap::from([("name".to_owned(), t.names.join(","))]);
-    match oci_dir {
-        Some(dir) => {
+    let mut attrs = BTreeMap::from([("name".to_owned(), t.names.join(","))]);
+    let kind = match output {
+        Output::Engine => "moby",
+        Output::Oci(dir) => {
             outputs.expect(&t.image, dir.join(format!("{}.tar", t.name)));
-            Export {
-                kind: "oci".into(),
-                attrs,
-            }
+            "oci"
         }
-        None => Export {
-            kind: "moby".into(),
-            attrs,
-        },
+        Output::Load(dir) => {
+            outputs.expect(&t.image, dir.join(format!("{}.tar", t.name)));
+            "docker"
+        }
+        Output::Push => {
+            attrs.insert("push".into(), "true".into());
+            "image"
+        }
+        Output::Cache => return Export::default(),
+    };
+    Export {
+        kind: kind.into(),
+        attrs,
     }
 }
 
@@ -499,14 +742,22 @@ fn solve_all(
     a: &BuildArgs,
     cache: &CachePlan,
     platforms: &BTreeMap<String, Vec<String>>,
+    output: &Output,
 ) -> Result<Solved> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let mut progress = Progress::new(a.progress.mode());
-    let (outcomes, sent) =
-        runtime.block_on(build_all(builder, plan, a, cache, platforms, &mut progress))?;
+    let (outcomes, sent) = runtime.block_on(build_all(
+        builder,
+        plan,
+        a,
+        cache,
+        platforms,
+        output,
+        &mut progress,
+    ))?;
     progress.finish();
     Ok((outcomes, sent, progress))
 }
@@ -518,6 +769,7 @@ async fn build_all(
     a: &BuildArgs,
     cache: &CachePlan,
     platforms: &BTreeMap<String, Vec<String>>,
+    output: &Output,
     progress: &mut Progress,
 ) -> Result<(Vec<Result<BTreeMap<String, String>, Failure>>, DirStats)> {
     let file = std::path::absolute(plan.file)
@@ -532,9 +784,16 @@ async fn build_all(
         ("context".to_owned(), dir.clone()),
         ("dockerfile".to_owned(), dir.clone()),
     ]);
-    let session = Session::start(builder, dirs, cache.stores.clone(), &shared_key(&dir)).await?;
+    let session = Session::start(
+        builder,
+        client.control(),
+        dirs,
+        cache.stores.clone(),
+        &shared_key(&dir),
+    )
+    .await?;
     let common = common_opts(plan, a, filename, cache.imports());
-    if let Some(dir) = &a.oci_dir {
+    if let Output::Oci(dir) | Output::Load(dir) = output {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let cell = RefCell::new(std::mem::replace(progress, Progress::new(Mode::Quiet)));
@@ -545,7 +804,7 @@ async fn build_all(
         if let Some(list) = platforms.get(&t.component) {
             opts.insert("platform".into(), list.join(","));
         }
-        let export = export_for(t, a.oci_dir.as_deref(), session.outputs());
+        let export = export_for(t, output, session.outputs());
         let build = Build {
             id: format!("{}-{i}", session.id),
             opts,
@@ -583,15 +842,9 @@ fn shared_key(dir: &Path) -> String {
     format!("strata-{hex}")
 }
 
-/// Pushes every name of every published component (all built), then
-/// writes the lock file.
-fn push_all(
-    engine: &Engine,
-    stack: &Stack,
-    components: &[&Component],
-    lock_file: Option<&Path>,
-    started: Instant,
-) -> Result<ExitCode> {
+/// Pushes every name of every published component (all built) from the
+/// engine that holds them.
+fn push_all(engine: &Engine, components: &[&Component]) -> Result<Vec<Pushed>> {
     let mut out = std::io::stdout().lock();
     let mut pushed: Vec<Pushed> = Vec::new();
     for c in components.iter().filter(|c| c.publish) {
@@ -632,8 +885,19 @@ fn push_all(
             });
         }
     }
+    Ok(pushed)
+}
+
+/// Writes the lock file of a push and its summary.
+fn record_push(
+    stack: &Stack,
+    components: &[&Component],
+    pushed: &[Pushed],
+    lock_file: Option<&Path>,
+    started: Instant,
+) -> Result<ExitCode> {
     if let Some(path) = lock_file {
-        std::fs::write(path, pushed_lock(stack, &pushed))
+        std::fs::write(path, pushed_lock(stack, pushed))
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("strata: wrote {}", path.display());
     }

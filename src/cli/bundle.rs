@@ -113,7 +113,7 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
         images.extend(third_party_images(&built)?);
     }
     if a.with_frontend {
-        images.push(frontend_image(&built.engine, &a.frontend.frontend)?);
+        images.push(frontend_image(built.engine()?, &a.frontend.frontend)?);
     }
     if images.is_empty() {
         bail!("nothing to bundle: no enabled component is published");
@@ -131,7 +131,7 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
         output: &output,
         compression,
     };
-    let manifest = write_bundle(&built.engine, images, &plan, &reporter)?;
+    let manifest = write_bundle(built.engine()?, images, &plan, &reporter)?;
     reporter.finish();
     let bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     let mut out = io::stdout().lock();
@@ -153,7 +153,7 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
 /// `--platform`, those enabled on at least one platform): `docker load`
 /// restores every tag.
 fn component_images(built: &Built) -> Result<Vec<BundleImage>> {
-    let (stack, engine) = (&built.stack, &built.engine);
+    let (stack, engine) = (&built.stack, built.engine()?);
     let mut images = Vec::new();
     let mut missing = Vec::new();
     let built_names: BTreeSet<&str> = built.targets.iter().map(|t| t.component.as_str()).collect();
@@ -192,7 +192,7 @@ fn component_images(built: &Built) -> Result<Vec<BundleImage>> {
 
 /// The stack's `[third-party]` images, each pulled if missing.
 fn third_party_images(built: &Built) -> Result<Vec<BundleImage>> {
-    let engine = &built.engine;
+    let engine = built.engine()?;
     let mut images = Vec::new();
     for t in &built.stack.third_party {
         let tag = t.image.familiar();

@@ -44,15 +44,21 @@ impl Engine {
         )
     }
 
-    /// Connects to the engine `strata build --builder` names.
+    /// Connects to the Docker Engine `strata build --builder` names.
     pub fn connect_to(builder: &crate::client::connect::Builder) -> Result<Engine> {
-        use crate::client::connect::Builder;
-        let docker = match builder {
-            Builder::Unix(p) => {
+        use crate::client::connect::Address;
+        let docker = match (&builder.address, &builder.tls) {
+            (Address::Unix(p), _) => {
                 Docker::connect_with_unix(&p.to_string_lossy(), 600, bollard::API_DEFAULT_VERSION)
             }
-            Builder::Tcp(a) => {
+            (Address::Tcp(a), None) => {
                 Docker::connect_with_http(&format!("tcp://{a}"), 600, bollard::API_DEFAULT_VERSION)
+            }
+            (Address::Tcp(a), Some(tls)) => {
+                let (Some(ca), Some(cert), Some(key)) = (&tls.ca, &tls.cert, &tls.key) else {
+                    bail!("{builder}: a Docker Engine over TLS needs --tlscacert, --tlscert and --tlskey (or DOCKER_CERT_PATH with ca.pem, cert.pem and key.pem)");
+                };
+                Docker::connect_with_ssl(a, key, cert, ca, 600, bollard::API_DEFAULT_VERSION)
             }
         }
         .with_context(|| format!("cannot reach the Docker daemon at {builder}"))?;
@@ -178,6 +184,45 @@ impl Engine {
         })
         .with_context(|| format!("cannot push {repo}:{tag}"))?;
         Ok(report)
+    }
+
+    /// `docker load` of the archive at `path`: the names it loaded.
+    pub fn load(&self, path: &std::path::Path) -> Result<Vec<String>> {
+        use bollard::query_parameters::ImportImageOptions;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let chunks = futures_util::stream::unfold(file, |mut f| async move {
+            let mut buf = vec![0u8; 1 << 20];
+            match f.read(&mut buf) {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok::<_, std::io::Error>(tonic::codegen::Bytes::from(buf)), f))
+                }
+                Err(e) => Some((Err(e), f)),
+            }
+        });
+        let opts = ImportImageOptions {
+            quiet: true,
+            ..Default::default()
+        };
+        let mut stream = self.docker.import_image_stream(opts, chunks, None);
+        self.block_on(async {
+            let mut loaded = Vec::new();
+            while let Some(item) = stream.next().await {
+                let info = item.map_err(|e| anyhow::anyhow!("{}", short_error(&e)))?;
+                if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                    bail!("{err}");
+                }
+                for line in info.stream.iter().flat_map(|s| s.lines()) {
+                    if let Some(name) = line.strip_prefix("Loaded image: ") {
+                        loaded.push(name.trim().to_owned());
+                    }
+                }
+            }
+            Ok(loaded)
+        })
+        .with_context(|| format!("cannot load {} into the engine", path.display()))
     }
 
     /// `docker save` of these names as a byte stream, read synchronously.

@@ -14,15 +14,17 @@ use anyhow::{Context, Result};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use strata_proto::content::content_server::ContentServer;
+use strata_proto::control::control_client::ControlClient;
 use strata_proto::session::auth_server::{Auth, AuthServer};
 use strata_proto::session::file_send_server::{FileSend, FileSendServer};
 use strata_proto::session::file_sync_server::FileSyncServer;
 use strata_proto::session::{BytesMessage, CredentialsRequest, CredentialsResponse};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::codegen::http::{Request, Response};
+use tonic::transport::Channel;
 use tonic::{Status, Streaming};
 
-use super::connect::Builder;
+use super::connect::{Api, Builder, Stream};
 use super::content::ContentService;
 use super::filesync::{FileSyncService, TransferStats};
 
@@ -64,6 +66,7 @@ impl Session {
     /// directory).
     pub async fn start(
         builder: &Builder,
+        control: &ControlClient<Channel>,
         dirs: BTreeMap<String, PathBuf>,
         stores: BTreeMap<String, PathBuf>,
         key: &str,
@@ -105,10 +108,11 @@ impl Session {
                 method.to_owned(),
             ));
         }
-        let io = builder
-            .hijack("/session", &headers)
-            .await
-            .context("cannot open a BuildKit session")?;
+        let io = match builder.api {
+            Api::Docker => builder.hijack("/session", &headers).await,
+            Api::BuildKit => control_session(control.clone(), &headers).await,
+        }
+        .context("cannot open a BuildKit session")?;
         let task = tokio::spawn(async move {
             let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .max_frame_size(1 << 20)
@@ -140,6 +144,57 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A session over a BuildKit daemon's `Control.Session` call: the
+/// session's headers go as the call's metadata, and the bytes of the
+/// HTTP/2 connection BuildKit opens back to the client travel in the
+/// call's messages, both ways. The byte stream the session serves on.
+async fn control_session(
+    mut control: ControlClient<Channel>,
+    headers: &[(String, String)],
+) -> Result<Box<dyn Stream>> {
+    use strata_proto::control::BytesMessage as Bytes;
+    use tonic::metadata::{MetadataKey, MetadataValue};
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    for (k, v) in headers {
+        let key = MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+            .with_context(|| format!("`{k}` is not a gRPC metadata key"))?;
+        let value = MetadataValue::try_from(v.as_str())
+            .with_context(|| format!("`{v}` is not a gRPC metadata value"))?;
+        request.metadata_mut().append(key, value);
+    }
+    let mut incoming = control
+        .session(request)
+        .await
+        .context("the builder refused Control.Session")?
+        .into_inner();
+    tokio::spawn(async move {
+        let (mut from_session, mut to_session) = tokio::io::split(theirs);
+        let outgoing = async move {
+            let mut buf = vec![0u8; 32 << 10];
+            while let Ok(n @ 1..) = from_session.read(&mut buf).await {
+                let msg = Bytes {
+                    data: buf[..n].to_vec(),
+                };
+                if tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let inbound = async move {
+            while let Ok(Some(msg)) = incoming.message().await {
+                if to_session.write_all(&msg.data).await.is_err() {
+                    break;
+                }
+            }
+            let _ = to_session.shutdown().await;
+        };
+        tokio::join!(outgoing, inbound);
+    });
+    Ok(Box::new(ours))
 }
 
 /// A session id as BuildKit's own: 25 lowercase base-32 characters.

@@ -8,9 +8,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use strata_proto::control::control_client::ControlClient;
-use strata_proto::control::{CacheOptions, SolveRequest, StatusRequest};
+use strata_proto::control::{CacheOptions, ListWorkersRequest, SolveRequest, StatusRequest};
 use tonic::transport::Channel;
 
 use super::connect::Builder;
@@ -65,14 +65,37 @@ impl std::fmt::Display for Failure {
 impl Client {
     /// Connects to the builder's control API.
     pub async fn connect(builder: &Builder) -> Result<Client> {
-        let io = builder.hijack("/grpc", &[]).await?;
+        let io = builder.control_stream().await?;
         let channel = frontend::transport::connect(io)
             .await
-            .with_context(|| format!("cannot speak gRPC to the engine at {builder}"))?;
-        let control = ControlClient::new(channel.clone())
+            .with_context(|| format!("cannot speak gRPC to the builder at {builder}"))?;
+        let mut control = ControlClient::new(channel.clone())
             .max_decoding_message_size(frontend::transport::MAX_RECEIVE)
             .max_encoding_message_size(frontend::transport::MAX_SEND);
+        // A first call, so that a builder that refuses us (a client
+        // certificate it does not accept, another protocol on the port)
+        // says so here rather than in the middle of the session.
+        let probe = control.list_workers(ListWorkersRequest::default());
+        match tokio::time::timeout(std::time::Duration::from_secs(60), probe).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) => {
+                let hint = match &builder.tls {
+                    Some(_) => " (over TLS, it closes the connection when it does not accept the client certificate: --tlscert and --tlskey)",
+                    None => "",
+                };
+                bail!(
+                    "the builder at {builder} did not answer BuildKit's control API: {}{hint}",
+                    status.message()
+                );
+            }
+            Err(_) => bail!("the builder at {builder} did not answer within 60 s"),
+        }
         Ok(Client { control, channel })
+    }
+
+    /// The control API, for the session.
+    pub fn control(&self) -> &ControlClient<Channel> {
+        &self.control
     }
 
     /// Runs one build in `session`, reporting into `progress`; BuildKit's

@@ -45,7 +45,7 @@ where
         ready(taken.map(TokioIo::new).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotConnected,
-                "the stdio connection to BuildKit was lost and cannot be reopened",
+                "the connection to BuildKit was lost and cannot be reopened",
             )
         }))
     }
