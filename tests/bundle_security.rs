@@ -559,7 +559,8 @@ fn mp_docker(args: &[&str]) -> Output {
 
 /// A bundle of two platforms: its directory, its file, its tar
 /// (uncompressed) and its tags: a component on amd64 and arm64, one on
-/// amd64 only, and a third-party image with attestation manifests.
+/// amd64 only, and two third-party images with attestation manifests, one
+/// in the engine, one pulled from the registry for each platform.
 struct MpFixture {
     dir: PathBuf,
     file: PathBuf,
@@ -567,6 +568,7 @@ struct MpFixture {
     both: String,
     amd64: String,
     attested: String,
+    pulled: String,
 }
 
 fn mp_fixture() -> &'static MpFixture {
@@ -584,27 +586,33 @@ fn mp_fixture() -> &'static MpFixture {
             "FROM 127.0.0.1:5000/strata/busybox:1.36\nRUN uname -m > /arch\n",
         )
         .expect("Dockerfile");
-        let out = Command::new("docker")
-            .env("DOCKER_HOST", common::mp_host())
-            .current_dir(&dir)
-            .args(["buildx", "build", "-q", "--provenance=mode=min"])
-            .args(["--platform", "linux/amd64,linux/arm64", "-t", &attested, "."])
-            .output()
-            .expect("docker buildx build");
-        assert!(out.status.success(), "{}", lossy(&out.stderr));
+        let pulled = format!("127.0.0.1:5000/strata-test/mpbundle-pulled:{run}");
+        let registry = format!("type=registry,name={pulled}");
+        for output in [&format!("type=image,name={attested}"), &registry] {
+            let out = Command::new("docker")
+                .env("DOCKER_HOST", common::mp_host())
+                .current_dir(&dir)
+                .args(["buildx", "build", "-q", "--provenance=mode=min"])
+                .args(["--platform", "linux/amd64,linux/arm64", "--output", output, "."])
+                .output()
+                .expect("docker buildx build");
+            assert!(out.status.success(), "{}", lossy(&out.stderr));
+        }
+        // Only in the registry: the bundle pulls it for each platform.
+        let _ = mp_docker(&["rmi", &pulled]);
         let stack = format!(
             "[stack]\nname = \"mpbundle\"\nimage = \"strata-test/mpbundle-{{component}}:{run}\"\n\n\
              [component.both]\nfrom = \"127.0.0.1:5000/strata/busybox:1.36\"\nuser = \"root\"\n\
              run = [{{ cmd = \"uname -m > /built-on\", network = \"none\" }}]\n\n\
              [component.amd64]\nfrom = \"both\"\nuser = \"root\"\nwhen = \"TARGETARCH == 'amd64'\"\n\n\
-             [third-party]\nattested = \"{attested}\"\n"
+             [third-party]\nattested = \"{attested}\"\npulled = \"{pulled}\"\n"
         );
         let stack_file = dir.join("strata.toml");
         std::fs::write(&stack_file, stack).expect("stack file");
         let file = dir.join("mp.tar.gz");
         let both = format!("strata-test/mpbundle-both:{run}");
         let amd64 = format!("strata-test/mpbundle-amd64:{run}");
-        let images = [both.clone(), amd64.clone(), attested.clone()];
+        let images = [both.clone(), amd64.clone(), attested.clone(), pulled.clone()];
         strata_ok(&[
             "bundle",
             stack_file.to_str().expect("a UTF-8 path"),
@@ -632,6 +640,7 @@ fn mp_fixture() -> &'static MpFixture {
             both,
             amd64,
             attested,
+            pulled,
         }
     })
 }
@@ -664,6 +673,7 @@ fn a_bundle_of_two_platforms_verifies_and_loads_each_platform_it_carries() {
     assert_eq!(platforms(&f.amd64), serde_json::json!(["linux/amd64"]));
     // Attestation manifests are carried, and are not platforms.
     assert_eq!(platforms(&f.attested), both);
+    assert_eq!(platforms(&f.pulled), both);
     let id = bundle_image(&b, &f.attested)["id"].as_str().expect("id");
     let index = json_of(&entries(&f.tar), &blob(id));
     let unknown = index["manifests"]
@@ -708,6 +718,8 @@ fn a_bundle_of_two_platforms_verifies_and_loads_each_platform_it_carries() {
         (&f.both, "linux/arm64", Some("aarch64")),
         (&f.both, "linux/amd64", Some("x86_64")),
         (&f.attested, "linux/arm64", Some("aarch64")),
+        (&f.pulled, "linux/arm64", Some("aarch64")),
+        (&f.pulled, "linux/amd64", Some("x86_64")),
         (&f.amd64, "linux/amd64", Some("x86_64")),
         (&f.amd64, "linux/arm64", None),
     ] {
@@ -717,7 +729,7 @@ fn a_bundle_of_two_platforms_verifies_and_loads_each_platform_it_carries() {
             "{image} on {platform}"
         );
     }
-    for tag in [&f.both, &f.amd64, &f.attested] {
+    for tag in [&f.both, &f.amd64, &f.attested, &f.pulled] {
         let got = mp_docker(&["image", "inspect", "-f", "{{.Id}}", tag]);
         assert_eq!(
             lossy(&got.stdout).trim(),
@@ -725,7 +737,7 @@ fn a_bundle_of_two_platforms_verifies_and_loads_each_platform_it_carries() {
             "{tag}"
         );
     }
-    let _ = mp_docker(&["rmi", &f.both, &f.amd64, &f.attested]);
+    let _ = mp_docker(&["rmi", &f.both, &f.amd64, &f.attested, &f.pulled]);
 }
 
 /// The digest of the `platform` manifest in the index of `tag`, and that index.
@@ -755,10 +767,10 @@ fn an_index_naming_a_missing_platform_manifest_is_rejected() {
         &f.dir,
         "mp-missing-manifest",
         &write_tar(&e),
-        &[
-            &f.both,
-            &format!("its manifest `{}` is missing", blob(&arm)),
-        ],
+        &[&format!(
+            "records linux/amd64, linux/arm64 for {}, but the bundle holds linux/amd64 (its index names linux/arm64 too, whose manifests are missing)",
+            f.both
+        )],
     );
 }
 
@@ -841,7 +853,7 @@ fn strata_bundle_json_recording_other_platforms_is_rejected() {
         "mp-platforms",
         &write_tar(&e),
         &[&format!(
-            "records linux/amd64 for {}, but its index holds linux/amd64, linux/arm64",
+            "records linux/amd64 for {}, but the bundle holds linux/amd64, linux/arm64",
             f.both
         )],
     );

@@ -78,7 +78,7 @@ fn check_saved(i: &BundleImage, tags: &BTreeMap<String, Tagged>, out: &mut Vec<S
 /// of several platforms holds): `index.json` names it with its id, an
 /// index (or manifest) whose platforms are the ones `strata-bundle.json`
 /// records; `manifest.json`, what an engine without that store loads,
-/// gives its tag one of those platforms, config and layers alike.
+/// gives its tag (if at all) one of those platforms, config and layers alike.
 fn check_platforms(
     m: &Members,
     i: &BundleImage,
@@ -107,15 +107,25 @@ fn check_platforms(
         .map(|p| p.platform.as_str())
         .collect();
     if found != i.platforms {
+        let absent = match walked.absent.is_empty() {
+            true => String::new(),
+            false => format!(
+                " (its index names {} too, whose manifests are missing)",
+                walked.absent.join(", ")
+            ),
+        };
         out.push(format!(
-            "{BUNDLE_MANIFEST} records {} for {}, but its index holds {}",
+            "{BUNDLE_MANIFEST} records {} for {}, but the bundle holds {}{absent}",
             i.platforms.join(", "),
             i.image,
             found.join(", ")
         ));
     }
+    // docker save names a platform manifest once in manifest.json, under
+    // one of the tags that share it: an engine without the containerd
+    // image store loads the others from no tag.
     let Some(t) = tags.get(&key) else {
-        return out.push(format!("manifest.json does not tag {}", i.image));
+        return;
     };
     let config = t.id.trim_start_matches("sha256:");
     match walked.platforms.iter().find(|p| p.config == config) {

@@ -43,6 +43,9 @@ pub(crate) struct Walked {
     pub platforms: Vec<Platform>,
     /// Attestation manifests (platform `unknown/unknown`): carried, not platforms.
     pub attestations: usize,
+    /// The platforms the index names whose manifests are not in the bundle
+    /// (an image pulled for some of its platforms only), in index order.
+    pub absent: Vec<String>,
 }
 
 /// The hex of a `sha256:<hex>` digest.
@@ -113,6 +116,15 @@ pub(crate) fn walk(blobs: &impl Blobs, digest: &str) -> Result<Walked, String> {
         let at = |e: String| format!("`{}`, manifest {}: {e}", blob(hex), n + 1);
         let d = d.as_object().ok_or_else(|| at("not an object".into()))?;
         let (named, attestation) = descriptor_platform(d).map_err(at)?;
+        if absent(blobs, d).map_err(at)? {
+            // Not pulled (or not saved): the engine loads the index without it.
+            match named {
+                _ if attestation => {}
+                Some(p) => walked.absent.push(p),
+                None => return Err(at("its manifest is missing and names no platform".into())),
+            }
+            continue;
+        }
         let mhex = descriptor(blobs, d, "manifest").map_err(at)?;
         let m = object(blobs, mhex).map_err(at)?;
         if field(&m, "manifests").map_err(at)?.is_some() {
@@ -131,6 +143,14 @@ pub(crate) fn walk(blobs: &impl Blobs, digest: &str) -> Result<Walked, String> {
         return Err(format!("`{}` names no platform", blob(hex)));
     }
     Ok(walked)
+}
+
+/// The blob an index descriptor names is not in the bundle.
+fn absent(blobs: &impl Blobs, d: &Map<String, Value>) -> Result<bool, String> {
+    let digest = field(d, "digest")?
+        .and_then(Value::as_str)
+        .ok_or("a manifest descriptor has no `digest`")?;
+    Ok(blobs.size(digest_hex(digest)?).is_none())
 }
 
 /// The platform an index descriptor names, and whether it is an attestation.
@@ -302,17 +322,22 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_platform_manifest_or_a_wrong_platform_is_an_error() {
+    fn a_missing_platform_is_absent_and_a_wrong_size_or_platform_is_an_error() {
         let mut b = Map2::default();
         let amd = image(&mut b, "amd64");
         let mut arm = image(&mut b, "arm64");
         arm["digest"] = format!("sha256:{}", "0".repeat(64)).into();
         let (index, _) = b.add(serde_json::json!({ "manifests": [amd.clone(), arm] }));
-        let e = walk(&b, &index).expect_err("missing");
-        assert!(
-            e.contains("manifest 2: its manifest `blobs/sha256/000"),
-            "{e}"
+        let w = walk(&b, &index).expect("an index with a platform left out");
+        assert_eq!(
+            (w.platforms.len(), w.absent),
+            (1, vec!["linux/arm64".to_owned()])
         );
+        let mut broken = amd.clone();
+        broken["size"] = 1.into();
+        let (index, _) = b.add(serde_json::json!({ "manifests": [broken] }));
+        let e = walk(&b, &index).expect_err("wrong size");
+        assert!(e.contains("its descriptor says 1"), "{e}");
 
         let mut lie = amd;
         lie["platform"]["architecture"] = "arm64".into();

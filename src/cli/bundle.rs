@@ -190,17 +190,35 @@ fn component_images(built: &Built) -> Result<Vec<BundleImage>> {
     Ok(images)
 }
 
-/// The stack's `[third-party]` images, each pulled if missing.
+/// Every platform asked for with `--platform`, in order.
+fn asked_platforms(built: &Built) -> Vec<&str> {
+    let mut asked: Vec<&str> = Vec::new();
+    for p in built.platforms.values().flatten() {
+        if !asked.contains(&p.as_str()) {
+            asked.push(p);
+        }
+    }
+    asked
+}
+
+/// The stack's `[third-party]` images, each pulled if missing (for each
+/// platform asked for, if any).
 fn third_party_images(built: &Built) -> Result<Vec<BundleImage>> {
     let engine = built.engine()?;
     let mut images = Vec::new();
+    let asked = asked_platforms(built);
     for t in &built.stack.third_party {
         let tag = t.image.familiar();
         let id = match engine.image_id(&tag)? {
             Some(id) => id,
             None => {
                 eprintln!("strata: pulling third-party image {tag}");
-                engine.pull(&tag)?;
+                if asked.is_empty() {
+                    engine.pull(&tag)?;
+                }
+                for p in &asked {
+                    engine.pull_for(&tag, Some(p))?;
+                }
                 engine
                     .image_id(&tag)?
                     .with_context(|| format!("{tag} is not present after pulling it"))?
@@ -433,12 +451,15 @@ fn write_to(
         .map(repo_tags)
         .transpose()?
         .context("docker save's output has no manifest.json")?;
-    for i in &images {
+    record_platforms(&mut images, &copied, plan.platforms)?;
+    // An image of the containerd image store is loaded from index.json;
+    // manifest.json names a platform manifest once, under one of the tags
+    // that share it.
+    for i in images.iter().filter(|i| i.platforms.is_empty()) {
         if !tags.iter().any(|t| same_tag(t, &i.image)) {
             bail!("docker save's manifest.json does not tag {}", i.image);
         }
     }
-    record_platforms(&mut images, &copied, plan.platforms)?;
     let manifest = BundleManifest {
         format: FORMAT.into(),
         stack: plan.stack.to_owned(),
@@ -557,6 +578,9 @@ fn record_platforms(
                 .platforms(&i.id)
                 .with_context(|| format!("docker save's output for {}", i.image))?;
         }
+        if i.kind == "third-party" {
+            third_party_platforms(i, built_for);
+        }
         let want = match built_for.get(&i.name) {
             Some(w) if i.kind == "component" => w,
             _ => continue,
@@ -579,6 +603,24 @@ fn record_platforms(
         }
     }
     Ok(())
+}
+
+/// Says when a third-party image lacks a platform the bundle was asked
+/// for (one pulled for another platform only): the bundle carries what the
+/// engine holds.
+fn third_party_platforms(i: &BundleImage, built_for: &BTreeMap<String, Vec<String>>) {
+    let mut lacking: Vec<&str> = Vec::new();
+    for p in built_for.values().flatten() {
+        if !i.platforms.is_empty() && !i.platforms.contains(p) && !lacking.contains(&p.as_str()) {
+            lacking.push(p);
+        }
+    }
+    for p in lacking {
+        eprintln!(
+            "strata: warning: third-party image {} is in the engine without {p}: the bundle carries it without; `docker pull --platform {p} {}` adds it",
+            i.image, i.image
+        );
+    }
 }
 
 /// `strata bundle verify`: a live line of the bytes read on a terminal

@@ -123,8 +123,14 @@ impl Engine {
 
     /// Pulls `name` (`repo:tag` or `repo@digest`), failing on the first error the daemon reports.
     pub fn pull(&self, name: &str) -> Result<()> {
+        self.pull_for(name, None)
+    }
+
+    /// [`Engine::pull`] of one platform's image (`linux/arm64`); None: the engine's own.
+    pub fn pull_for(&self, name: &str, platform: Option<&str>) -> Result<()> {
         let opts = CreateImageOptions {
             from_image: Some(name.to_owned()),
+            platform: platform.unwrap_or_default().to_owned(),
             ..Default::default()
         };
         let creds = credentials(&registry_of(name));
