@@ -475,6 +475,58 @@ fn targets(def: &serde_json::Value) -> BTreeSet<String> {
 }
 
 #[test]
+fn fate_builds_the_basic_images_for_arm64_and_the_rest_for_amd64_only() {
+    // No engine needed: `strata bake` and `strata targets` only print.
+    let file = root().join("examples/fate/strata.toml");
+    let basic = ["base-image", "eggroll", "fateboard", "fateflow"];
+    let out = strata_ok(&[
+        "bake",
+        path_str(&file),
+        "--platform",
+        "linux/amd64,linux/arm64",
+    ]);
+    let def: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bake JSON");
+    let all = targets(&def);
+    assert!(all.len() > basic.len(), "{all:?}");
+    for name in &all {
+        let platforms: Vec<&str> = def["target"][name.as_str()]["platforms"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no platforms for {name}"))
+            .iter()
+            .filter_map(|p| p.as_str())
+            .collect();
+        let want: &[&str] = if basic.contains(&name.as_str()) {
+            &["linux/amd64", "linux/arm64"]
+        } else {
+            &["linux/amd64"]
+        };
+        assert_eq!(platforms, want, "{name}");
+    }
+    // arm64 alone: the basic set, whatever the profile enables.
+    let out = strata_ok(&[
+        "bake",
+        path_str(&file),
+        "--platform",
+        "linux/arm64",
+        "--profile",
+        "all",
+    ]);
+    let def: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bake JSON");
+    let want: BTreeSet<String> = basic.iter().map(|s| s.to_string()).collect();
+    assert_eq!(targets(&def), want);
+    let out = strata_ok(&["targets", path_str(&file), "--platform", "linux/arm64"]);
+    let listed = lossy(&out.stdout);
+    let enabled: BTreeSet<String> = listed
+        .lines()
+        .skip(1)
+        .filter(|l| !l.contains("[disabled:"))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(enabled, want, "{listed}");
+}
+
+#[test]
 fn fate_profiles_switch_exactly_the_right_components() {
     // No engine needed: `strata bake` only prints.
     let file = root().join("examples/fate/strata.toml");

@@ -13,11 +13,15 @@ use super::StackArgs;
 pub struct TargetsArgs {
     #[command(flatten)]
     stack: StackArgs,
+    /// List them as built for this target platform (`TARGETARCH` and the
+    /// other platform names set from it, so `when` conditions on them apply).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = super::platform_arg)]
+    platform: Option<crate::lower::Platform>,
 }
 
 /// Runs `strata targets`: a table of names and descriptions on stdout.
 pub fn run(a: TargetsArgs) -> Result<ExitCode> {
-    let Some(s) = a.stack.load()? else {
+    let Some(s) = a.stack.load_for(a.platform.as_ref())? else {
         return Ok(ExitCode::FAILURE);
     };
     let width = s
