@@ -17,7 +17,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{docker_ok, lossy, mp_host, project, run_id, strata};
+use common::{docker_ok, lossy, mp_host, mp_lock, project, run_id, strata};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -40,12 +40,6 @@ fn tls_dir() -> PathBuf {
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
-}
-
-/// Tests on the multi-platform engine run one at a time.
-fn mp_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn mp_docker(args: &[&str]) -> String {

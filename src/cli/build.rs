@@ -274,6 +274,7 @@ impl BuildArgs {
         stack: StackArgs,
         progress: ProgressOpt,
         builder: Option<String>,
+        tls: TlsOpt,
         platform: Vec<crate::lower::Platform>,
     ) -> BuildArgs {
         BuildArgs {
@@ -284,7 +285,7 @@ impl BuildArgs {
             no_cache: false,
             skip_tests: false,
             builder,
-            tls: TlsOpt::default(),
+            tls,
             progress,
             platform,
             cache_from: Vec::new(),

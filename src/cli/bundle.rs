@@ -25,7 +25,7 @@ use crate::bundle::{
     Hashing, Member, SavedBlobs, BUNDLE_MANIFEST, FORMAT, MAX_JSON_MEMBER, MAX_JSON_TOTAL,
 };
 
-use super::build::{build, BuildArgs, Built, FrontendImage};
+use super::build::{build, BuildArgs, Built, FrontendImage, TlsOpt};
 use super::engine::Engine;
 use super::progress::{ProgressOpt, Reporter};
 use super::StackArgs;
@@ -57,6 +57,8 @@ pub struct BundleArgs {
     /// The engine to build on and save from, as for `strata build`.
     #[arg(long, env = "STRATA_BUILDER", value_name = "ADDRESS")]
     builder: Option<String>,
+    #[command(flatten)]
+    tls: TlsOpt,
     /// Build and bundle these platforms (comma-separated): each component
     /// carries every one it is enabled for. Needs an engine with the
     /// containerd image store, to build and to load.
@@ -102,6 +104,7 @@ pub fn run(a: BundleArgs) -> Result<ExitCode> {
         a.stack.clone(),
         a.progress,
         a.builder.clone(),
+        a.tls.clone(),
         a.platform.clone(),
     );
     let Some(built) = build(&args)? else {
