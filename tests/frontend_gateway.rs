@@ -13,11 +13,9 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use common::{
-    buildx, docker, docker_ok, frontend_image, inspect_config, project, remove_images, run_in,
-    text, BUSYBOX,
+    buildx, docker, docker_ok, frontend, frontend_image, inspect_config, project, remove_images,
+    run_in, syntax_line, text, BUSYBOX,
 };
-
-const FRONTEND: &str = "strata/frontend:latest";
 
 /// The tiny stack every test starts from; `{syntax}` becomes the first line.
 const STACK: &str = r#"{syntax}[stack]
@@ -37,9 +35,9 @@ workdir = "/work"
 entrypoint = ["sh", "-c", "echo $GREETING from $(pwd)"]
 "#;
 
-fn stack(syntax_line: bool) -> String {
-    let first = if syntax_line {
-        format!("# syntax={FRONTEND}\n")
+fn stack(with_syntax_line: bool) -> String {
+    let first = if with_syntax_line {
+        syntax_line()
     } else {
         String::new()
     };
@@ -101,7 +99,7 @@ fn builds_with_buildkit_syntax_and_build_args() {
     frontend_image();
     let dir = project("buildkit-syntax", stack(false));
     let tag = "strata-frontend-test/buildkit-syntax:latest";
-    let syntax = format!("BUILDKIT_SYNTAX={FRONTEND}");
+    let syntax = format!("BUILDKIT_SYNTAX={}", frontend());
     let (ok, out) = buildx(
         &dir,
         &[

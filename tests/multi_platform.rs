@@ -20,9 +20,8 @@ use std::process::Command;
 
 use common::{
     docker, docker_ok, frontend, frontend_image, lossy, mp_host, remove_images, run_id, text,
+    REGISTRY,
 };
-
-const REGISTRY: &str = "127.0.0.1:5000";
 
 /// The frontend image under test, pushed to the local registry (unique tag).
 fn pushed_frontend() -> String {
@@ -70,6 +69,30 @@ fn buildx_mp(dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text(&out))
 }
 
+/// The lines `script` prints in `image` (pulled again) run on `platform`.
+fn run_on(platform: &str, image: &str, script: &str) -> Vec<String> {
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pull",
+        "always",
+        "--platform",
+        platform,
+        image,
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(
+        out.status.success(),
+        "docker run {platform}: {}",
+        text(&out)
+    );
+    lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
+
 #[test]
 fn one_build_pushes_an_index_of_both_platforms() {
     let fe = pushed_frontend();
@@ -106,26 +129,11 @@ fn one_build_pushes_an_index_of_both_platforms() {
         ("linux/arm64", "arm64", "aarch64"),
         ("linux/amd64", "amd64", "x86_64"),
     ] {
-        let out = docker(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--pull",
-            "always",
-            "--platform",
+        let lines = run_on(
             platform,
             &image,
-            "sh",
-            "-c",
             "uname -m; id -un; cat /etc/built-on; echo $BUILT_FOR $BUILT_ARCH",
-        ]);
-        assert!(
-            out.status.success(),
-            "docker run {platform}: {}",
-            text(&out)
         );
-        let lines: Vec<String> = lossy(&out.stdout).lines().map(str::to_owned).collect();
         assert_eq!(
             lines,
             [
@@ -237,26 +245,7 @@ fn a_builder_on_the_build_platform_builds_for_each_target() {
         ("linux/arm64", "aarch64", "x86_64 arm64"),
         ("linux/amd64", "x86_64", "x86_64 amd64"),
     ] {
-        let out = docker(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--pull",
-            "always",
-            "--platform",
-            platform,
-            &image,
-            "sh",
-            "-c",
-            "uname -m; cat /etc/built-by",
-        ]);
-        assert!(
-            out.status.success(),
-            "docker run {platform}: {}",
-            text(&out)
-        );
-        let lines: Vec<String> = lossy(&out.stdout).lines().map(str::to_owned).collect();
+        let lines = run_on(platform, &image, "uname -m; cat /etc/built-by");
         assert_eq!(lines, [machine, built_by], "{platform}");
         remove_images(&[&image]);
     }

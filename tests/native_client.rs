@@ -12,28 +12,13 @@ use std::path::Path;
 // The tests on the second engine take turns (common::mp_lock): the cache
 // test empties that engine's build cache, which fails builds running beside it.
 use common::{
-    docker_ok, lossy, mp_lock, project, remove_images, require_engine, run_id, strata, BUSYBOX,
+    docker_ok, lossy, mp_docker_ok, mp_lock, path_str, project, pushed_stack_table, remove_images,
+    require_engine, run_id, stack_table, strata, BUSYBOX, REGISTRY,
 };
-
-const REGISTRY: &str = "127.0.0.1:5000";
 
 /// The multi-platform engine (containerd image store): a second endpoint.
 fn mp_builder() -> String {
     common::mp_host()
-}
-
-fn mp_docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .env("DOCKER_HOST", mp_builder())
-        .args(args)
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        lossy(&out.stderr)
-    );
-    lossy(&out.stdout)
 }
 
 /// A file of an image, by `docker run cat`. An empty answer is asked
@@ -50,17 +35,10 @@ fn cat_in(image: &str, file: &str) -> String {
     got
 }
 
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// Three components copying the same 2 MiB file, over one base.
 fn shared_file_stack(name: &str, from: &str) -> String {
     format!(
-        r#"[stack]
-name = "{name}"
-image = "strata-test/{name}-{{component}}:{run}"
-
+        r#"{table}
 [component.base]
 from = "{from}"
 user = "root"
@@ -81,7 +59,7 @@ from = "base"
 user = "root"
 copy = [{{ src = ".", dst = "/three" }}]
 "#,
-        run = run_id()
+        table = stack_table(name)
     )
 }
 
@@ -110,7 +88,7 @@ fn one_session_sends_the_context_once_and_plain_progress_names_components() {
     std::fs::write(dir.join("blob.bin"), blob()).expect("write blob");
     let out = strata(&[
         "build",
-        path(&dir.join("strata.toml")),
+        path_str(&dir.join("strata.toml")),
         "--progress",
         "plain",
     ]);
@@ -167,10 +145,7 @@ fn a_failing_component_is_named_with_its_step_and_output() {
     require_engine();
     let name = "native-fail";
     let stack = format!(
-        r#"[stack]
-name = "{name}"
-image = "strata-test/{name}-{{component}}:{run}"
-
+        r#"{table}
 [component.base]
 from = "{BUSYBOX}"
 user = "root"
@@ -185,12 +160,12 @@ from = "base"
 user = "root"
 run = ["echo about to fail; exit 7"]
 "#,
-        run = run_id()
+        table = stack_table(name)
     );
     let dir = project(name, &stack);
     let out = strata(&[
         "build",
-        path(&dir.join("strata.toml")),
+        path_str(&dir.join("strata.toml")),
         "--progress",
         "plain",
     ]);
@@ -227,10 +202,7 @@ run = ["echo about to fail; exit 7"]
 /// A busybox stack for the second engine (its store has only what the registry gives it).
 fn mp_stack(name: &str) -> String {
     format!(
-        r#"[stack]
-name = "{name}"
-image = "{REGISTRY}/strata-test/{name}-{{component}}:{run}"
-
+        r#"{table}
 [component.base]
 from = "{REGISTRY}/strata/busybox:1.36"
 user = "root"
@@ -241,7 +213,7 @@ from = "base"
 user = "root"
 run = ["uname -m > /arch"]
 "#,
-        run = run_id()
+        table = pushed_stack_table(name)
     )
 }
 
@@ -252,18 +224,10 @@ fn another_engine_with_builder_oci_output_and_multi_platform() {
     let name = "native-oci";
     let dir = project(name, mp_stack(name));
     let oci = dir.join("oci");
-    let out = strata(&[
-        "build",
-        path(&dir.join("strata.toml")),
-        "--builder",
-        &mp_builder(),
-        "--platform",
-        "linux/amd64,linux/arm64",
-        "--oci-dir",
-        path(&oci),
-        "--progress",
-        "quiet",
-    ]);
+    let out = build_on_mp(
+        &dir.join("strata.toml"),
+        &[BOTH, "--oci-dir", path_str(&oci), "--progress", "quiet"],
+    );
     let log = lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(
@@ -307,20 +271,19 @@ fn another_engine_with_builder_oci_output_and_multi_platform() {
 /// `strata build FILE` on the second engine with plain progress and
 /// `extra`; its log (stderr), after checking it succeeded.
 fn mp_build(file: &Path, extra: &[&str]) -> String {
-    let builder = mp_builder();
-    let mut args = vec![
-        "build",
-        path(file),
-        "--builder",
-        &builder,
-        "--progress",
-        "plain",
-    ];
-    args.extend_from_slice(extra);
-    let out = strata(&args);
+    let out = build_on_mp(file, &[&["--progress", "plain"], extra].concat());
     let log = lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     log
+}
+
+/// `--platform` for both of the second engine's platforms.
+const BOTH: &str = "--platform=linux/amd64,linux/arm64";
+
+/// `strata build FILE --builder <the second engine> ARGS`.
+fn build_on_mp(file: &Path, args: &[&str]) -> std::process::Output {
+    let builder = mp_builder();
+    strata(&[&["build", path_str(file), "--builder", &builder], args].concat())
 }
 
 /// Every RUN step of a plain-progress log was answered from the cache.
@@ -347,8 +310,8 @@ fn mp_forget(name: &str) {
         .collect();
     let mut args = vec!["rmi", "-f"];
     args.extend(images.iter().map(String::as_str));
-    mp_docker(&args);
-    mp_docker(&["builder", "prune", "-af"]);
+    mp_docker_ok(&args);
+    mp_docker_ok(&["builder", "prune", "-af"]);
 }
 
 #[test]
@@ -366,12 +329,12 @@ fn cache_exported_to_a_registry_is_imported_by_a_fresh_engine_cache() {
         "{first}"
     );
     let tag = format!("{REGISTRY}/strata-test/{name}-app:{}", run_id());
-    let id_before = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
+    let id_before = mp_docker_ok(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
     // A fresh engine cache: the images and every cache record gone.
     mp_forget(name);
     let second = mp_build(&file, &["--cache-from", &cache]);
     assert_every_run_cached(&second);
-    let id_after = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
+    let id_after = mp_docker_ok(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
     assert_eq!(id_before, id_after, "the base step ran again");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -418,7 +381,7 @@ fn cache_exported_to_a_local_directory_is_imported_by_a_fresh_engine_cache() {
     let dir = project(name, mp_stack(name));
     let file = dir.join("strata.toml");
     let cache = common::temp_dir(&format!("{name}-dir")).join("cache");
-    let to = format!("type=local,dest={},mode=max", path(&cache));
+    let to = format!("type=local,dest={},mode=max", path_str(&cache));
     let first = mp_build(&file, &["--cache-to", &to]);
     assert!(
         first.contains("exporting cache to client directory"),
@@ -427,14 +390,14 @@ fn cache_exported_to_a_local_directory_is_imported_by_a_fresh_engine_cache() {
     // One layout, one tag per component.
     assert_eq!(local_cache_tags(&cache), ["app", "base"]);
     let tag = format!("{REGISTRY}/strata-test/{name}-app:{}", run_id());
-    let id_before = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
-    let arch_before = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/arch"]);
+    let id_before = mp_docker_ok(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
+    let arch_before = mp_docker_ok(&["run", "--rm", "--entrypoint", "cat", &tag, "/arch"]);
     mp_forget(name);
-    let from = format!("type=local,src={}", path(&cache));
+    let from = format!("type=local,src={}", path_str(&cache));
     let second = mp_build(&file, &["--cache-from", &from]);
     assert_every_run_cached(&second);
-    let id_after = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
-    let arch_after = mp_docker(&["run", "--rm", "--entrypoint", "cat", &tag, "/arch"]);
+    let id_after = mp_docker_ok(&["run", "--rm", "--entrypoint", "cat", &tag, "/id"]);
+    let arch_after = mp_docker_ok(&["run", "--rm", "--entrypoint", "cat", &tag, "/arch"]);
     assert_eq!(id_before, id_after, "the base step ran again");
     assert_eq!(arch_before, arch_after);
     let _ = std::fs::remove_dir_all(&dir);
@@ -456,14 +419,14 @@ fn a_missing_or_foreign_local_cache_is_an_error_before_the_build() {
             "not a cache directory written by --cache-to type=local",
         ),
     ] {
-        let from = format!("type=local,src={}", path(src));
-        let out = strata(&["build", path(&file), "--cache-from", &from]);
+        let from = format!("type=local,src={}", path_str(src));
+        let out = strata(&["build", path_str(&file), "--cache-from", &from]);
         let log = lossy(&out.stderr);
         assert!(!out.status.success(), "{log}");
-        assert!(log.contains(says) && log.contains(path(src)), "{log}");
+        assert!(log.contains(says) && log.contains(path_str(src)), "{log}");
         assert!(!log.contains("strata: building"), "no build starts:\n{log}");
     }
-    let out = strata(&["build", path(&file), "--cache-from", "type=local"]);
+    let out = strata(&["build", path_str(&file), "--cache-from", "type=local"]);
     let log = lossy(&out.stderr);
     assert!(!out.status.success() && log.contains("src=DIR"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -474,20 +437,22 @@ fn an_engine_that_cannot_export_cache_says_what_can() {
     require_engine();
     let name = "native-nocacheexport";
     let stack = format!(
-        r#"[stack]
-name = "{name}"
-image = "strata-test/{name}-{{component}}:{run}"
-
+        r#"{table}
 [component.base]
 from = "{BUSYBOX}"
 run = ["true"]
 "#,
-        run = run_id()
+        table = stack_table(name)
     );
     let dir = project(name, stack);
-    let to = format!("type=local,dest={}", path(&dir.join("cache")));
+    let to = format!("type=local,dest={}", path_str(&dir.join("cache")));
     // The default engine keeps images in its graph driver: no cache export.
-    let out = strata(&["build", path(&dir.join("strata.toml")), "--cache-to", &to]);
+    let out = strata(&[
+        "build",
+        path_str(&dir.join("strata.toml")),
+        "--cache-to",
+        &to,
+    ]);
     let log = lossy(&out.stderr);
     assert!(!out.status.success(), "{log}");
     assert!(
@@ -503,31 +468,28 @@ fn bundle_builds_first_so_an_edit_is_never_left_out() {
     require_engine();
     let name = "native-bundle";
     let stack = format!(
-        r#"[stack]
-name = "{name}"
-image = "strata-test/{name}-{{component}}:{run}"
-
+        r#"{table}
 [component.app]
 from = "{BUSYBOX}"
 user = "root"
 copy = [{{ src = "version.txt", dst = "/version.txt" }}]
 "#,
-        run = run_id()
+        table = stack_table(name)
     );
     let dir = project(name, &stack);
     let file = dir.join("strata.toml");
     let tag = format!("strata-test/{name}-app:{}", run_id());
     std::fs::write(dir.join("version.txt"), "one\n").expect("write");
-    let out = strata(&["build", path(&file), "--progress", "quiet"]);
+    let out = strata(&["build", path_str(&file), "--progress", "quiet"]);
     assert!(out.status.success(), "{}", lossy(&out.stderr));
     // Edited after the build, no rebuild by hand: the bundle has the edit.
     std::fs::write(dir.join("version.txt"), "two\n").expect("write");
     let bundle = dir.join("app.tar.gz");
     let out = strata(&[
         "bundle",
-        path(&file),
+        path_str(&file),
         "-o",
-        path(&bundle),
+        path_str(&bundle),
         "--progress",
         "plain",
     ]);
@@ -538,7 +500,7 @@ copy = [{{ src = "version.txt", dst = "/version.txt" }}]
         "the bundle built first:\n{log}"
     );
     docker_ok(&["rmi", "-f", &tag]);
-    docker_ok(&["load", "-i", path(&bundle)]);
+    docker_ok(&["load", "-i", path_str(&bundle)]);
     assert_eq!(
         cat_in(&tag, "/version.txt"),
         "two",
@@ -546,7 +508,12 @@ copy = [{{ src = "version.txt", dst = "/version.txt" }}]
     );
     // A stack that does not build is not bundled.
     std::fs::remove_file(dir.join("version.txt")).expect("rm");
-    let out = strata(&["bundle", path(&file), "-o", path(&dir.join("bad.tar.gz"))]);
+    let out = strata(&[
+        "bundle",
+        path_str(&file),
+        "-o",
+        path_str(&dir.join("bad.tar.gz")),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", lossy(&out.stderr));
     assert!(!dir.join("bad.tar.gz").exists());
     remove_images(&[tag]);
@@ -601,7 +568,6 @@ fn registry_platforms(repo: &str, tag: &str) -> Option<Vec<String>> {
 fn multi_platform_push_has_each_components_platforms_and_is_atomic() {
     require_engine();
     let _engine = mp_lock();
-    let builder = mp_builder();
     let run = run_id();
     // Stand-ins for a base per architecture (FATE's Dockerfile.arm64): one
     // single-platform image each, named by architecture.
@@ -620,25 +586,16 @@ run = [{{ cmd = "echo $ARCH > /flavour", env = {{ ARCH = "{{TARGETARCH}}" }} }}]
         ),
     );
     for p in ["linux/amd64", "linux/arm64"] {
-        let out = strata(&[
-            "build",
-            path(&stand.join("strata.toml")),
-            "--builder",
-            &builder,
-            "--platform",
-            p,
-            "--push",
-            "--progress",
-            "quiet",
-        ]);
+        let platform = format!("--platform={p}");
+        let out = build_on_mp(
+            &stand.join("strata.toml"),
+            &[&platform, "--push", "--progress", "quiet"],
+        );
         assert!(out.status.success(), "{p}: {}", lossy(&out.stderr));
     }
     let stack = |name: &str, extra: &str| {
         format!(
-            r#"[stack]
-name = "{name}"
-image = "{REGISTRY}/strata-test/{name}-{{component}}:{run}"
-
+            r#"{table}
 [component.base]
 from = "{REGISTRY}/strata-test/native-stand-{{TARGETARCH}}:{run}"
 user = "root"
@@ -652,21 +609,15 @@ user = "root"
 from = "base"
 user = "root"
 when = "TARGETARCH == 'amd64'"
-{extra}"#
+{extra}"#,
+            table = pushed_stack_table(name)
         )
     };
     let dir = project("native-mp", stack("native-mp", ""));
-    let out = strata(&[
-        "build",
-        path(&dir.join("strata.toml")),
-        "--builder",
-        &builder,
-        "--platform",
-        "linux/amd64,linux/arm64",
-        "--push",
-        "--progress",
-        "plain",
-    ]);
+    let out = build_on_mp(
+        &dir.join("strata.toml"),
+        &[BOTH, "--push", "--progress", "plain"],
+    );
     let log = lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     let both = vec!["linux/amd64".to_owned(), "linux/arm64".to_owned()];
@@ -684,7 +635,7 @@ when = "TARGETARCH == 'amd64'"
     );
     // The arm64 image runs on arm64, on the arm64 base.
     let app = format!("{REGISTRY}/strata-test/native-mp-app:{run}");
-    let got = mp_docker(&[
+    let got = mp_docker_ok(&[
         "run",
         "--rm",
         "--platform",
@@ -703,17 +654,10 @@ when = "TARGETARCH == 'amd64'"
     // One platform of one component fails: nothing at all is pushed.
     let broken = "\n[component.broken]\nfrom = \"base\"\nuser = \"root\"\nrun = [\"test \\\"$(uname -m)\\\" != aarch64\"]\n";
     let dir2 = project("native-mpfail", stack("native-mpfail", broken));
-    let out = strata(&[
-        "build",
-        path(&dir2.join("strata.toml")),
-        "--builder",
-        &builder,
-        "--platform",
-        "linux/amd64,linux/arm64",
-        "--push",
-        "--progress",
-        "quiet",
-    ]);
+    let out = build_on_mp(
+        &dir2.join("strata.toml"),
+        &[BOTH, "--push", "--progress", "quiet"],
+    );
     let log = lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(log.contains("component `broken` failed to build"), "{log}");

@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{image_id, lossy, project, remove_images, require_engine, run_id, strata_ok, BUSYBOX};
+use common::{
+    image_id, lossy, path_str, project, remove_images, require_engine, run_id, strata_ok, BUSYBOX,
+};
 
 /// Removes the images it names when dropped, even when a test panics.
 struct Images(Vec<String>);
@@ -15,10 +15,6 @@ impl Drop for Images {
     fn drop(&mut self) {
         remove_images(&self.0);
     }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
 }
 
 /// The lines of `stderr` that start with `prefix`.

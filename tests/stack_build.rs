@@ -17,11 +17,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use common::{
-    docker, docker_ok, frontend_image, image_id, lossy, project, remove_images, require_engine,
-    root, run_id, strata, strata_command, strata_ok, succeeded, BUSYBOX,
+    docker, docker_ok, frontend_image, image_id, lossy, path_str, project, remove_images,
+    require_engine, root, run_id, strata, strata_command, strata_ok, succeeded, BUSYBOX, REGISTRY,
 };
 
-const REGISTRY: &str = "127.0.0.1:5000";
 const FEDBIOMED_MIRRORS: &str = "python:3.11-slim-bookworm=strata.local/python:3.11-slim-bookworm,nvidia/cuda:12.1.1-base-ubuntu22.04=strata.local/cuda:12.1.1-base-ubuntu22.04";
 
 /// Tests that read the registry's catalogue or move a tag in it run one at a time.
@@ -39,10 +38,6 @@ fn strata_mirrored(args: &[&str]) -> Output {
         .output()
         .expect("run strata");
     succeeded(out, "strata", args)
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 /// A JSON answer of the registry's API (plain HTTP on the loopback).

@@ -24,6 +24,46 @@ pub fn mp_host() -> String {
     format!("unix://{socket}")
 }
 
+/// `docker ARGS` on the multi-platform dockerd: stdout, after checking
+/// that it succeeded.
+pub fn mp_docker_ok(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", mp_host())
+        .args(args)
+        .output()
+        .expect("run docker");
+    lossy(&succeeded(out, "docker (multi-platform engine)", args).stdout)
+}
+
+/// The local registry both engines push to and pull from.
+pub const REGISTRY: &str = "127.0.0.1:5000";
+
+/// A path as an argument (the tests' paths are UTF-8).
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The `[stack]` table of an engine test's stack named `name`: each
+/// component's image is `strata-test/NAME-COMPONENT:RUN` ([`run_id`]).
+pub fn stack_table(name: &str) -> String {
+    let run = run_id();
+    format!("[stack]\nname = \"{name}\"\nimage = \"strata-test/{name}-{{component}}:{run}\"\n")
+}
+
+/// [`stack_table`] with the images named in the local [`REGISTRY`], for
+/// stacks that are pushed.
+pub fn pushed_stack_table(name: &str) -> String {
+    let run = run_id();
+    format!(
+        "[stack]\nname = \"{name}\"\nimage = \"{REGISTRY}/strata-test/{name}-{{component}}:{run}\"\n"
+    )
+}
+
+/// The `# syntax=` line naming the frontend image under test ([`frontend`]).
+pub fn syntax_line() -> String {
+    format!("# syntax={}\n", frontend())
+}
+
 /// The multi-platform dockerd's turn: held while a test uses it, so tests
 /// that empty its build cache or remove its images never run beside
 /// another test of the same binary (cargo runs test binaries one at a time).
@@ -90,11 +130,25 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A fresh temporary directory holding `strata.toml` with `stack`.
+/// A fresh temporary directory holding `strata.toml` with `stack`, its
+/// default `# syntax=` line naming the frontend image under test.
 pub fn project(name: &str, stack: impl AsRef<[u8]>) -> PathBuf {
     let dir = temp_dir(name);
-    std::fs::write(dir.join("strata.toml"), stack).expect("write strata.toml");
+    std::fs::write(dir.join("strata.toml"), with_frontend(stack.as_ref()))
+        .expect("write strata.toml");
     dir
+}
+
+/// The test stacks' default first line; [`project`] makes it name the
+/// frontend image under test ([`frontend`]).
+const DEFAULT_SYNTAX: &[u8] = b"# syntax=strata/frontend:latest\n";
+
+/// `stack` with a leading [`DEFAULT_SYNTAX`] line naming [`frontend`].
+fn with_frontend(stack: &[u8]) -> Vec<u8> {
+    match stack.strip_prefix(DEFAULT_SYNTAX) {
+        Some(rest) => [syntax_line().as_bytes(), rest].concat(),
+        None => stack.to_vec(),
+    }
 }
 
 /// The 1-based number of the first line of `text` that contains `needle`.
