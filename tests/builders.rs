@@ -17,13 +17,14 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{docker_ok, lossy, mp_host, mp_lock, project, run_id, strata};
+use common::{
+    docker_ok, lossy, mp_docker_ok, mp_host, mp_lock, path_str, project, pushed_stack_table,
+    run_id, strata, REGISTRY,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-const REGISTRY: &str = "127.0.0.1:5000";
 
 /// The certificates scripts/engine.sh made.
 fn tls_dir() -> PathBuf {
@@ -38,33 +39,12 @@ fn tls_dir() -> PathBuf {
     dir
 }
 
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn mp_docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .env("DOCKER_HOST", mp_host())
-        .args(args)
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        lossy(&out.stderr)
-    );
-    lossy(&out.stdout)
-}
-
 /// A base from the registry and a component copying a file of the context.
 fn stack(name: &str) -> PathBuf {
     let dir = project(
         name,
         format!(
-            r#"[stack]
-name = "{name}"
-image = "{REGISTRY}/strata-test/{name}-{{component}}:{run}"
-
+            r#"{table}
 [component.base]
 from = "{REGISTRY}/strata/busybox:1.36"
 user = "root"
@@ -75,7 +55,7 @@ from = "base"
 user = "root"
 copy = [{{ src = "hello.txt", dst = "/hello.txt" }}]
 "#,
-            run = run_id()
+            table = pushed_stack_table(name)
         ),
     );
     std::fs::write(dir.join("hello.txt"), format!("hello from {name}\n")).expect("write");
@@ -215,7 +195,7 @@ fn client_tls_args(dir: &Path) -> Vec<String> {
 
 fn build(dir: &Path, extra: &[String]) -> (bool, String, String) {
     let file = dir.join("strata.toml");
-    let mut args = vec!["build".to_owned(), path(&file).to_owned()];
+    let mut args = vec!["build".to_owned(), path_str(&file).to_owned()];
     args.extend(extra.iter().cloned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = strata(&args);
@@ -241,14 +221,14 @@ fn a_docker_engine_over_tls_builds_with_client_certificates() {
     let app = format!("{REGISTRY}/strata-test/{name}-app:{}", run_id());
     assert!(out.lines().any(|l| l == app), "{out}");
     // The image is in the engine behind the TLS listener.
-    let got = mp_docker(&["run", "--rm", &app, "cat", "/hello.txt", "/base"]);
+    let got = mp_docker_ok(&["run", "--rm", &app, "cat", "/hello.txt", "/base"]);
     assert_eq!(got, format!("hello from {name}\n{name}\n"));
 
     // The docker CLI's variables work as well.
     let out = common::strata_command()
         .args([
             "build",
-            path(&dir.join("strata.toml")),
+            path_str(&dir.join("strata.toml")),
             "--progress",
             "quiet",
         ])
@@ -319,7 +299,7 @@ fn a_buildkit_daemon_over_tls_pushes_every_image_once_all_built() {
         addr.clone(),
         "--push".to_owned(),
         "--lock-file".to_owned(),
-        path(&lock).to_owned(),
+        path_str(&lock).to_owned(),
         "--progress".to_owned(),
         "plain".to_owned(),
     ];
