@@ -605,11 +605,7 @@ fn check_target_platform(
     }
     let d = Diagnostic::error(
         ErrorCode::BuildPlatform,
-        stack
-            .spans
-            .of(target)
-            .and_then(|s| s.platform.clone())
-            .unwrap_or_else(|| c.span.clone()),
+        c.keys.platform.clone().unwrap_or_else(|| c.span.clone()),
         format!(
             "component `{target}` runs on the build platform ({}) and is not an image of {}",
             build_platform,

@@ -39,8 +39,6 @@ pub struct Stack {
     pub components: Vec<Component>,
     /// The component built when no target is given.
     pub default_target: Option<String>,
-    /// Where the keys that lints point at are written.
-    pub spans: crate::spec::resolve::spans::Spans,
     /// `[stack].allow`: lint ids silenced everywhere, with their spans.
     pub allow: Vec<(String, Range<usize>)>,
     /// Lint warnings found while resolving.
@@ -203,6 +201,9 @@ pub struct ThirdParty {
     pub name: String,
     /// The reference (after mirrors).
     pub image: ImageRef,
+    /// Where the reference is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
 }
 
 /// Which metadata a field of `[metadata].env` takes.
@@ -373,6 +374,26 @@ pub struct Component {
     /// (checked against the context before a build: `crate::context`).
     #[serde(skip)]
     pub inputs: Vec<ContextInput>,
+    /// Where its keys are written, for lints and build-time checks.
+    #[serde(skip)]
+    pub keys: KeySpans,
+}
+
+/// Where a component's keys are written (each when written).
+#[derive(Debug, Clone, Default)]
+pub struct KeySpans {
+    /// `from = "..."`.
+    pub from: Option<Range<usize>>,
+    /// `gpu = { base = "..." }`.
+    pub gpu_base: Option<Range<usize>>,
+    /// `user = "..."`.
+    pub user: Option<Range<usize>>,
+    /// `platform = "..."`.
+    pub platform: Option<Range<usize>>,
+    /// Each `allow` entry.
+    pub allow: Vec<(String, Range<usize>)>,
+    /// Each key of the component's `env`.
+    pub env: Vec<(String, Range<usize>)>,
 }
 
 /// Where a component's table came from when it was not written as is.
@@ -534,6 +555,9 @@ pub enum StepKind {
     Env {
         /// The variables, in order.
         vars: Vec<(String, String)>,
+        /// Where each variable's key is written.
+        #[serde(skip)]
+        keys: Vec<(String, Range<usize>)>,
     },
     /// Set the working directory from here on.
     Workdir {
@@ -569,6 +593,9 @@ pub struct Run {
     pub as_user: bool,
     /// Extra env for this command.
     pub env: Vec<(String, String)>,
+    /// Where each `env` key is written.
+    #[serde(skip)]
+    pub env_keys: Vec<(String, Range<usize>)>,
     /// Progress name.
     pub name: Option<String>,
 }
@@ -672,6 +699,9 @@ pub struct Copy {
     pub mode: Option<u32>,
     /// Excluded patterns.
     pub exclude: Vec<String>,
+    /// Where `from` is written.
+    #[serde(skip)]
+    pub from_span: Option<Range<usize>>,
 }
 
 /// An apt step.

@@ -7,7 +7,8 @@
 //!
 //! The lints read the resolved stack only: the spans of components and
 //! steps, and of the few keys they point at beyond those (`from`, `user`,
-//! `allow` entries, env keys: `Stack::spans`). Nothing here reads the build
+//! `allow` entries, env keys: `Component::keys`, a copy's `from_span`, a
+//! run's or env step's keys). Nothing here reads the build
 //! context: see `copy-everything`.
 
 mod commands;
@@ -22,7 +23,6 @@ use crate::graph::{Base, Component, CopySource, GitRef, ImageRef, Stack, StepKin
 use crate::spec::diag::{closest, Diagnostic, Diagnostics, Severity};
 use crate::spec::ErrorCode;
 
-use crate::spec::resolve::spans::Spans;
 use commands::Script;
 
 /// A lint: the id `allow` names and what it warns about.
@@ -149,7 +149,6 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     let mut l = Linter {
         stack,
-        spans: &stack.spans,
         roots,
         no_pip_cache,
         out: Vec::new(),
@@ -165,7 +164,6 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
 
 struct Linter<'a> {
     stack: &'a Stack,
-    spans: &'a Spans,
     /// The external image at the bottom of each component's chain of bases.
     roots: BTreeMap<&'a str, Option<&'a ImageRef>>,
     /// Components whose env (their own or inherited) sets `PIP_NO_CACHE_DIR`.
@@ -206,8 +204,7 @@ impl Linter<'_> {
             .stack
             .components
             .iter()
-            .filter_map(|c| self.spans.of(&c.name))
-            .flat_map(|s| s.allow.iter().map(|(id, span)| (id, span)));
+            .flat_map(|c| c.keys.allow.iter().map(|(id, span)| (id, span)));
         let mut unknown = Vec::new();
         for (id, span) in stack_wide.chain(per_component) {
             if ids.contains(&id.as_str()) {
@@ -257,12 +254,12 @@ impl Linter<'_> {
                         );
                     }
                     for (k, v) in &run.env {
-                        self.secret_env(c, &step.span, k, v);
+                        self.secret_env(c, step, &run.env_keys, k, v);
                     }
                 }
-                StepKind::Env { vars } => {
+                StepKind::Env { vars, keys } => {
                     for (k, v) in vars {
-                        self.secret_env(c, &step.span, k, v);
+                        self.secret_env(c, step, keys, k, v);
                     }
                 }
                 StepKind::Copy(copy) if copy.source == CopySource::Context => {
@@ -288,11 +285,10 @@ impl Linter<'_> {
 
     /// `unpinned-image` for the base and copy sources, `cuda-tag` for a GPU base.
     fn images(&mut self, c: &Component) {
-        let spans = self.spans.of(&c.name);
         if let Base::Image(r) = &c.base {
             let (what, span) = match &c.gpu {
-                Some(_) => ("GPU base image", spans.and_then(|s| s.gpu_base.clone())),
-                None => ("base image", spans.and_then(|s| s.from.clone())),
+                Some(_) => ("GPU base image", c.keys.gpu_base.clone()),
+                None => ("base image", c.keys.from.clone()),
             };
             let span = span.unwrap_or(c.span.clone());
             self.unpinned(c, r, what, span.clone());
@@ -329,11 +325,7 @@ impl Linter<'_> {
                     );
                 }
                 if let CopySource::Image(r) = &copy.source {
-                    let span = self
-                        .spans
-                        .in_step(&step.span)
-                        .and_then(|s| s.from.clone())
-                        .unwrap_or(step.span.clone());
+                    let span = copy.from_span.clone().unwrap_or(step.span.clone());
                     self.unpinned(c, r, "copy source image", span);
                 }
             }
@@ -378,10 +370,7 @@ impl Linter<'_> {
         if c.platform == crate::graph::RunsOn::Build {
             return;
         }
-        let Some(spans) = self.spans.of(&c.name) else {
-            return;
-        };
-        if self.stack.user.is_none() && spans.user.is_none() {
+        if self.stack.user.is_none() && c.keys.user.is_none() {
             self.warn(
                 c,
                 Diagnostic::warning(
@@ -452,13 +441,10 @@ impl Linter<'_> {
 
     /// `secret-like-arg` for the component's env (and the image's).
     fn env(&mut self, c: &Component) {
-        let keys: Vec<(String, Range<usize>)> = self
-            .spans
-            .of(&c.name)
-            .map(|s| s.env.clone())
-            .unwrap_or_default();
         for (k, v) in &c.config.env {
-            let span = keys
+            let span = c
+                .keys
+                .env
                 .iter()
                 .find(|(name, _)| name == k)
                 .map_or(c.span.clone(), |(_, s)| s.clone());
@@ -468,12 +454,18 @@ impl Linter<'_> {
         }
     }
 
-    fn secret_env(&mut self, c: &Component, step: &Range<usize>, k: &str, v: &str) {
-        let span = self
-            .spans
-            .in_step(step)
-            .and_then(|s| s.env.iter().find(|(name, _)| name == k))
-            .map_or(step.clone(), |(_, s)| s.clone());
+    fn secret_env(
+        &mut self,
+        c: &Component,
+        step: &crate::graph::Step,
+        keys: &[(String, Range<usize>)],
+        k: &str,
+        v: &str,
+    ) {
+        let span = keys
+            .iter()
+            .find(|(name, _)| name == k)
+            .map_or(step.span.clone(), |(_, s)| s.clone());
         if let Some(d) = secret_env_warning(k, v, span) {
             self.warn(c, d);
         }
@@ -510,7 +502,7 @@ impl Linter<'_> {
     fn third_party(&mut self) {
         for t in &self.stack.third_party {
             if let Some(why) = images::unpinned(&t.image) {
-                let span = self.spans.third_party(&t.name).unwrap_or(0..0);
+                let span = t.span.clone();
                 self.warn_stack(unpinned_warning(&t.image, "third-party image", why, span));
             }
         }
@@ -567,7 +559,7 @@ fn below(c: &Component) -> Vec<&str> {
 fn sets_no_pip_cache(c: &Component, upto: usize) -> bool {
     c.config.env.iter().any(|(k, _)| k == "PIP_NO_CACHE_DIR")
         || c.steps[..upto].iter().any(|s| match &s.kind {
-            StepKind::Env { vars } => vars.iter().any(|(k, _)| k == "PIP_NO_CACHE_DIR"),
+            StepKind::Env { vars, .. } => vars.iter().any(|(k, _)| k == "PIP_NO_CACHE_DIR"),
             _ => false,
         })
 }

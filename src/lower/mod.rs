@@ -471,7 +471,7 @@ impl Lowerer<'_> {
                 }
             }
             StepKind::Conda(cd) => b.built.state = packages::conda(self, &b, c, cd, loc),
-            StepKind::Env { vars } => {
+            StepKind::Env { vars, .. } => {
                 for (k, v) in vars {
                     b.built.config.set_env_expanded(k, v);
                 }

@@ -22,7 +22,6 @@ mod images;
 mod interpolate;
 mod loader;
 mod order;
-pub mod spans;
 mod stack;
 mod steps;
 mod user;
@@ -205,14 +204,12 @@ pub fn resolve(file: SourceFile, overrides: &Overrides) -> Result<Resolved, Diag
         stack_inputs: Vec::new(),
         owners: Vec::new(),
     };
-    let spans = spans::Spans::of_raw(&raw);
     let stack = r.stack(raw, overrides);
     let mut items = r.diags;
     expansion.attribute(&mut items, &r.owners);
     super::expand::merge_notes(&mut items);
     match stack {
         Some(mut stack) if !items.iter().any(|d| d.severity == Severity::Error) => {
-            stack.spans = spans;
             stack.warnings = items;
             expansion.mark(&mut stack.components);
             Ok(Resolved { stack, expansion })

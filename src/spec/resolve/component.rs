@@ -58,6 +58,7 @@ impl Resolver<'_> {
             tests,
             origin: None,
             inputs,
+            keys: key_spans_of(raw),
         })
     }
 
@@ -561,4 +562,20 @@ pub(super) fn parse_duration(s: &str) -> Option<u64> {
         rest = &rest[unit..];
     }
     Some(total)
+}
+
+/// Where the component's keys are written.
+fn key_spans_of(raw: &RawComponent) -> KeySpans {
+    KeySpans {
+        from: raw.from.as_ref().map(Spanned::span),
+        gpu_base: raw.gpu.as_ref().map(|g| g.get_ref().base.span()),
+        user: raw.user.as_ref().map(Spanned::span),
+        platform: raw.platform.as_ref().map(Spanned::span),
+        allow: raw
+            .allow
+            .iter()
+            .map(|a| (a.get_ref().clone(), a.span()))
+            .collect(),
+        env: super::steps::key_spans(&raw.env),
+    }
 }

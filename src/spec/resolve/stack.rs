@@ -67,7 +67,6 @@ impl Resolver<'_> {
                 .map(|a| (a.get_ref().clone(), a.span()))
                 .collect(),
             warnings: Vec::new(),
-            spans: Default::default(),
             index: components_index,
         })
     }
@@ -85,6 +84,7 @@ impl Resolver<'_> {
                 Some(ThirdParty {
                     name: tname.get_ref().clone(),
                     image,
+                    span: r.span(),
                 })
             })
             .collect()

@@ -185,6 +185,7 @@ impl Resolver<'_> {
                     .iter()
                     .map(|e| e.get_ref().clone())
                     .collect(),
+                from_span: c.get_ref().from.as_ref().map(Spanned::span),
             }),
             span: c.span(),
         })

@@ -9,6 +9,16 @@ mod os;
 mod pip;
 mod run;
 
+/// Each key of a table of variables, with where it is written.
+pub(in crate::spec::resolve) fn key_spans(
+    table: &BTreeMap<SpannedString, SpannedString>,
+) -> Vec<(String, Range<usize>)> {
+    table
+        .keys()
+        .map(|k| (k.get_ref().clone(), k.span()))
+        .collect()
+}
+
 impl Resolver<'_> {
     pub(in crate::spec::resolve) fn step(
         &mut self,
@@ -73,8 +83,9 @@ impl Resolver<'_> {
                         .map(|v| (k.get_ref().clone(), v)),
                 );
             }
+            let keys = key_spans(e.get_ref());
             return Some(Step {
-                kind: StepKind::Env { vars },
+                kind: StepKind::Env { vars, keys },
                 span: e.span(),
             });
         }

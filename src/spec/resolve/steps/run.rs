@@ -45,6 +45,7 @@ impl Resolver<'_> {
                 cache,
                 as_user,
                 env,
+                env_keys: key_spans(&spec.env),
                 name: spec.name.as_ref().map(|n| n.get_ref().clone()),
             }),
             span: r.span(),
