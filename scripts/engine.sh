@@ -56,7 +56,7 @@ mount_binfmt_misc
 # 1. Packages from bookworm
 # --------------------------------------------------------------------------
 BOOKWORM_PKGS=(debootstrap busybox-static jq skopeo docker-registry dpkg-dev iptables curl ca-certificates git
-               qemu-user-static binfmt-support)
+               qemu-user-static binfmt-support openssl)
 missing=()
 for p in "${BOOKWORM_PKGS[@]}"; do pkg_installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
