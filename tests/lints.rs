@@ -84,6 +84,14 @@ fn load(name: &str, text: &str) -> Diagnostics {
     }
 }
 
+/// `text` loads without a warning.
+fn assert_no_warnings(name: &str, text: &str) {
+    let stack = strata::load(name, text.as_bytes(), &Overrides::default())
+        .unwrap_or_else(|d| panic!("{name} loads:\n{}", d.render()));
+    let messages: Vec<&String> = stack.warnings.iter().map(|w| &w.message).collect();
+    assert!(messages.is_empty(), "{name}: {messages:?}");
+}
+
 #[test]
 fn every_case_warns_exactly_where_marked() {
     let mut failures = Vec::new();
@@ -157,17 +165,7 @@ fn allow_silences_and_removing_it_brings_every_lint_back() {
         .into_iter()
         .filter(|(s, _)| s.starts_with("allowed"))
     {
-        let stack = strata::load(&stem, text.as_bytes(), &Overrides::default())
-            .unwrap_or_else(|d| panic!("{stem} loads:\n{}", d.render()));
-        assert!(
-            stack.warnings.is_empty(),
-            "{stem}: {:?}",
-            stack
-                .warnings
-                .iter()
-                .map(|w| &w.message)
-                .collect::<Vec<_>>()
-        );
+        assert_no_warnings(&stem, &text);
         let bare: String = text
             .lines()
             .filter(|l| !l.starts_with("allow = "))
@@ -313,16 +311,6 @@ fn a_stack_wide_allow_silences_every_component() {
             })
             .collect();
         assert!(moved.contains("\nallow = ["), "{stem} has no [stack] line");
-        let stack = strata::load(&stem, moved.as_bytes(), &Overrides::default())
-            .unwrap_or_else(|d| panic!("{stem} with a stack-wide allow loads:\n{}", d.render()));
-        assert!(
-            stack.warnings.is_empty(),
-            "{stem}: {:?}",
-            stack
-                .warnings
-                .iter()
-                .map(|w| &w.message)
-                .collect::<Vec<_>>()
-        );
+        assert_no_warnings(&stem, &moved);
     }
 }
