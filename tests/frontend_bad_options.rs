@@ -16,7 +16,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{buildx, frontend_image, line_of, project};
+use common::{buildx, frontend_image, line_of, project, with_frontend};
 
 /// The stack the cases start from (tests/data/stacks/bad-options.toml).
 const STACK: &str = include_str!("data/stacks/bad-options.toml");
@@ -42,7 +42,8 @@ fn cases() -> Vec<Case> {
     while huge.len() <= (4 << 20) + 4096 {
         huge.extend_from_slice(filler.as_bytes());
     }
-    let mut not_utf8 = STACK.as_bytes().to_vec();
+    // Offsets in the file as written (its `# syntax=` line names the frontend under test).
+    let mut not_utf8 = with_frontend(STACK.as_bytes());
     let at_byte = not_utf8.len();
     not_utf8.extend_from_slice(b"# caf\xe9\n");
     let cycle = STACK.replace(

@@ -143,8 +143,9 @@ pub fn project(name: &str, stack: impl AsRef<[u8]>) -> PathBuf {
 /// frontend image under test ([`frontend`]).
 const DEFAULT_SYNTAX: &[u8] = b"# syntax=strata/frontend:latest\n";
 
-/// `stack` with a leading [`DEFAULT_SYNTAX`] line naming [`frontend`].
-fn with_frontend(stack: &[u8]) -> Vec<u8> {
+/// `stack` with a leading [`DEFAULT_SYNTAX`] line naming [`frontend`]:
+/// the bytes [`project`] writes.
+pub fn with_frontend(stack: &[u8]) -> Vec<u8> {
     match stack.strip_prefix(DEFAULT_SYNTAX) {
         Some(rest) => [syntax_line().as_bytes(), rest].concat(),
         None => stack.to_vec(),
