@@ -19,14 +19,21 @@
 #                                               ubuntu at 1000:1000, NVIDIA env (see below)
 #   strata.local/python:3.11-bookworm           old name, kept for existing users: made as an
 #   strata.local/cuda:12.1-runtime-ubuntu22.04  alias (tag) of the faithful image above it
-# and pushes strata.local/debian:bookworm to the local registry as
-#   127.0.0.1:5000/strata/debian:bookworm
 # Multi-platform (arm64 runs under qemu-user-static, see scripts/engine.sh):
+#   strata.local/debian:bookworm-arm64          debootstrap --variant=minbase --arch=arm64
+#                                               (second stage under qemu)
 #   strata.local/busybox:1.36-arm64             the busybox stand-in from Debian's
 #                                               arm64 busybox-static
-#   127.0.0.1:5000/strata/busybox:1.36          an index: linux/amd64 + linux/arm64
-#   127.0.0.1:5000/strata/busybox-amd64:1.36    the single-platform images in it
-#   127.0.0.1:5000/strata/busybox-arm64:1.36    (per-architecture bases)
+# and pushes them to the local registry, each as an index of both platforms
+# and as the single-platform images in it (per-architecture bases):
+#   127.0.0.1:5000/strata/debian:bookworm       strata.local/debian:bookworm (linux/amd64)
+#                                               + strata.local/debian:bookworm-arm64
+#   127.0.0.1:5000/strata/debian-amd64:bookworm
+#   127.0.0.1:5000/strata/debian-arm64:bookworm
+#   127.0.0.1:5000/strata/busybox:1.36          strata.local/busybox:1.36 (linux/amd64)
+#                                               + strata.local/busybox:1.36-arm64
+#   127.0.0.1:5000/strata/busybox-amd64:1.36
+#   127.0.0.1:5000/strata/busybox-arm64:1.36
 #
 # Usage: scripts/base-images.sh           (as root; dockerd and registry up,
 #                                         see scripts/engine.sh)
@@ -46,13 +53,13 @@ mkdir -p "$STRATA_CACHE_DIR"
 
 PATH_ENV='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 IMG_DEBIAN=strata.local/debian:bookworm
+IMG_DEBIAN_ARM64=strata.local/debian:bookworm-arm64
 IMG_PYTHON=strata.local/python:3.11-slim-bookworm
 IMG_BUSYBOX=strata.local/busybox:1.36
 IMG_CUDA=strata.local/cuda:12.1.1-base-ubuntu22.04
 # Old names (tags of the faithful images; made only when missing).
 IMG_PYTHON_OLD=strata.local/python:3.11-bookworm
 IMG_CUDA_OLD=strata.local/cuda:12.1-runtime-ubuntu22.04
-REG_DEBIAN=$STRATA_REGISTRY_ADDR/strata/debian:bookworm
 
 TMPDIRS=()
 cleanup() {
@@ -94,9 +101,16 @@ trim_rootfs() {
 # cached_debootstrap NAME [--include=...]: sets TB to the path of a cached
 # rootfs tarball, making it with debootstrap if missing. (No $(...): the temp
 # dir must be registered for cleanup in this shell.) SUITE=bullseye picks
-# another Debian release (default bookworm).
+# another Debian release (default bookworm); ARCH=arm64 another architecture:
+# debootstrap --foreign unpacks it, and its second stage runs in a chroot
+# under qemu-user-static (binfmt_misc with the F flag, see scripts/engine.sh).
 cached_debootstrap() {
-  local name=$1 suite=${SUITE:-bookworm}; shift
+  local name=$1 suite=${SUITE:-bookworm} arch=${ARCH:-}; shift
+  if [ -n "$arch" ] && [ "$arch" != "$(dpkg --print-architecture)" ]; then
+    set -- --arch="$arch" --foreign "$@"
+  else
+    arch=""
+  fi
   local tarball=$STRATA_CACHE_DIR/rootfs-$name.tar
   [ -n "${STRATA_REFRESH:-}" ] && rm -f "$tarball"
   if [ ! -s "$tarball" ]; then
@@ -106,6 +120,15 @@ cached_debootstrap() {
     log "debootstrap $name ($suite $*) from $uri ..."
     debootstrap --variant=minbase "$@" "$suite" "$dir" "$uri" >&2 \
       || { tail -n 30 "$dir/debootstrap/debootstrap.log" 2>/dev/null >&2 || true; die "debootstrap $name failed"; }
+    if [ -n "$arch" ]; then
+      grep -q '^flags: .*F' "/proc/sys/fs/binfmt_misc/qemu-$(qemu_arch "$arch")" 2>/dev/null \
+        || die "$arch binaries do not run here (qemu-$(qemu_arch "$arch") not registered with binfmt_misc's F flag): run scripts/engine.sh"
+      log "debootstrap $name: second stage under qemu ..."
+      chroot "$dir" /debootstrap/debootstrap --second-stage >&2 \
+        || { tail -n 30 "$dir/debootstrap/debootstrap.log" 2>/dev/null >&2 || true; die "debootstrap $name (second stage) failed"; }
+      for m in proc sys dev/pts dev; do umount -l "$dir/$m" 2>/dev/null || true; done
+      [ "$(chroot "$dir" dpkg --print-architecture)" = "$arch" ] || die "debootstrap $name made no $arch userland"
+    fi
     trim_rootfs "$dir"
     tar -C "$dir" --numeric-owner -cf "$tarball.tmp" .
     mv -f "$tarball.tmp" "$tarball"
@@ -113,6 +136,10 @@ cached_debootstrap() {
     log "cached $tarball ($((SECONDS - t0)) s)"
   fi
   TB=$tarball
+}
+
+qemu_arch() {  # qemu_arch DEBIAN_ARCH -> the name qemu-user-static registers
+  case "$1" in arm64) echo aarch64 ;; *) echo "$1" ;; esac
 }
 
 import_tar() {  # import_tar TARBALL IMAGE [--change ...]
@@ -129,6 +156,15 @@ if have_image "$IMG_DEBIAN"; then
 else
   cached_debootstrap debian-bookworm-minbase; tb=$TB
   import_tar "$tb" "$IMG_DEBIAN" --change "$PATH_ENV" --change 'CMD ["bash"]'
+fi
+
+# --- strata.local/debian:bookworm-arm64 ----------------------------------
+# The same minbase userland for arm64, from the same Debian archive.
+if have_image "$IMG_DEBIAN_ARM64"; then
+  log "$IMG_DEBIAN_ARM64 present"
+else
+  ARCH=arm64 cached_debootstrap debian-bookworm-minbase-arm64; tb=$TB
+  import_tar "$tb" "$IMG_DEBIAN_ARM64" --platform linux/arm64 --change "$PATH_ENV" --change 'CMD ["bash"]'
 fi
 
 # --- strata.local/python:3.11-slim-bookworm ------------------------------
@@ -368,57 +404,44 @@ SH
   rm -f "$r.tar"
 fi
 
-# --- push strata.local/debian:bookworm to the local registry -------------
-# Tag, push, untag: no 127.0.0.1:5000/... tag stays in the local store, so
-# tests really resolve it through the registry. (skopeo 1.9's docker-daemon:
-# transport is refused by Docker 26: "client version 1.22 is too old".)
-if ! registry_up; then
-  log "warning: registry $STRATA_REGISTRY_ADDR not answering; not pushing $REG_DEBIAN"
-else
-  local_id=$(docker image inspect -f '{{.Id}}' "$IMG_DEBIAN")
-  stamp=$STRATA_STATE_DIR/pushed-debian.id
-  if [ -z "${STRATA_REBUILD:-}" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$local_id" ] \
-     && skopeo inspect --raw --tls-verify=false "docker://$REG_DEBIAN" >/dev/null 2>&1; then
-    log "$REG_DEBIAN present in registry"
-  else
-    log "pushing $IMG_DEBIAN -> $REG_DEBIAN"
-    docker tag "$IMG_DEBIAN" "$REG_DEBIAN"
-    push_ok=1
-    docker push -q "$REG_DEBIAN" >&2 || push_ok=""
-    docker rmi "$REG_DEBIAN" >/dev/null || true
-    [ -n "$push_ok" ] || die "docker push $REG_DEBIAN failed"
-    printf '%s\n' "$local_id" >"$stamp"
-  fi
-fi
-
-# --- multi-platform busybox in the local registry ------------------------
-# One image per platform, then an index of both (docker buildx imagetools
-# create: the classic store cannot hold an index). Stamped with both ids.
-REG_BB=$STRATA_REGISTRY_ADDR/strata/busybox:1.36
-if registry_up; then
-  ids="$(docker image inspect -f '{{.Id}}' "$IMG_BUSYBOX") $(docker image inspect -f '{{.Id}}' "$IMG_BUSYBOX_ARM64")"
-  stamp=$STRATA_STATE_DIR/pushed-busybox-index.id
+# --- multi-platform indexes in the local registry ------------------------
+# push_index REPO TAG AMD64_IMAGE ARM64_IMAGE: pushes each image as
+# REPO-ARCH:TAG, then an index of both as REPO:TAG (docker buildx imagetools
+# create: the classic store cannot hold an index). Tag, push, untag: no
+# 127.0.0.1:5000/... tag stays in the local store, so tests really resolve
+# it through the registry. (skopeo 1.9's docker-daemon: transport is refused
+# by Docker 26: "client version 1.22 is too old".) Stamped with both image
+# ids: skipped while the registry holds the index of these images.
+push_index() {
+  local repo=$1 tag=$2 amd64=$3 arm64=$4 ids stamp pair arch img ref push_ok
+  local index=$STRATA_REGISTRY_ADDR/$repo:$tag
+  ids="$(docker image inspect -f '{{.Id}}' "$amd64") $(docker image inspect -f '{{.Id}}' "$arm64")"
+  stamp=$STRATA_STATE_DIR/pushed-${repo##*/}-index.id
   if [ -z "${STRATA_REBUILD:-}" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$ids" ] \
-     && skopeo inspect --raw --tls-verify=false "docker://$REG_BB" >/dev/null 2>&1; then
-    log "$REG_BB (amd64 + arm64) present in registry"
-  else
-    for pair in "amd64=$IMG_BUSYBOX" "arm64=$IMG_BUSYBOX_ARM64"; do
-      arch=${pair%%=*}; img=${pair#*=}
-      ref=$STRATA_REGISTRY_ADDR/strata/busybox-$arch:1.36
-      log "pushing $img -> $ref"
-      docker tag "$img" "$ref"
-      push_ok=1
-      docker push -q "$ref" >&2 || push_ok=""
-      docker rmi "$ref" >/dev/null || true
-      [ -n "$push_ok" ] || die "docker push $ref failed"
-    done
-    docker buildx imagetools create -t "$REG_BB" \
-      "$STRATA_REGISTRY_ADDR/strata/busybox-amd64:1.36" "$STRATA_REGISTRY_ADDR/strata/busybox-arm64:1.36" >&2 \
-      || die "docker buildx imagetools create $REG_BB failed"
-    printf '%s\n' "$ids" >"$stamp"
+     && skopeo inspect --raw --tls-verify=false "docker://$index" >/dev/null 2>&1; then
+    log "$index (amd64 + arm64) present in registry"
+    return
   fi
+  for pair in "amd64=$amd64" "arm64=$arm64"; do
+    arch=${pair%%=*}; img=${pair#*=}
+    ref=$STRATA_REGISTRY_ADDR/$repo-$arch:$tag
+    log "pushing $img -> $ref"
+    docker tag "$img" "$ref"
+    push_ok=1
+    docker push -q "$ref" >&2 || push_ok=""
+    docker rmi "$ref" >/dev/null || true
+    [ -n "$push_ok" ] || die "docker push $ref failed"
+  done
+  docker buildx imagetools create -t "$index" \
+    "$STRATA_REGISTRY_ADDR/$repo-amd64:$tag" "$STRATA_REGISTRY_ADDR/$repo-arm64:$tag" >&2 \
+    || die "docker buildx imagetools create $index failed"
+  printf '%s\n' "$ids" >"$stamp"
+}
+if registry_up; then
+  push_index strata/debian bookworm "$IMG_DEBIAN" "$IMG_DEBIAN_ARM64"
+  push_index strata/busybox 1.36 "$IMG_BUSYBOX" "$IMG_BUSYBOX_ARM64"
 else
-  log "warning: registry $STRATA_REGISTRY_ADDR not answering; not pushing $REG_BB"
+  log "warning: registry $STRATA_REGISTRY_ADDR not answering; not pushing the strata/debian and strata/busybox indexes"
 fi
 
 log "base images ready"

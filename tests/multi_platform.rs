@@ -4,13 +4,15 @@
 //! component switched off on one platform by `when = "TARGETARCH == ..."`
 //! fails that build by name. A builder with `platform = "build"` runs
 //! natively on the build platform for each target, and the image of each
-//! target copies what it made for it.
+//! target copies what it made for it. `strata build --platform` on the
+//! Debian index applies the user policy to a real arm64 Debian userland.
 //!
 //! Needs the engine with its multi-platform dockerd (scripts/engine.sh: the
 //! containerd image store, socket `STRATA_MP_SOCKET`), qemu-user-static, the
-//! `127.0.0.1:5000/strata/busybox:1.36` index (scripts/base-images.sh) and
-//! the frontend image, which the test pushes to the local registry for that
-//! dockerd to pull.
+//! `127.0.0.1:5000/strata/busybox:1.36` and
+//! `127.0.0.1:5000/strata/debian:bookworm` indexes (scripts/base-images.sh)
+//! and the frontend image, which the test pushes to the local registry for
+//! that dockerd to pull.
 
 mod common;
 
@@ -19,8 +21,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    docker, docker_ok, frontend, frontend_image, lossy, mp_host, remove_images, run_id, text,
-    REGISTRY,
+    docker, docker_ok, frontend, frontend_image, lossy, mp_docker_ok, mp_host, mp_lock, path_str,
+    pushed_stack_table, remove_images, require_engine, run_id, strata, text, REGISTRY,
 };
 
 /// The frontend image under test, pushed to the local registry (unique tag).
@@ -308,5 +310,95 @@ fn llb_and_graph_show_a_builder_on_the_build_platform() {
         graph.contains("builder  [cross/builder:latest (build platform)]  always"),
         "{graph}"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A stack on the Debian index (linux/amd64 + linux/arm64, both Debian
+/// bookworm minbase: dpkg, bash, /etc/shadow and /etc/gshadow) with a user
+/// policy whose group has its own name and gid. The build steps record the
+/// architecture dpkg was built for and who `as = "user"` runs as.
+fn debian_stack(name: &str) -> String {
+    format!(
+        r#"{table}
+[user]
+name = "app"
+group = "crew"
+uid = 2311
+gid = 2312
+shell = "/bin/bash"
+
+[component.app]
+from = "{REGISTRY}/strata/debian:bookworm"
+run = [
+  {{ cmd = "dpkg --print-architecture > /etc/built-arch", network = "none" }},
+  {{ cmd = "grep -c '^app:!:' /etc/shadow > /etc/built-shadow && grep -c '^crew:!::' /etc/gshadow >> /etc/built-shadow", network = "none" }},
+  {{ cmd = "id > /home/app/built-id", as = "user", network = "none" }},
+]
+"#,
+        table = pushed_stack_table(name)
+    )
+}
+
+#[test]
+fn the_user_policy_on_debian_for_amd64_and_arm64() {
+    require_engine();
+    let _engine = mp_lock();
+    let name = "mp-debian";
+    let dir = common::project(name, debian_stack(name));
+    let image = format!("{REGISTRY}/strata-test/{name}-app:{}", run_id());
+    let out = strata(&[
+        "build",
+        path_str(&dir.join("strata.toml")),
+        "--builder",
+        &mp_host(),
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--push",
+        "--progress",
+        "plain",
+    ]);
+    let log = lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("[linux/arm64 app] RUN dpkg"), "{log}");
+
+    let id = "uid=2311(app) gid=2312(crew) groups=2312(crew)";
+    for (platform, arch, machine) in [
+        ("linux/arm64", "arm64", "aarch64"),
+        ("linux/amd64", "amd64", "x86_64"),
+    ] {
+        let got = mp_docker_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--pull",
+            "always",
+            "--platform",
+            platform,
+            &image,
+            "sh",
+            "-c",
+            "dpkg --print-architecture; uname -m; id; getent passwd app; \
+             cat /etc/built-arch /etc/built-shadow /home/app/built-id; \
+             stat -c %u:%g /home/app",
+        ]);
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                arch,
+                machine,
+                id,
+                "app:x:2311:2312::/home/app:/bin/bash",
+                arch,
+                "1",
+                "1",
+                id,
+                "2311:2312",
+            ],
+            "{platform}"
+        );
+    }
+    let _ = mp_docker_ok(&["rmi", "-f", &image]);
     let _ = std::fs::remove_dir_all(dir);
 }
