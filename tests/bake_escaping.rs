@@ -30,7 +30,7 @@ fn stack_dir(name: &str, image: &str) -> PathBuf {
 }
 
 /// `strata ARGS FILE --arg branch=VALUE`, which must succeed.
-fn strata(args: &[&str], file: &Path) -> Output {
+fn strata_with_branch(args: &[&str], file: &Path) -> Output {
     let file = file.to_str().expect("a UTF-8 path");
     let branch = format!("branch={VALUE}");
     strata_ok(&[args, &[file, "--arg", &branch]].concat())
@@ -39,7 +39,7 @@ fn strata(args: &[&str], file: &Path) -> Output {
 #[test]
 fn bake_reads_back_every_value_as_written() {
     let dir = stack_dir("print", "secsrc-print/{component}:1");
-    let def = strata(&["bake"], &dir.join("strata.toml"));
+    let def = strata_with_branch(&["bake"], &dir.join("strata.toml"));
     let mut bake = Command::new("docker")
         .args(["buildx", "bake", "-f", "-", "--print"])
         .stdin(std::process::Stdio::piped())
@@ -67,9 +67,9 @@ fn the_built_label_is_the_literal_value_and_matches_strata_llb() {
     let repo = format!("secsrc-bake-{}", std::process::id());
     let dir = stack_dir("build", &format!("{repo}/{{component}}:1"));
     let file = dir.join("strata.toml");
-    let llb = strata(&["llb", "--target", "app", "--format", "json"], &file);
+    let llb = strata_with_branch(&["llb", "--target", "app", "--format", "json"], &file);
     let llb: serde_json::Value = serde_json::from_slice(&llb.stdout).expect("llb JSON");
-    let built = strata(&["build"], &file);
+    let built = strata_with_branch(&["build"], &file);
     let image = lossy(&built.stdout).trim().to_owned();
     let inspect = docker(&[
         "image",

@@ -548,15 +548,6 @@ fn a_truncated_archive_is_rejected_naming_the_member() {
     );
 }
 
-/// `docker` on the multi-platform dockerd.
-fn mp_docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .env("DOCKER_HOST", common::mp_host())
-        .args(args)
-        .output()
-        .expect("run docker")
-}
-
 /// A bundle of two platforms: its directory, its file, its tar
 /// (uncompressed) and its tags: a component on amd64 and arm64, one on
 /// amd64 only, and two third-party images with attestation manifests, one
@@ -599,7 +590,7 @@ fn mp_fixture() -> &'static MpFixture {
             assert!(out.status.success(), "{}", lossy(&out.stderr));
         }
         // Only in the registry: the bundle pulls it for each platform.
-        let _ = mp_docker(&["rmi", &pulled]);
+        let _ = common::mp_docker(&["rmi", &pulled]);
         let stack = format!(
             "[stack]\nname = \"mpbundle\"\nimage = \"strata-test/mpbundle-{{component}}:{run}\"\n\n\
              [component.both]\nfrom = \"127.0.0.1:5000/strata/busybox:1.36\"\nuser = \"root\"\n\
@@ -628,7 +619,7 @@ fn mp_fixture() -> &'static MpFixture {
         ]);
         let mut rm = vec!["rmi"];
         rm.extend(images.iter().map(String::as_str));
-        let _ = mp_docker(&rm);
+        let _ = common::mp_docker(&rm);
         let mut tar = Vec::new();
         flate2::read::MultiGzDecoder::new(std::fs::File::open(&file).expect("bundle"))
             .read_to_end(&mut tar)
@@ -694,10 +685,10 @@ fn a_bundle_of_two_platforms_verifies_and_loads_each_platform_it_carries() {
 
     // Loaded where none of the images is: each platform runs, and the
     // amd64-only component has no arm64 image.
-    let load = mp_docker(&["load", "-i", f.file.to_str().expect("a UTF-8 path")]);
+    let load = common::mp_docker(&["load", "-i", f.file.to_str().expect("a UTF-8 path")]);
     assert!(load.status.success(), "{}", lossy(&load.stderr));
     let run = |platform: &str, image: &str| {
-        let out = mp_docker(&[
+        let out = common::mp_docker(&[
             "run",
             "--rm",
             "--pull",
@@ -730,14 +721,14 @@ fn a_bundle_of_two_platforms_verifies_and_loads_each_platform_it_carries() {
         );
     }
     for tag in [&f.both, &f.amd64, &f.attested, &f.pulled] {
-        let got = mp_docker(&["image", "inspect", "-f", "{{.Id}}", tag]);
+        let got = common::mp_docker(&["image", "inspect", "-f", "{{.Id}}", tag]);
         assert_eq!(
             lossy(&got.stdout).trim(),
             bundle_image(&b, tag)["id"],
             "{tag}"
         );
     }
-    let _ = mp_docker(&["rmi", &f.both, &f.amd64, &f.attested, &f.pulled]);
+    let _ = common::mp_docker(&["rmi", &f.both, &f.amd64, &f.attested, &f.pulled]);
 }
 
 /// The digest of the `platform` manifest in the index of `tag`, and that index.

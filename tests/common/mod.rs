@@ -27,12 +27,16 @@ pub fn mp_host() -> String {
 /// `docker ARGS` on the multi-platform dockerd: stdout, after checking
 /// that it succeeded.
 pub fn mp_docker_ok(args: &[&str]) -> String {
-    let out = Command::new("docker")
+    lossy(&succeeded(mp_docker(args), "docker (multi-platform engine)", args).stdout)
+}
+
+/// Runs docker with `args` on the multi-platform dockerd.
+pub fn mp_docker(args: &[&str]) -> Output {
+    Command::new("docker")
         .env("DOCKER_HOST", mp_host())
         .args(args)
         .output()
-        .expect("run docker");
-    lossy(&succeeded(out, "docker (multi-platform engine)", args).stdout)
+        .expect("run docker")
 }
 
 /// The local registry both engines push to and pull from.
