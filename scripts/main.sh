@@ -24,6 +24,7 @@ for target in $(cargo run -q --bin strata -- targets "$EX/strata.toml" | awk 'NR
     --build-arg BUILDKIT_SYNTAX=strata/frontend:latest \
     --build-arg STRATA_MIRRORS="$MIRRORS" \
     --build-arg apt_repo=vendor/apt --build-arg wheels=vendor/wheels \
+    --build-arg gpu_apt_repo=vendor/gpu/apt \
     --load -t "fedbiomed/$target:6.3.3" "$EX"
 done
 docker image ls 'fedbiomed/*' >&2
