@@ -35,7 +35,7 @@ mod push;
 mod report;
 mod select;
 
-use output::{deliver, engine_for, export_for, Delivered, Output};
+use output::{deliver, engine_for, export_for, Delivered, LoadDirGuard, Output};
 use push::{push_all, record_push, Pushed};
 use report::report_failure;
 use select::{needed_by, to_build};
@@ -283,6 +283,7 @@ pub fn build(a: &BuildArgs) -> Result<Option<Built>> {
     let cache = CachePlan::new(&a.cache_from, &a.cache_to, &targets)?;
     let builder = Builder::resolve(a.builder.as_deref(), a.tls.files())?;
     let output = Output::of(a, &builder);
+    let _load_dir = LoadDirGuard::of(&output);
     let engine = engine_for(&builder, &output, a.progress.mode())?;
     let mirrors = build_mirrors(&a.stack, &stack, engine.as_ref())?;
     let branch = git_branch(stack_dir(&a.stack.file));

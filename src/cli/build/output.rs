@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::push::Pushed;
+use super::push::{already_pushed, Pushed};
 use super::report::render_failure;
 use super::{solve_all, BuildArgs, Target};
 use crate::cli::bake::BakePlan;
@@ -52,6 +52,28 @@ impl Output {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos())
             ))),
+        }
+    }
+}
+
+/// Removes the directory the docker archives of a load were received in
+/// when the build ends, however it ends.
+pub(super) struct LoadDirGuard(Option<PathBuf>);
+
+impl LoadDirGuard {
+    /// The guard of `output`'s directory (none for other outputs).
+    pub(super) fn of(output: &Output) -> LoadDirGuard {
+        match output {
+            Output::Load(dir) => LoadDirGuard(Some(dir.clone())),
+            _ => LoadDirGuard(None),
+        }
+    }
+}
+
+impl Drop for LoadDirGuard {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -101,9 +123,7 @@ pub(super) fn deliver(
 ) -> Result<Delivered> {
     match output {
         Output::Load(dir) => {
-            let loaded = load_all(engine, targets, dir);
-            let _ = std::fs::remove_dir_all(dir);
-            loaded?;
+            load_all(engine, targets, dir)?;
             Ok(Delivered::Done(None))
         }
         Output::Cache => {
@@ -155,20 +175,18 @@ pub(super) fn push_pass(
     let (outcomes, _, _) = solve_all(builder, plan, a, cache, platforms, &Output::Push)?;
     let mut pushed = Vec::new();
     for (t, outcome) in plan.targets.iter().zip(outcomes) {
-        let response =
-            match outcome {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("{}", render_failure(&e));
-                    let done: Vec<&str> = pushed.iter().map(|p: &Pushed| p.name.as_str()).collect();
-                    eprintln!(
+        let response = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{}", render_failure(&e));
+                eprintln!(
                     "strata: error: pushing the image of component `{}` failed; already pushed: {}",
                     t.component,
-                    if done.is_empty() { "none".to_owned() } else { done.join(", ") }
+                    already_pushed(&pushed)
                 );
-                    return Ok(None);
-                }
-            };
+                return Ok(None);
+            }
+        };
         let Some(digest) = response.get("containerimage.digest") else {
             bail!(
                 "the builder pushed {} without reporting its digest",

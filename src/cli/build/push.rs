@@ -24,15 +24,10 @@ pub(super) fn push_all(engine: &Engine, components: &[&Component]) -> Result<Vec
             let report = match engine.push(&repo, &tag) {
                 Ok(r) => r,
                 Err(e) => {
-                    let done: Vec<&str> = pushed.iter().map(|p| p.name.as_str()).collect();
                     eprintln!(
                         "strata: error: pushing {name} of component `{}` failed; already pushed: {}",
                         c.name,
-                        if done.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            done.join(", ")
-                        }
+                        already_pushed(&pushed)
                     );
                     return Err(e);
                 }
@@ -140,4 +135,13 @@ pub(super) fn pushed_lock(stack: &Stack, pushed: &[Pushed]) -> String {
         "# Written by `strata build --push`: every pushed image of the stack and its digest.\n{}",
         toml::to_string(&doc).unwrap_or_default()
     )
+}
+
+/// The names pushed so far, for an error that stops a push half-way.
+pub(super) fn already_pushed(pushed: &[Pushed]) -> String {
+    if pushed.is_empty() {
+        return "none".to_owned();
+    }
+    let names: Vec<&str> = pushed.iter().map(|p| p.name.as_str()).collect();
+    names.join(", ")
 }
