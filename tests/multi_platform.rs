@@ -73,6 +73,17 @@ fn buildx_mp(dir: &Path, args: &[&str]) -> (bool, String) {
 
 /// The lines `script` prints in `image` (pulled again) run on `platform`.
 fn run_on(platform: &str, image: &str, script: &str) -> Vec<String> {
+    run_with(docker, platform, image, script)
+}
+
+/// The lines `script` prints in `image` (pulled again) run on `platform`
+/// by the engine `docker` drives.
+fn run_with(
+    docker: fn(&[&str]) -> std::process::Output,
+    platform: &str,
+    image: &str,
+    script: &str,
+) -> Vec<String> {
     let out = docker(&[
         "run",
         "--rm",
@@ -366,23 +377,15 @@ fn the_user_policy_on_debian_for_amd64_and_arm64() {
         ("linux/arm64", "arm64", "aarch64"),
         ("linux/amd64", "amd64", "x86_64"),
     ] {
-        let got = mp_docker_ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--pull",
-            "always",
-            "--platform",
+        let got = run_with(
+            common::mp_docker,
             platform,
             &image,
-            "sh",
-            "-c",
             "dpkg --print-architecture; uname -m; id; getent passwd app; \
              cat /etc/built-arch /etc/built-shadow /home/app/built-id; \
              stat -c %u:%g /home/app",
-        ]);
-        let lines: Vec<&str> = got.lines().collect();
+        );
+        let lines: Vec<&str> = got.iter().map(String::as_str).collect();
         assert_eq!(
             lines,
             [

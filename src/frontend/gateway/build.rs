@@ -330,6 +330,22 @@ pub(super) fn cache_imports(opts: &FrontendOpts) -> Vec<gw::CacheOptionsEntry> {
         .collect()
 }
 
+/// A Solve of `definition` that BuildKit evaluates at once (a plain Solve
+/// is lazy), its result returned as a ref.
+fn evaluated(
+    definition: pb::Definition,
+    cache_imports: &[gw::CacheOptionsEntry],
+) -> gw::SolveRequest {
+    gw::SolveRequest {
+        definition: Some(definition),
+        allow_result_return: true,
+        allow_result_array_ref: true,
+        evaluate: true,
+        cache_imports: cache_imports.to_vec(),
+        ..Default::default()
+    }
+}
+
 /// Solves the target's LLB and returns its ref; a failing step is named
 /// as the stack names it.
 pub(super) async fn solve_target<B: Bridge>(
@@ -343,14 +359,7 @@ pub(super) async fn solve_target<B: Bridge>(
     // Evaluated here, not after Return: a failing step then reaches the
     // user through this frontend, named as the stack names it.
     let solved = bridge
-        .solve(gw::SolveRequest {
-            definition: Some(definition),
-            allow_result_return: true,
-            allow_result_array_ref: true,
-            evaluate: true,
-            cache_imports: cache_imports.to_vec(),
-            ..Default::default()
-        })
+        .solve(evaluated(definition, cache_imports))
         .await
         .map_err(|status| {
             FrontendError::Step(Box::new(errors::StepFailure {
@@ -375,14 +384,7 @@ pub(super) async fn run_tests<B: Bridge>(
 ) -> Result<(), FrontendError> {
     for t in tests {
         bridge
-            .solve(gw::SolveRequest {
-                definition: Some(t.definition),
-                allow_result_return: true,
-                allow_result_array_ref: true,
-                evaluate: true,
-                cache_imports: cache_imports.to_vec(),
-                ..Default::default()
-            })
+            .solve(evaluated(t.definition, cache_imports))
             .await
             .map_err(|status| {
                 FrontendError::Test(Box::new(errors::TestFailure {
